@@ -1,0 +1,1 @@
+//! Safe plugin-side layer over `ofx_sys`.

@@ -1,0 +1,1 @@
+//! Colour: transfer functions, gamut matrices, encodings.
