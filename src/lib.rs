@@ -1,10 +1,19 @@
 //! PlateRestore: OFX effects that make fragile 8-bit SDR plates fit for a film pipeline.
 //!
-//! The crate is both the OFX binary (cdylib; its entry points live in `entry`) and a library
-//! (rlib) of the ops, colour maths and image views that tests, benches and the harness call
-//! directly.
+//! The crate is both the OFX binary (cdylib: `OfxGetNumberOfPlugins` / `OfxGetPlugin` below) and
+//! a library (rlib) of the ops, colour maths and image views that tests, benches and tools call
+//! directly. Only effects that really work are registered.
 
 pub mod color;
 pub mod effects;
 pub mod image;
+pub mod logging;
 pub mod ops;
+
+/// The effects this binary registers, in a fixed order (hosts cache describe results).
+pub fn plugins() -> Vec<Box<dyn ofx::Plugin>> {
+    logging::init();
+    effects::all()
+}
+
+ofx::export_plugins!(crate::plugins);

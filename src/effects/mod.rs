@@ -1,1 +1,9 @@
-//! One module per OFX effect: parameters, clips, RoD/RoI/identity, render → a call into ops.
+//! One module per OFX effect: its parameters (ids, labels, hints, ranges, defaults), clip
+//! set-up, RoD/RoI/identity, and render → a call into `ops`. No pixel maths here.
+
+pub mod common;
+
+/// Every registered effect. Identifiers are reverse-domain under `org.platerestore.`.
+pub fn all() -> Vec<Box<dyn ofx::Plugin>> {
+    vec![]
+}

@@ -1,0 +1,193 @@
+//! What every PlateRestore effect shares: turning host images into views, the standard clip
+//! set-up, descriptor flags, and the checks that keep a bad host image from reaching an op.
+
+use crate::image::{Components, ImageLayout, ImageView, ImageViewMut, PixelDepth, Rect};
+use crate::ops::{Abort, OpError};
+use ofx::clip::ImageInfo;
+use ofx::{
+    name, BitDepth, Context, Error, ImageComponents, ImageEffect, RenderThreadSafety, Result,
+    Status,
+};
+use std::ffi::CStr;
+
+pub const SOURCE: &CStr = c"Source";
+pub const OUTPUT: &CStr = c"Output";
+/// Menu group all PlateRestore effects appear under.
+pub const GROUPING: &str = "PlateRestore";
+
+pub fn depth_of(d: BitDepth) -> PixelDepth {
+    match d {
+        BitDepth::Byte => PixelDepth::U8,
+        BitDepth::Short => PixelDepth::U16,
+        BitDepth::Half => PixelDepth::F16,
+        BitDepth::Float => PixelDepth::F32,
+    }
+}
+
+pub fn components_of(c: ImageComponents) -> Components {
+    match c {
+        ImageComponents::Rgba => Components::Rgba,
+        ImageComponents::Rgb => Components::Rgb,
+        ImageComponents::Alpha => Components::Alpha,
+    }
+}
+
+pub fn layout_of(info: &ImageInfo) -> ImageLayout {
+    ImageLayout {
+        bounds: Rect::new(
+            info.bounds.x1,
+            info.bounds.y1,
+            info.bounds.x2,
+            info.bounds.y2,
+        ),
+        row_bytes: info.row_bytes,
+        depth: depth_of(info.depth),
+        components: components_of(info.components),
+    }
+}
+
+/// A read view of a host image, borrowed for as long as the `ofx::Image` lives.
+pub fn source_view<'a>(_img: &'a ofx::Image, info: &ImageInfo) -> Result<ImageView<'a>> {
+    // SAFETY: the host guarantees the image memory described by `info` is valid until the
+    // image is released, which cannot happen while `img` is borrowed.
+    unsafe { ImageView::from_raw(info.data as *const u8, layout_of(info)) }
+        .map_err(|e| Error::value(format!("source image: {e}")))
+}
+
+/// A write view of the host's output image.
+pub fn output_view<'a>(_img: &'a ofx::Image, info: &ImageInfo) -> Result<ImageViewMut<'a>> {
+    // SAFETY: as `source_view`; the output image is ours to write during render.
+    unsafe { ImageViewMut::from_raw(info.data as *mut u8, layout_of(info)) }
+        .map_err(|e| Error::value(format!("output image: {e}")))
+}
+
+/// Host abort flag as an op `Abort`.
+pub struct HostAbort<'a>(pub &'a ImageEffect);
+
+impl Abort for HostAbort<'_> {
+    fn aborted(&self) -> bool {
+        self.0.aborted()
+    }
+}
+
+pub fn op_error(e: OpError) -> Error {
+    match e {
+        // Abort is a normal outcome: the host asked for it; report failure quietly.
+        OpError::Aborted => Error::new(Status::Failed, ""),
+        OpError::InvalidParam(m) => Error::value(m),
+        OpError::Image(e) => Error::value(e.to_string()),
+        OpError::Unsupported(w) => Error::unsupported(format!("{w} is not supported")),
+    }
+}
+
+/// Descriptor flags shared by PlateRestore's effects.
+pub struct Describe<'a> {
+    pub label: &'a str,
+    pub description: &'a str,
+    pub tiles: bool,
+    pub multi_resolution: bool,
+    pub temporal: bool,
+}
+
+pub fn describe_effect(effect: &ImageEffect, d: &Describe<'_>) -> Result<()> {
+    let p = effect.props()?;
+    p.set_string(name!(kOfxPropLabel), 0, d.label)?;
+    p.set_string(name!(kOfxImageEffectPluginPropGrouping), 0, GROUPING)?;
+    let _ = p.set_string(name!(kOfxPropPluginDescription), 0, d.description);
+    p.set_strings(
+        name!(kOfxImageEffectPropSupportedContexts),
+        &[Context::Filter.name(), Context::General.name()],
+    )?;
+    p.set_strings(
+        name!(kOfxImageEffectPropSupportedPixelDepths),
+        &[
+            BitDepth::Byte.name(),
+            BitDepth::Short.name(),
+            BitDepth::Half.name(),
+            BitDepth::Float.name(),
+        ],
+    )?;
+    p.set_bool(name!(kOfxImageEffectPropSupportsTiles), 0, d.tiles)?;
+    p.set_bool(
+        name!(kOfxImageEffectPropSupportsMultiResolution),
+        0,
+        d.multi_resolution,
+    )?;
+    p.set_bool(name!(kOfxImageEffectPropTemporalClipAccess), 0, d.temporal)?;
+    // Output may be float while the input is 8-bit (HDR needs the headroom).
+    let _ = p.set_bool(
+        name!(kOfxImageEffectPropSupportsMultipleClipDepths),
+        0,
+        true,
+    );
+    // FullySafe: effects keep no mutable state between calls (parameters live in the host,
+    // caches are behind locks), so any number of renders may run at once.
+    p.set_str(
+        name!(kOfxImageEffectPluginRenderThreadSafety),
+        0,
+        RenderThreadSafety::FullySafe.name(),
+    )?;
+    // We thread internally (rayon over row bands), so the host need not slice frames for us.
+    p.set_bool(name!(kOfxImageEffectPluginPropHostFrameThreading), 0, false)?;
+    Ok(())
+}
+
+/// Defines the standard Source (+ Output) clips of a filter/general effect.
+pub fn define_filter_clips(
+    effect: &ImageEffect,
+    comps: &[ImageComponents],
+    tiles: bool,
+) -> Result<()> {
+    for clip in [SOURCE, OUTPUT] {
+        let c = effect.define_clip(clip)?;
+        c.supported_components(comps)?;
+        c.supports_tiles(tiles)?;
+    }
+    Ok(())
+}
+
+/// The render window as a `Rect`, rejecting a degenerate one with a clear status.
+pub fn render_window(args: &ofx::RenderArgs) -> Result<Rect> {
+    let w = args.render_window;
+    if w.x2 < w.x1 || w.y2 < w.y1 {
+        return Err(Error::value(format!(
+            "the host asked for an inverted render window ({}, {})-({}, {})",
+            w.x1, w.y1, w.x2, w.y2
+        )));
+    }
+    Ok(Rect::new(w.x1, w.y1, w.x2, w.y2))
+}
+
+/// Fetches the source and output images of a render and checks they can be processed.
+/// `Ok(None)` when the window is empty (nothing to do).
+pub struct RenderImages {
+    pub source: Option<ofx::Image>,
+    pub source_info: Option<ImageInfo>,
+    pub output: ofx::Image,
+    pub output_info: ImageInfo,
+    pub window: Rect,
+}
+
+pub fn fetch_images(effect: &ImageEffect, args: &ofx::RenderArgs) -> Result<Option<RenderImages>> {
+    let window = render_window(args)?;
+    if window.is_empty() {
+        return Ok(None);
+    }
+    let out_clip = effect.clip(OUTPUT)?;
+    let output = out_clip
+        .get_image(args.time, None)?
+        .ok_or_else(|| Error::failed("the host gave no output image to render into"))?;
+    let output_info = output.info()?;
+    let source = effect.clip(SOURCE)?.get_image(args.time, None)?;
+    let source_info = match &source {
+        Some(s) => Some(s.info()?),
+        None => None,
+    };
+    Ok(Some(RenderImages {
+        source,
+        source_info,
+        output,
+        output_info,
+        window,
+    }))
+}
