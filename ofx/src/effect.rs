@@ -261,4 +261,31 @@ impl ImageEffect {
             }
         }
     }
+
+    /// Starts a progress bar in hosts that show one (progress suite v1); harmless elsewhere.
+    pub fn progress_start(&self, label: &str) {
+        let Some(f) = self.host.progress.and_then(|s| s.progressStart) else {
+            return;
+        };
+        if let Ok(l) = CString::new(label.replace('\0', " ")) {
+            // SAFETY: valid instance handle and NUL-terminated label, copied by the host.
+            unsafe { f(self.handle as *mut c_void, l.as_ptr()) };
+        }
+    }
+
+    /// Reports progress in 0..1. Returns `false` when the user asked to cancel.
+    pub fn progress_update(&self, fraction: f64) -> bool {
+        match self.host.progress.and_then(|s| s.progressUpdate) {
+            // SAFETY: valid instance handle.
+            Some(f) => unsafe { f(self.handle as *mut c_void, fraction.clamp(0.0, 1.0)) == 0 },
+            None => true,
+        }
+    }
+
+    pub fn progress_end(&self) {
+        if let Some(f) = self.host.progress.and_then(|s| s.progressEnd) {
+            // SAFETY: valid instance handle.
+            unsafe { f(self.handle as *mut c_void) };
+        }
+    }
 }

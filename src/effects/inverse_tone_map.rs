@@ -1,0 +1,212 @@
+//! Inverse Tone Map: SDR plates to HDR (PQ, HLG or scene-linear) in a wide gamut, so plates
+//! from generative models can sit beside HDR camera photography in a grade.
+//!
+//! Version policy: identifier `org.platerestore.InverseToneMap`, major 1. Bump the major only
+//! when saved projects would render differently; parameters and choice options are append-only.
+//! History:
+//! - 1.0: first release (BT.2446 A / C / BT.2408 display-referred; PQ, HLG, scene-linear).
+
+use super::common::{self, Describe, HostAbort, OUTPUT, SOURCE};
+use crate::ops::itm::{self, ItmParams};
+use ofx::{
+    BitDepth, Context, Error, ImageComponents, ImageEffect, IsIdentityArgs, OutArgs, ParamSet,
+    Plugin, RenderArgs, Result,
+};
+use std::ffi::CStr;
+
+pub const IDENTIFIER: &CStr = c"org.platerestore.InverseToneMap";
+
+pub mod param {
+    use std::ffi::CStr;
+    pub const INPUT_ENCODING: &CStr = c"inputEncoding";
+    pub const METHOD: &CStr = c"method";
+    pub const OUTPUT_TRANSFER: &CStr = c"outputTransfer";
+    pub const OUTPUT_PRIMARIES: &CStr = c"outputPrimaries";
+    pub const PEAK_LUMINANCE: &CStr = c"peakLuminance";
+    pub const REFERENCE_WHITE: &CStr = c"referenceWhite";
+    pub const LINEAR_WHITE: &CStr = c"linearWhite";
+    pub const HIGHLIGHTS: &CStr = c"highlights";
+    pub const SATURATION: &CStr = c"saturation";
+    pub const MIX: &CStr = c"mix";
+    pub const GROUP_OUTPUT: &CStr = c"outputGroup";
+    pub const GROUP_LOOK: &CStr = c"lookGroup";
+}
+
+pub struct InverseToneMap;
+
+impl Plugin for InverseToneMap {
+    fn identifier(&self) -> &'static CStr {
+        IDENTIFIER
+    }
+    fn version(&self) -> (u32, u32) {
+        (1, 0)
+    }
+
+    fn describe(&self, effect: &ImageEffect) -> Result<()> {
+        common::describe_effect(
+            effect,
+            &Describe {
+                label: "Inverse Tone Map",
+                description: "Expands an SDR plate to HDR (PQ, HLG or scene-linear) in Rec.2020, P3-D65, Rec.709 or ACEScg, using ITU-R BT.2446 Method A or C, or a BT.2408 display-referred mapping.",
+                tiles: true,
+                multi_resolution: true,
+                temporal: false,
+            },
+        )
+    }
+
+    fn describe_in_context(&self, effect: &ImageEffect, _context: Context) -> Result<()> {
+        common::define_filter_clips(
+            effect,
+            &[ImageComponents::Rgba, ImageComponents::Rgb],
+            true,
+        )?;
+        define_params(&effect.params()?)
+    }
+
+    fn clip_preferences(&self, _effect: &ImageEffect, out: &OutArgs) -> Result<()> {
+        // HDR needs headroom an 8/16-bit integer output would clip (scene-linear > 1): ask for
+        // float. Hosts that cannot mix depths ignore this and we clamp on write.
+        out.set_clip_depth(OUTPUT, BitDepth::Float)
+    }
+
+    fn is_identity(&self, effect: &ImageEffect, args: &IsIdentityArgs, out: &OutArgs) -> Result<bool> {
+        let mix = effect.params()?.get_double(param::MIX, args.time)?;
+        if mix <= 0.0 {
+            out.set_identity(SOURCE, args.time)?;
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    fn render(&self, effect: &ImageEffect, args: &RenderArgs) -> Result<()> {
+        let params = read_params(&effect.params()?, args.time)?;
+        let Some(images) = common::fetch_images(effect, args)? else {
+            return Ok(());
+        };
+        let dst = common::output_view(&images.output, &images.output_info)?;
+        let (Some(src_img), Some(src_info)) = (&images.source, &images.source_info) else {
+            // No source image (unconnected, or a host that hands NULL): transparent black.
+            log::warn!("InverseToneMap: no source image at frame {}; rendering black", args.time);
+            return fill_black(&dst, images.window);
+        };
+        let src = common::source_view(src_img, src_info)?;
+        let premultiplied = src_info.premultiplication == ofx::Premultiplication::Premultiplied
+            && src_info.components == ImageComponents::Rgba;
+        let params = ItmParams {
+            premultiplied,
+            ..params
+        };
+        itm::run_cpu(&params, &src, &dst, images.window, &HostAbort(effect)).map_err(common::op_error)
+    }
+}
+
+fn fill_black(dst: &crate::image::ImageViewMut<'_>, window: crate::image::Rect) -> Result<()> {
+    let w = window.intersect(&dst.bounds());
+    let row = vec![[0.0f32; 4]; w.width() as usize];
+    for y in w.y1..w.y2 {
+        dst.write_row(y, w.x1, &row);
+    }
+    Ok(())
+}
+
+fn define_params(ps: &ParamSet) -> Result<()> {
+    ps.choice(param::INPUT_ENCODING, "Input encoding")
+        .options(itm::InputEncoding::LABELS)
+        .default(0)
+        .hint("How the incoming plate is encoded. sRGB for most generated and web footage; BT.1886 (gamma 2.4) for broadcast/Rec.709 video graded on a reference monitor; Linear for scene-linear plates (e.g. a Nuke script).")
+        .define()?;
+    ps.choice(param::METHOD, "Method")
+        .options(itm::ItmMethod::LABELS)
+        .default(0)
+        .hint("The SDR→HDR expansion. BT.2446 Method A: the ITU's luminance-based inverse mapping (bright, faithful hues). BT.2446 Method C: inverse of the ITU's tone curve, gentler highlights. Display-referred (BT.2408): SDR reference white lands on the HDR reference white and only highlights expand toward the peak.")
+        .define()?;
+    ps.group(param::GROUP_OUTPUT, "Output").open(true).define()?;
+    ps.choice(param::OUTPUT_TRANSFER, "Output transfer")
+        .options(itm::OutputTransfer::LABELS)
+        .default(0)
+        .parent(param::GROUP_OUTPUT)
+        .hint("PQ (SMPTE ST 2084) for HDR10/Dolby Vision timelines, HLG (BT.2100) for broadcast HDR, Scene-linear for compositing and ACES workflows (reference white = the 'Linear white' value).")
+        .define()?;
+    ps.choice(param::OUTPUT_PRIMARIES, "Output primaries")
+        .options(itm::OutputPrimaries::LABELS)
+        .default(0)
+        .parent(param::GROUP_OUTPUT)
+        .hint("Colour gamut of the output: Rec.2020 for HDR delivery, P3-D65 for cinema/HDR mastering, Rec.709 to stay in the SDR gamut, ACEScg (AP1) for ACES compositing.")
+        .define()?;
+    ps.double(param::PEAK_LUMINANCE, "Peak luminance")
+        .default(1000.0)
+        .range(100.0, 10000.0)
+        .display_range(400.0, 4000.0)
+        .increment(50.0)
+        .digits(0)
+        .parent(param::GROUP_OUTPUT)
+        .hint("Brightest level the expanded highlights reach, in cd/m² (nits). Match your mastering display: 1000 is the common HDR10 grade.")
+        .define()?;
+    ps.double(param::REFERENCE_WHITE, "Reference white")
+        .default(203.0)
+        .range(48.0, 1000.0)
+        .display_range(100.0, 300.0)
+        .increment(1.0)
+        .digits(0)
+        .parent(param::GROUP_OUTPUT)
+        .hint("Where SDR diffuse white (paper, skin highlights) lands in the HDR grade, in cd/m². 203 is the ITU-R BT.2408 recommendation.")
+        .define()?;
+    ps.double(param::LINEAR_WHITE, "Linear white")
+        .default(1.0)
+        .range(0.01, 100.0)
+        .display_range(0.1, 2.0)
+        .parent(param::GROUP_OUTPUT)
+        .hint("Scene-linear output only: the value reference white is written as (1.0 = reference white; use e.g. 0.18/0.2 if your pipeline puts diffuse white lower).")
+        .define()?;
+    ps.group(param::GROUP_LOOK, "Look").open(true).define()?;
+    ps.double(param::HIGHLIGHTS, "Highlights")
+        .default(itm::ItmParams::default().highlights as f64)
+        .range(0.0, 2.0)
+        .display_range(0.0, 2.0)
+        .parent(param::GROUP_LOOK)
+        .hint("How strongly highlights are expanded above reference white. 1 = the method as specified; lower keeps highlights closer to SDR, higher pushes them toward the peak sooner.")
+        .define()?;
+    ps.double(param::SATURATION, "Saturation")
+        .default(itm::ItmParams::default().saturation as f64)
+        .range(0.0, 2.0)
+        .display_range(0.0, 2.0)
+        .parent(param::GROUP_LOOK)
+        .hint("Colourfulness of the HDR result relative to the method (1 = as specified). Expanded highlights can look over- or under-saturated depending on the source.")
+        .define()?;
+    ps.double(param::MIX, "Mix")
+        .default(1.0)
+        .range(0.0, 1.0)
+        .display_range(0.0, 1.0)
+        .hint("Blend between the plate placed in the HDR container without expansion (0) and the full inverse tone map (1). At 0 the effect passes the source through.")
+        .define()?;
+    Ok(())
+}
+
+fn choice<T: Copy>(ps: &ParamSet, name: &CStr, time: f64, all: &[T]) -> Result<T> {
+    Ok(all[ps.get_choice(name, time, all.len())?])
+}
+
+/// Reads the parameters at `time` into the op's request.
+pub fn read_params(ps: &ParamSet, time: f64) -> Result<ItmParams> {
+    let p = ItmParams {
+        input_encoding: choice(ps, param::INPUT_ENCODING, time, itm::InputEncoding::ALL)?,
+        method: choice(ps, param::METHOD, time, itm::ItmMethod::ALL)?,
+        output_transfer: choice(ps, param::OUTPUT_TRANSFER, time, itm::OutputTransfer::ALL)?,
+        output_primaries: choice(ps, param::OUTPUT_PRIMARIES, time, itm::OutputPrimaries::ALL)?,
+        peak_nits: ps.get_double(param::PEAK_LUMINANCE, time)? as f32,
+        reference_white_nits: ps.get_double(param::REFERENCE_WHITE, time)? as f32,
+        linear_white: ps.get_double(param::LINEAR_WHITE, time)? as f32,
+        highlights: ps.get_double(param::HIGHLIGHTS, time)? as f32,
+        saturation: ps.get_double(param::SATURATION, time)? as f32,
+        mix: ps.get_double(param::MIX, time)? as f32,
+        ..ItmParams::default()
+    };
+    if p.peak_nits < p.reference_white_nits {
+        return Err(Error::value(format!(
+            "peak luminance ({} cd/m²) is below reference white ({} cd/m²): raise the peak or lower reference white",
+            p.peak_nits, p.reference_white_nits
+        )));
+    }
+    Ok(p)
+}
