@@ -254,10 +254,10 @@ mod tests {
                     );
                 }
                 let back = mat_mul(&rgb_to_rgb_matrix(&b, &a), &m);
-                for i in 0..3 {
-                    for j in 0..3 {
+                for (i, row) in back.iter().enumerate() {
+                    for (j, v) in row.iter().enumerate() {
                         let want = if i == j { 1.0 } else { 0.0 };
-                        assert!((back[i][j] - want).abs() < 1e-9);
+                        assert!((v - want).abs() < 1e-9);
                     }
                 }
             }
