@@ -9,7 +9,7 @@
 use super::common::{self, Describe, HostAbort, OUTPUT, SOURCE};
 use crate::ops::itm::{self, ItmParams};
 use ofx::{
-    BitDepth, Context, Error, ImageComponents, ImageEffect, IsIdentityArgs, OutArgs, ParamSet,
+    BitDepth, Context, ImageComponents, ImageEffect, IsIdentityArgs, OutArgs, ParamSet,
     Plugin, RenderArgs, Result,
 };
 use std::ffi::CStr;
@@ -110,27 +110,36 @@ fn fill_black(dst: &crate::image::ImageViewMut<'_>, window: crate::image::Rect) 
     Ok(())
 }
 
+fn labels<T: Copy>(all: &[T], label: fn(T) -> &'static str) -> Vec<&'static str> {
+    all.iter().map(|v| label(*v)).collect()
+}
+
+fn default_index<T: PartialEq>(all: &[T], value: &T) -> i32 {
+    all.iter().position(|v| v == value).unwrap_or(0) as i32
+}
+
 fn define_params(ps: &ParamSet) -> Result<()> {
+    let defaults = ItmParams::default();
     ps.choice(param::INPUT_ENCODING, "Input encoding")
-        .options(itm::InputEncoding::LABELS)
-        .default(0)
+        .options(&labels(itm::InputEncoding::ALL, itm::InputEncoding::label))
+        .default(default_index(itm::InputEncoding::ALL, &defaults.input_encoding))
         .hint("How the incoming plate is encoded. sRGB for most generated and web footage; BT.1886 (gamma 2.4) for broadcast/Rec.709 video graded on a reference monitor; Linear for scene-linear plates (e.g. a Nuke script).")
         .define()?;
     ps.choice(param::METHOD, "Method")
-        .options(itm::ItmMethod::LABELS)
-        .default(0)
+        .options(&labels(itm::ItmMethod::ALL, itm::ItmMethod::label))
+        .default(default_index(itm::ItmMethod::ALL, &defaults.method))
         .hint("The SDR→HDR expansion. BT.2446 Method A: the ITU's luminance-based inverse mapping (bright, faithful hues). BT.2446 Method C: inverse of the ITU's tone curve, gentler highlights. Display-referred (BT.2408): SDR reference white lands on the HDR reference white and only highlights expand toward the peak.")
         .define()?;
     ps.group(param::GROUP_OUTPUT, "Output").open(true).define()?;
     ps.choice(param::OUTPUT_TRANSFER, "Output transfer")
-        .options(itm::OutputTransfer::LABELS)
-        .default(0)
+        .options(&labels(itm::OutputTransfer::ALL, itm::OutputTransfer::label))
+        .default(default_index(itm::OutputTransfer::ALL, &defaults.output_transfer))
         .parent(param::GROUP_OUTPUT)
         .hint("PQ (SMPTE ST 2084) for HDR10/Dolby Vision timelines, HLG (BT.2100) for broadcast HDR, Scene-linear for compositing and ACES workflows (reference white = the 'Linear white' value).")
         .define()?;
     ps.choice(param::OUTPUT_PRIMARIES, "Output primaries")
-        .options(itm::OutputPrimaries::LABELS)
-        .default(0)
+        .options(&labels(itm::OutputPrimaries::ALL, itm::OutputPrimaries::label))
+        .default(default_index(itm::OutputPrimaries::ALL, &defaults.output_primaries))
         .parent(param::GROUP_OUTPUT)
         .hint("Colour gamut of the output: Rec.2020 for HDR delivery, P3-D65 for cinema/HDR mastering, Rec.709 to stay in the SDR gamut, ACEScg (AP1) for ACES compositing.")
         .define()?;
@@ -161,14 +170,14 @@ fn define_params(ps: &ParamSet) -> Result<()> {
         .define()?;
     ps.group(param::GROUP_LOOK, "Look").open(true).define()?;
     ps.double(param::HIGHLIGHTS, "Highlights")
-        .default(itm::ItmParams::default().highlights as f64)
-        .range(0.0, 2.0)
-        .display_range(0.0, 2.0)
+        .default(defaults.highlight_boost as f64)
+        .range(-1.0, 1.0)
+        .display_range(-1.0, 1.0)
         .parent(param::GROUP_LOOK)
-        .hint("How strongly highlights are expanded above reference white. 1 = the method as specified; lower keeps highlights closer to SDR, higher pushes them toward the peak sooner.")
+        .hint("Shapes the highlights between reference white and the peak. 0 = the method as specified; positive values brighten highlights sooner, negative values keep them closer to SDR. Reference white and the peak stay where they are.")
         .define()?;
     ps.double(param::SATURATION, "Saturation")
-        .default(itm::ItmParams::default().saturation as f64)
+        .default(defaults.saturation as f64)
         .range(0.0, 2.0)
         .display_range(0.0, 2.0)
         .parent(param::GROUP_LOOK)
@@ -196,17 +205,12 @@ pub fn read_params(ps: &ParamSet, time: f64) -> Result<ItmParams> {
         output_primaries: choice(ps, param::OUTPUT_PRIMARIES, time, itm::OutputPrimaries::ALL)?,
         peak_nits: ps.get_double(param::PEAK_LUMINANCE, time)? as f32,
         reference_white_nits: ps.get_double(param::REFERENCE_WHITE, time)? as f32,
-        linear_white: ps.get_double(param::LINEAR_WHITE, time)? as f32,
-        highlights: ps.get_double(param::HIGHLIGHTS, time)? as f32,
+        linear_reference_white: ps.get_double(param::LINEAR_WHITE, time)? as f32,
+        highlight_boost: ps.get_double(param::HIGHLIGHTS, time)? as f32,
         saturation: ps.get_double(param::SATURATION, time)? as f32,
         mix: ps.get_double(param::MIX, time)? as f32,
         ..ItmParams::default()
     };
-    if p.peak_nits < p.reference_white_nits {
-        return Err(Error::value(format!(
-            "peak luminance ({} cd/m²) is below reference white ({} cd/m²): raise the peak or lower reference white",
-            p.peak_nits, p.reference_white_nits
-        )));
-    }
+    p.validate().map_err(common::op_error)?;
     Ok(p)
 }

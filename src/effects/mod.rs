@@ -2,8 +2,9 @@
 //! set-up, RoD/RoI/identity, and render → a call into `ops`. No pixel maths here.
 
 pub mod common;
+pub mod inverse_tone_map;
 
 /// Every registered effect. Identifiers are reverse-domain under `org.platerestore.`.
 pub fn all() -> Vec<Box<dyn ofx::Plugin>> {
-    vec![]
+    vec![Box::new(inverse_tone_map::InverseToneMap)]
 }
