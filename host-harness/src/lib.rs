@@ -1,1 +1,3 @@
 //! A headless OFX host.
+
+pub mod image;
