@@ -1226,3 +1226,12 @@ fn check_canary(img: &HostImage, window: &Rect) -> Option<String> {
         "{changed_px} pixel(s) written outside the render window (within {bbox:?}), {changed_pad} row-padding byte(s) changed"
     ))
 }
+
+impl std::fmt::Debug for Instance {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Instance")
+            .field("plugin", &self.plugin.entry.identifier)
+            .field("context", &self.context)
+            .finish()
+    }
+}

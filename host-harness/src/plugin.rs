@@ -40,8 +40,9 @@ pub(crate) struct BinaryInner {
     pub entries: Vec<PluginEntry>,
     raw: Vec<*const OfxPlugin>,
     pub core: Arc<HostCore>,
-    // Declared last so it is dropped (the library closed) after everything above.
-    lib: libloading::Library,
+    // Declared last so it is dropped (the library closed) after everything above; never read,
+    // only kept loaded.
+    _lib: libloading::Library,
 }
 
 // SAFETY: the raw OfxPlugin pointers point into the loaded library, which lives as long as this
@@ -197,7 +198,7 @@ impl Binary {
                 entries,
                 raw,
                 core,
-                lib,
+                _lib: lib,
             }),
         })
     }
@@ -363,6 +364,15 @@ fn define_effect_descriptor_props(p: &PropertySet, file: &Path) {
 #[derive(Clone)]
 pub struct Plugin {
     pub(crate) inner: Arc<PluginInner>,
+}
+
+impl std::fmt::Debug for Plugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Plugin")
+            .field("identifier", &self.inner.entry.identifier)
+            .field("contexts", &self.contexts())
+            .finish()
+    }
 }
 
 /// What a plugin declares about itself.
@@ -663,10 +673,20 @@ fn check_params(findings: &Findings, plugin: &str, ctx: &str, params: &[ParamInf
                         format!("{plugin} ({ctx}): parameter '{}' default {d} is outside its range [{lo}, {hi}]", p.name),
                     );
                 }
-                let (dlo, dhi) = (
-                    p.display_min.get(i).copied().unwrap_or(lo),
-                    p.display_max.get(i).copied().unwrap_or(hi),
-                );
+                // The host's defaults (the whole int or double range) mean "not set".
+                let unset = |v: f64| v <= i32::MIN as f64 || v >= i32::MAX as f64;
+                let dlo = p
+                    .display_min
+                    .get(i)
+                    .copied()
+                    .filter(|v| !unset(*v))
+                    .unwrap_or(lo);
+                let dhi = p
+                    .display_max
+                    .get(i)
+                    .copied()
+                    .filter(|v| !unset(*v))
+                    .unwrap_or(hi);
                 if dlo < lo || dhi > hi {
                     findings.push(
                         FindingKind::DefaultOutOfRange,
