@@ -1,3 +1,4 @@
 //! A headless OFX host.
 
 pub mod image;
+pub mod io;
