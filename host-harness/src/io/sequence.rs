@@ -212,6 +212,17 @@ pub fn resolve_input_frames(
     pattern: &FramePattern,
     requested: Option<&FrameList>,
 ) -> Result<Vec<i64>, IoError> {
+    let Some(p) = &pattern.placeholder else {
+        // A still: one file, whatever the frames.
+        let path = PathBuf::from(&pattern.text);
+        if !path.is_file() {
+            return Err(IoError::Open {
+                path,
+                source: std::io::Error::from(std::io::ErrorKind::NotFound),
+            });
+        }
+        return Ok(requested.map_or(vec![0], |list| list.frames().to_vec()));
+    };
     match requested {
         Some(list) => {
             pattern.check_frames_exist(list.frames())?;
@@ -220,16 +231,7 @@ pub fn resolve_input_frames(
         None => {
             let frames = pattern.existing_frames()?;
             if frames.is_empty() {
-                if !pattern.is_sequence() {
-                    // A still that is missing: report it as the missing frame 0.
-                    pattern.check_frames_exist(&[0])?;
-                }
-                let (dir, _) = split_dir(
-                    &pattern.text[..pattern
-                        .placeholder
-                        .as_ref()
-                        .map_or(pattern.text.len(), |p| p.start)],
-                );
+                let (dir, _) = split_dir(&pattern.text[..p.start]);
                 return Err(IoError::NoFrames {
                     pattern: pattern.text.clone(),
                     dir,
