@@ -41,6 +41,11 @@ pub fn default_input_frame(frame: i64) -> HostImage {
     img
 }
 
+/// The default plate for each of `frames`, made as it is iterated (a frame is ~2 MB).
+pub fn default_input_sequence(frames: &[i64]) -> impl Iterator<Item = (i64, HostImage)> + '_ {
+    frames.iter().map(|&f| (f, default_input_frame(f)))
+}
+
 /// 8-bit code value by plain rounding, no dither: the rounding is what makes the sky band.
 fn to_code(v: f64) -> u8 {
     (v.clamp(0.0, 1.0) * 255.0 + 0.5).floor() as u8

@@ -82,13 +82,18 @@ pub(crate) fn read(path: &Path, file: File) -> Result<HostImage, IoError> {
         );
         if depth == BitDepth::Short && precision_max != 65535 {
             for s in dst.chunks_exact_mut(2) {
-                let v = u32::from(u16::from_ne_bytes([s[0], s[1]]));
-                let scaled = (v * 65535 + precision_max / 2) / precision_max;
-                s.copy_from_slice(&(scaled.min(65535) as u16).to_ne_bytes());
+                let v = stretch_to_16_bit(u16::from_ne_bytes([s[0], s[1]]), precision_max);
+                s.copy_from_slice(&v.to_ne_bytes());
             }
         }
     }
     Ok(img)
+}
+
+/// Maps a code value of a `precision_max`-white scale to 0..65535, rounding to nearest.
+fn stretch_to_16_bit(v: u16, precision_max: u32) -> u16 {
+    let scaled = (u32::from(v) * 65535 + precision_max / 2) / precision_max.max(1);
+    scaled.min(65535) as u16
 }
 
 /// Sample precision from the frame header (SOFn), which the decoder does not report: walks
@@ -116,5 +121,37 @@ fn frame_precision(jpeg: &[u8]) -> Option<u8> {
             return None;
         }
         i += 2 + len;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn twelve_bit_codes_stretch_to_the_full_16_bit_range() {
+        assert_eq!(stretch_to_16_bit(0, 4095), 0);
+        assert_eq!(stretch_to_16_bit(4095, 4095), 65535);
+        // 2048 × 65535 / 4095 = 32775.99…
+        assert_eq!(stretch_to_16_bit(2048, 4095), 32776);
+        // Out-of-range codes (a corrupt stream) clamp instead of wrapping.
+        assert_eq!(stretch_to_16_bit(5000, 4095), 65535);
+    }
+
+    #[test]
+    fn frame_precision_is_read_from_the_frame_header() {
+        let mut jpeg = Vec::new();
+        jpeg_encoder::Encoder::new(&mut jpeg, 90)
+            .encode(&[128; 8 * 8 * 3], 8, 8, jpeg_encoder::ColorType::Rgb)
+            .unwrap();
+        assert_eq!(frame_precision(&jpeg), Some(8));
+        // A hand-made lossless (SOF3) header after an APP0 segment: precision 12.
+        let mut sof3 = vec![0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x04, 0xAA, 0xBB];
+        sof3.extend([0xFF, 0xC3, 0x00, 0x0B, 12, 0, 8, 0, 8, 1, 1, 0x11, 0]);
+        assert_eq!(frame_precision(&sof3), Some(12));
+        // Garbage, truncation and a scan before any frame header give no answer.
+        assert_eq!(frame_precision(b"not a jpeg"), None);
+        assert_eq!(frame_precision(&sof3[..9]), None);
+        assert_eq!(frame_precision(&[0xFF, 0xD8, 0xFF, 0xDA, 0, 2]), None);
     }
 }

@@ -6,6 +6,28 @@
 //! a file therefore lands in row `bounds.y2 - 1`, and a file read and written back is unchanged.
 //! Integer files (8/16 bit) map to `Byte`/`Short` by copying code values, never through float;
 //! EXR maps to `Half`/`Float` bit for bit.
+//!
+//! A sequence render, as `ofxrun` drives it:
+//!
+//! ```no_run
+//! use ofx_harness::io::*;
+//! # fn main() -> Result<(), IoError> {
+//! let input = FramePattern::parse("plates/shot010.####.png")?;
+//! let output = FramePattern::parse("out/shot010.%04d.exr")?;
+//! let frames = resolve_input_frames(&input, Some(&FrameList::parse("1-48")?))?;
+//! let options = WriteOptions { overwrite: false, ..WriteOptions::default() };
+//! let mut progress = Progress::new(frames.len(), ProgressMode::Auto);
+//! for &frame in &frames {
+//!     let (plate, info) = read_image_with_info(input.path_for(frame))?;
+//!     let rendered = plate; // … the effect chain runs here …
+//!     let options = WriteOptions { display_window: Some(info.display_window), ..options };
+//!     write_image(output.path_for(frame), &rendered, &options)?;
+//!     progress.frame_done(frame);
+//! }
+//! progress.finish();
+//! # Ok(())
+//! # }
+//! ```
 
 mod default_input;
 mod error;
@@ -24,7 +46,9 @@ use std::path::Path;
 
 use crate::image::{BitDepth, HostImage, Rect};
 
-pub use default_input::{default_input, default_input_frame, DEFAULT_INPUT_SIZE};
+pub use default_input::{
+    default_input, default_input_frame, default_input_sequence, DEFAULT_INPUT_SIZE,
+};
 pub use error::IoError;
 pub use exr_io::ExrCompression;
 pub use format::ImageFormat;

@@ -327,6 +327,21 @@ impl FrameList {
         Ok(FrameList { frames })
     }
 
+    /// `first..=last` every `step` frames (`step` below 1 counts as 1).
+    pub fn range(first: i64, last: i64, step: i64) -> FrameList {
+        let step = step.max(1);
+        let mut frames = Vec::new();
+        let mut f = first;
+        while f <= last {
+            frames.push(f);
+            match f.checked_add(step) {
+                Some(n) => f = n,
+                None => break,
+            }
+        }
+        FrameList { frames }
+    }
+
     /// A list of the given frames (sorted, duplicates removed).
     pub fn from_frames(frames: impl IntoIterator<Item = i64>) -> FrameList {
         let set: BTreeSet<i64> = frames.into_iter().collect();
@@ -465,6 +480,11 @@ mod tests {
         assert_eq!(f("-5--3"), vec![-5, -4, -3]);
         assert_eq!(f("1-48").len(), 48);
         assert_eq!(f("1-48x2").len(), 24);
+        assert_eq!(
+            FrameList::range(1, 48, 2),
+            FrameList::parse("1-48x2").unwrap()
+        );
+        assert_eq!(FrameList::range(3, 2, 1).len(), 0);
     }
 
     #[test]

@@ -92,7 +92,7 @@ pub(crate) fn read(path: &Path, file: File) -> Result<HostImage, IoError> {
         | DecodingResult::F32(_) => {
             return Err(unsupported(
                 path,
-                "planar or sub-sampled sample layout".into(),
+                "a planar, sub-sampled or sub-byte sample layout".into(),
             ))
         }
         _ => return Err(unsupported(path, format!("{color:?} samples of this type"))),
