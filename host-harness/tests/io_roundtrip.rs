@@ -574,3 +574,67 @@ fn exr_layer_prefixed_and_luminance_channels_are_read() {
     assert_eq!(img.components(), Components::Rgb);
     assert_eq!(img.pixel(2, 0), [0.25, 0.25, 0.25, 1.0]);
 }
+
+#[test]
+fn exr_luminance_chroma_is_refused_rather_than_read_as_grey() {
+    use exr::prelude::*;
+    let dir = scratch("exr-yc");
+    let p = dir.join("yc.exr");
+    let chans = ["BY", "RY", "Y"]
+        .iter()
+        .map(|n| AnyChannel::new(*n, FlatSamples::F16(vec![f16::from_f32(0.5); 6])))
+        .collect::<SmallVec<_>>();
+    Image::from_channels((3, 2), AnyChannels::sort(chans))
+        .write()
+        .to_file(&p)
+        .unwrap();
+    let e = read_image(&p).unwrap_err();
+    assert!(matches!(e, IoError::UnsupportedContent { .. }), "{e}");
+    assert!(e.to_string().contains("chroma"), "{e}");
+}
+
+#[test]
+fn corrupted_files_give_errors_or_images_never_a_crash() {
+    // Deterministic byte corruption of valid files (a poor man's fuzzer): every read must
+    // return, and anything it returns must be a well-formed image.
+    let dir = scratch("corrupt");
+    let img = u16_image(Rect::from_size(24, 16), Components::Rgba);
+    let halfimg = half_image(Rect::from_size(24, 16), Components::Rgba);
+    let mut seed = 0x2545_F491_4F6C_DD1Du64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    for ext in ["png", "tif", "exr"] {
+        let p = dir.join(format!("ok.{ext}"));
+        write_image(&p, if ext == "exr" { &halfimg } else { &img }, &overwrite()).unwrap();
+        let good = std::fs::read(&p).unwrap();
+        let mut errors = 0;
+        for round in 0..40 {
+            let mut bad = good.clone();
+            for _ in 0..1 + round % 4 {
+                let at = next() as usize % bad.len();
+                bad[at] ^= 1 << (next() % 8);
+            }
+            let q = dir.join(format!("bad{round}.{ext}"));
+            std::fs::write(&q, &bad).unwrap();
+            match read_image(&q) {
+                Ok(read) => {
+                    let b = read.bounds();
+                    assert_eq!(
+                        read.to_packed_bytes().len(),
+                        b.pixel_count() * read.components().count() * read.depth().bytes()
+                    );
+                }
+                Err(e) => {
+                    errors += 1;
+                    assert!(e.to_string().contains(&format!("bad{round}.{ext}")), "{e}");
+                }
+            }
+        }
+        // Checksums (PNG CRC, zlib Adler) or structure checks catch most flips.
+        assert!(errors > 0, "{ext}: no corruption was ever detected");
+    }
+}

@@ -109,6 +109,13 @@ pub(crate) fn read(path: &Path) -> Result<(HostImage, Rect), IoError> {
     );
     for prefix in prefixes {
         let get = |c: &str| find(&format!("{prefix}{c}"));
+        if get("RY").is_some() || get("BY").is_some() {
+            // Luminance/chroma images: reading Y alone would silently drop the colour.
+            return Err(unsupported(
+                path,
+                "luminance/chroma (Y, RY, BY) channels".into(),
+            ));
+        }
         picked = match (get("R"), get("G"), get("B"), get("A"), get("Y")) {
             (Some(r), Some(g), Some(b), Some(a), _) => Some((Components::Rgba, vec![r, g, b, a])),
             (Some(r), Some(g), Some(b), None, _) => Some((Components::Rgb, vec![r, g, b])),

@@ -126,6 +126,10 @@ fn with_size_window(img: HostImage) -> (HostImage, Rect) {
 /// Writes `img` to `path` (format from the extension) atomically: the directory is created,
 /// an existing file is refused unless `options.overwrite`, and a failed write leaves any
 /// previous file untouched.
+///
+/// Pixels are stored as given: PNG and straight-alpha TIFF expect unpremultiplied colour, EXR
+/// premultiplied, so convert a `Premult::PreMultiplied` image before writing it as PNG (TIFF
+/// records the image's premult state in its ExtraSamples tag instead).
 pub fn write_image(
     path: impl AsRef<Path>,
     img: &HostImage,
