@@ -32,6 +32,7 @@ pub mod findings;
 pub mod host;
 pub mod image;
 mod instance;
+pub mod io;
 pub mod params;
 pub mod plugin;
 pub mod props;
