@@ -1,0 +1,272 @@
+//! OpenEXR: half and 32-bit float, RGBA/RGB/Y/A channels, any data window. Samples are copied
+//! bit for bit (half stays half). EXR's y axis points down and OFX's up: rows are flipped about
+//! the display window, so a data window offset survives a read → write round trip.
+
+use std::io::{Seek, Write};
+use std::path::Path;
+
+use exr::prelude::{
+    AnyChannel, AnyChannels, Encoding, FlatSamples, Image, ImageAttributes, IntegerBounds, Layer,
+    LayerAttributes, ReadChannels, ReadLayers, SmallVec, Vec2, WritableImage,
+};
+
+use crate::image::{BitDepth, Components, HostImage, Premult, Rect};
+
+use super::error::IoError;
+use super::format::ImageFormat;
+
+const FORMAT: ImageFormat = ImageFormat::Exr;
+
+/// How EXR pixel blocks are compressed on write. All are lossless.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ExrCompression {
+    None,
+    Rle,
+    /// zlib over 16 scan lines: the most widely read choice.
+    #[default]
+    Zip,
+    /// Wavelet: smaller on grainy plates, slower.
+    Piz,
+}
+
+impl ExrCompression {
+    fn to_exr(self) -> exr::compression::Compression {
+        use exr::compression::Compression as C;
+        match self {
+            ExrCompression::None => C::Uncompressed,
+            ExrCompression::Rle => C::RLE,
+            ExrCompression::Zip => C::ZIP16,
+            ExrCompression::Piz => C::PIZ,
+        }
+    }
+}
+
+impl std::str::FromStr for ExrCompression {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "none" | "uncompressed" => Ok(ExrCompression::None),
+            "rle" => Ok(ExrCompression::Rle),
+            "zip" => Ok(ExrCompression::Zip),
+            "piz" => Ok(ExrCompression::Piz),
+            _ => Err(format!(
+                "unknown EXR compression '{s}': use none, rle, zip or piz"
+            )),
+        }
+    }
+}
+
+fn decode_err(path: &Path, e: impl std::fmt::Display) -> IoError {
+    IoError::Decode {
+        path: path.to_path_buf(),
+        format: FORMAT,
+        reason: e.to_string(),
+    }
+}
+
+fn unsupported(path: &Path, what: String) -> IoError {
+    IoError::UnsupportedContent {
+        path: path.to_path_buf(),
+        format: FORMAT,
+        what,
+        fix: "write R,G,B(,A), Y or A channels (full resolution, not deep) into the first part"
+            .into(),
+    }
+}
+
+/// Reads the first valid layer; returns the image and its display window in OFX coordinates
+/// (lower-left at the origin).
+pub(crate) fn read(path: &Path) -> Result<(HostImage, Rect), IoError> {
+    let image = exr::prelude::read()
+        .no_deep_data()
+        .largest_resolution_level()
+        .all_channels()
+        .first_valid_layer()
+        .all_attributes()
+        .from_file(path)
+        .map_err(|e| match e {
+            exr::error::Error::Io(source) if source.kind() == std::io::ErrorKind::NotFound => {
+                IoError::Open {
+                    path: path.to_path_buf(),
+                    source,
+                }
+            }
+            e => decode_err(path, e),
+        })?;
+    let display = image.attributes.display_window;
+    let layer = &image.layer_data;
+    let (w, h) = (layer.size.0, layer.size.1);
+    let channels = &layer.channel_data.list;
+    let names: Vec<String> = channels.iter().map(|c| c.name.to_string()).collect();
+
+    // Host channel (R, G, B, A order) → index into `channels`.
+    let find = |name: &str| names.iter().position(|n| n == name);
+    let mut picked: Option<(Components, Vec<usize>)> = None;
+    let prefixes = std::iter::once(String::new()).chain(
+        names
+            .iter()
+            .filter_map(|n| n.rfind('.').map(|i| n[..=i].to_string())),
+    );
+    for prefix in prefixes {
+        let get = |c: &str| find(&format!("{prefix}{c}"));
+        if get("RY").is_some() || get("BY").is_some() {
+            // Luminance/chroma images: reading Y alone would silently drop the colour.
+            return Err(unsupported(
+                path,
+                "luminance/chroma (Y, RY, BY) channels".into(),
+            ));
+        }
+        picked = match (get("R"), get("G"), get("B"), get("A"), get("Y")) {
+            (Some(r), Some(g), Some(b), Some(a), _) => Some((Components::Rgba, vec![r, g, b, a])),
+            (Some(r), Some(g), Some(b), None, _) => Some((Components::Rgb, vec![r, g, b])),
+            (None, None, None, Some(a), Some(y)) => Some((Components::Rgba, vec![y, y, y, a])),
+            (None, None, None, None, Some(y)) => Some((Components::Rgb, vec![y, y, y])),
+            (None, None, None, Some(a), None) => Some((Components::Alpha, vec![a])),
+            _ => None,
+        };
+        if picked.is_some() {
+            break;
+        }
+    }
+    let (components, indices) =
+        picked.ok_or_else(|| unsupported(path, format!("the channels [{}]", names.join(", "))))?;
+    for &i in &indices {
+        if channels[i].sampling != Vec2(1, 1) {
+            return Err(unsupported(
+                path,
+                format!("sub-sampled channel '{}'", names[i]),
+            ));
+        }
+    }
+    let all_half = indices
+        .iter()
+        .all(|&i| matches!(channels[i].sample_data, FlatSamples::F16(_)));
+    let depth = if all_half {
+        BitDepth::Half
+    } else {
+        BitDepth::Float
+    };
+
+    // OFX y = (display top row) - EXR y, with the display window's top row at OFX y = height-1.
+    let disp_w = display.size.0 as i64;
+    let disp_h = display.size.1 as i64;
+    let x1 = layer.attributes.layer_position.0 as i64 - display.position.0 as i64;
+    let top_exr = layer.attributes.layer_position.1 as i64 - display.position.1 as i64;
+    let y2 = disp_h - top_exr;
+    let bounds = super::checked_rect(path, FORMAT, x1, y2 - h as i64, w as u64, h as u64)?;
+    let display_rect = super::checked_rect(path, FORMAT, 0, 0, disp_w as u64, disp_h as u64)?;
+
+    let mut img = HostImage::new(bounds, depth, components);
+    img.set_premult(match components {
+        Components::Rgb => Premult::Opaque,
+        // EXR colour is premultiplied by its alpha by definition.
+        _ => Premult::PreMultiplied,
+    });
+    let bpc = depth.bytes();
+    let nc = indices.len();
+    for r in 0..h {
+        let row = img.row_bytes_mut(super::file_row_to_y(bounds, r));
+        for (slot, &ci) in indices.iter().enumerate() {
+            let samples = &channels[ci].sample_data;
+            for x in 0..w {
+                let at = (x * nc + slot) * bpc;
+                let dst = &mut row[at..at + bpc];
+                let idx = r * w + x;
+                match (depth, samples) {
+                    (BitDepth::Half, FlatSamples::F16(v)) => {
+                        dst.copy_from_slice(&v[idx].to_bits().to_ne_bytes())
+                    }
+                    (_, FlatSamples::F16(v)) => dst.copy_from_slice(&v[idx].to_f32().to_ne_bytes()),
+                    (_, FlatSamples::F32(v)) => dst.copy_from_slice(&v[idx].to_ne_bytes()),
+                    // Integer channels (ids, counts) keep their value as a float.
+                    (_, FlatSamples::U32(v)) => dst.copy_from_slice(&(v[idx] as f32).to_ne_bytes()),
+                }
+            }
+        }
+    }
+    Ok((img, display_rect))
+}
+
+/// Encodes `img` (already Half or Float) with `display` (OFX coordinates) as the display window.
+pub(crate) fn write<W: Write + Seek>(
+    path: &Path,
+    img: &HostImage,
+    display: Rect,
+    compression: ExrCompression,
+    out: W,
+) -> Result<(), IoError> {
+    let b = img.bounds();
+    let (w, h) = (b.width() as usize, b.height() as usize);
+    let depth = img.depth();
+    let names: &[&str] = match img.components() {
+        Components::Rgba => &["R", "G", "B", "A"],
+        Components::Rgb => &["R", "G", "B"],
+        Components::Alpha => &["A"],
+    };
+    let nc = names.len();
+    let bpc = depth.bytes();
+    let mut planes: Vec<Vec<u8>> = vec![Vec::with_capacity(w * h * bpc); nc];
+    for r in 0..h {
+        let row = img.row(super::file_row_to_y(b, r));
+        for px in row.chunks_exact(nc * bpc) {
+            for (c, plane) in planes.iter_mut().enumerate() {
+                plane.extend_from_slice(&px[c * bpc..(c + 1) * bpc]);
+            }
+        }
+    }
+    let list: SmallVec<[AnyChannel<FlatSamples>; 4]> = names
+        .iter()
+        .zip(planes)
+        .map(|(name, plane)| {
+            let samples = match depth {
+                BitDepth::Half => FlatSamples::F16(
+                    plane
+                        .chunks_exact(2)
+                        .map(|s| half::f16::from_bits(u16::from_ne_bytes([s[0], s[1]])))
+                        .collect(),
+                ),
+                _ => FlatSamples::F32(
+                    plane
+                        .chunks_exact(4)
+                        .map(|s| f32::from_ne_bytes([s[0], s[1], s[2], s[3]]))
+                        .collect(),
+                ),
+            };
+            AnyChannel::new(*name, samples)
+        })
+        .collect();
+
+    let too_large = || IoError::TooLarge {
+        path: path.to_path_buf(),
+        format: FORMAT,
+        width: w as i64,
+        height: h as i64,
+    };
+    let pos_x = i32::try_from(b.x1 as i64 - display.x1 as i64).map_err(|_| too_large())?;
+    let pos_y = i32::try_from(display.y2 as i64 - b.y2 as i64).map_err(|_| too_large())?;
+    let attributes = LayerAttributes {
+        layer_position: Vec2(pos_x, pos_y),
+        ..LayerAttributes::default()
+    };
+    let encoding = Encoding {
+        compression: compression.to_exr(),
+        blocks: exr::image::Blocks::ScanLines,
+        line_order: exr::meta::attribute::LineOrder::Increasing,
+    };
+    let layer = Layer::new((w, h), attributes, encoding, AnyChannels::sort(list));
+    let display_window = IntegerBounds::new(
+        Vec2(0, 0),
+        Vec2(
+            display.width().max(1) as usize,
+            display.height().max(1) as usize,
+        ),
+    );
+    Image::new(ImageAttributes::new(display_window), layer)
+        .write()
+        .to_buffered(out)
+        .map_err(|e| IoError::Encode {
+            path: path.to_path_buf(),
+            format: FORMAT,
+            reason: e.to_string(),
+        })
+}
