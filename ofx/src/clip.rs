@@ -303,7 +303,13 @@ impl Image {
     /// Reads and checks the image's description: unsupported depths/components, a null data
     /// pointer with non-empty bounds, or rows narrower than the bounds are errors.
     pub fn info(&self) -> Result<ImageInfo> {
-        let p = &self.props;
+        ImageInfo::decode(&self.props)
+    }
+}
+
+impl ImageInfo {
+    /// Decodes an image property set (see [`Image::info`]).
+    pub fn decode(p: &PropSet) -> Result<ImageInfo> {
         let data = p.get_pointer(name!(kOfxImagePropData), 0)?;
         let b = p.get_ints::<4>(name!(kOfxImagePropBounds))?;
         let bounds = RectI {
@@ -359,7 +365,9 @@ impl Image {
             render_scale,
         })
     }
+}
 
+impl Image {
     fn release(&mut self) {
         if self.released {
             return;

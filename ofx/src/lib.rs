@@ -14,6 +14,10 @@ pub mod param;
 pub mod plugin;
 pub mod props;
 pub mod status;
+#[cfg(test)]
+mod testing;
+#[cfg(test)]
+mod tests;
 
 pub use action::*;
 pub use clip::{BitDepth, Clip, ClipDescriptor, Image, ImageComponents, Premultiplication};

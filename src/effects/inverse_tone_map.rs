@@ -9,8 +9,8 @@
 use super::common::{self, Describe, HostAbort, OUTPUT, SOURCE};
 use crate::ops::itm::{self, ItmParams};
 use ofx::{
-    BitDepth, Context, ImageComponents, ImageEffect, IsIdentityArgs, OutArgs, ParamSet,
-    Plugin, RenderArgs, Result,
+    BitDepth, Context, ImageComponents, ImageEffect, IsIdentityArgs, OutArgs, ParamSet, Plugin,
+    RenderArgs, Result,
 };
 use std::ffi::CStr;
 
@@ -56,11 +56,7 @@ impl Plugin for InverseToneMap {
     }
 
     fn describe_in_context(&self, effect: &ImageEffect, _context: Context) -> Result<()> {
-        common::define_filter_clips(
-            effect,
-            &[ImageComponents::Rgba, ImageComponents::Rgb],
-            true,
-        )?;
+        common::define_filter_clips(effect, &[ImageComponents::Rgba, ImageComponents::Rgb], true)?;
         define_params(&effect.params()?)
     }
 
@@ -70,7 +66,12 @@ impl Plugin for InverseToneMap {
         out.set_clip_depth(OUTPUT, BitDepth::Float)
     }
 
-    fn is_identity(&self, effect: &ImageEffect, args: &IsIdentityArgs, out: &OutArgs) -> Result<bool> {
+    fn is_identity(
+        &self,
+        effect: &ImageEffect,
+        args: &IsIdentityArgs,
+        out: &OutArgs,
+    ) -> Result<bool> {
         let mix = effect.params()?.get_double(param::MIX, args.time)?;
         if mix <= 0.0 {
             out.set_identity(SOURCE, args.time)?;
@@ -87,7 +88,10 @@ impl Plugin for InverseToneMap {
         let dst = common::output_view(&images.output, &images.output_info)?;
         let (Some(src_img), Some(src_info)) = (&images.source, &images.source_info) else {
             // No source image (unconnected, or a host that hands NULL): transparent black.
-            log::warn!("InverseToneMap: no source image at frame {}; rendering black", args.time);
+            log::warn!(
+                "InverseToneMap: no source image at frame {}; rendering black",
+                args.time
+            );
             return fill_black(&dst, images.window);
         };
         let src = common::source_view(src_img, src_info)?;
@@ -97,7 +101,8 @@ impl Plugin for InverseToneMap {
             premultiplied,
             ..params
         };
-        itm::run_cpu(&params, &src, &dst, images.window, &HostAbort(effect)).map_err(common::op_error)
+        itm::run_cpu(&params, &src, &dst, images.window, &HostAbort(effect))
+            .map_err(common::op_error)
     }
 }
 
@@ -130,7 +135,9 @@ fn define_params(ps: &ParamSet) -> Result<()> {
         .default(default_index(itm::ItmMethod::ALL, &defaults.method))
         .hint("The SDR→HDR expansion. BT.2446 Method A: the ITU's luminance-based inverse mapping (bright, faithful hues). BT.2446 Method C: inverse of the ITU's tone curve, gentler highlights. Display-referred (BT.2408): SDR reference white lands on the HDR reference white and only highlights expand toward the peak.")
         .define()?;
-    ps.group(param::GROUP_OUTPUT, "Output").open(true).define()?;
+    ps.group(param::GROUP_OUTPUT, "Output")
+        .open(true)
+        .define()?;
     ps.choice(param::OUTPUT_TRANSFER, "Output transfer")
         .options(&labels(itm::OutputTransfer::ALL, itm::OutputTransfer::label))
         .default(default_index(itm::OutputTransfer::ALL, &defaults.output_transfer))
