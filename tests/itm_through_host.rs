@@ -1,0 +1,238 @@
+//! Inverse Tone Map loaded as a real OFX plugin through the headless host renders what the op
+//! renders when called directly — for every depth and component set the effect accepts, odd
+//! image layouts, tiles and threads — and handles a missing source, mix 0 and empty windows.
+
+mod common;
+
+use ofx_harness::{HostImage, Premult, RenderOptions, RowLayout};
+use platerestore::image::{Components, ImageBuf, PixelDepth, Rect};
+use platerestore::ops::{itm, NeverAbort};
+
+const ID: &str = "org.platerestore.InverseToneMap";
+
+/// What the op produces for `src` (direct call), as float RGBA.
+fn direct(src: &ImageBuf, params: &itm::ItmParams) -> Vec<[f32; 4]> {
+    let b = src.bounds();
+    let mut dst = ImageBuf::new(b, PixelDepth::F32, Components::Rgba, 0, false);
+    itm::run_cpu(params, &src.view(), &dst.view_mut(), b, &NeverAbort).unwrap();
+    dst.to_rgba_f32()
+}
+
+/// `expected` stored at the output image's depth and components, read back: what a correct
+/// plugin writes into that output.
+fn as_stored(expected: &[[f32; 4]], out: &HostImage) -> Vec<[f32; 4]> {
+    HostImage::from_rgba_f32(out.bounds(), out.depth(), out.components(), expected)
+        .unwrap()
+        .to_rgba_f32()
+}
+
+fn max_diff(a: &[[f32; 4]], b: &[[f32; 4]]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .flat_map(|(p, q)| (0..4).map(move |c| (p[c] - q[c]).abs()))
+        .fold(0.0, f32::max)
+}
+
+#[test]
+fn every_depth_and_component_set_matches_the_op() {
+    let plugin = common::plugin(ID);
+    let bounds = Rect::new(0, 0, 37, 19); // not a multiple of any band or tile size
+    for depth in PixelDepth::ALL {
+        for comps in [Components::Rgba, Components::Rgb] {
+            let (mut host_img, buf) = common::pattern_pair(bounds, depth, comps);
+            host_img.set_premult(Premult::PreMultiplied);
+            let params = itm::ItmParams {
+                premultiplied: comps == Components::Rgba,
+                ..Default::default()
+            };
+            let want = direct(&buf, &params);
+            let mut fx = plugin.instance("filter").unwrap();
+            fx.set_input_image("Source", host_img).unwrap();
+            let out = fx.render_frame(1.0, &RenderOptions::default()).unwrap();
+            assert!(
+                out.findings.is_empty(),
+                "{depth:?} {comps:?}: {:?}",
+                out.findings
+            );
+            let got = out.image.to_rgba_f32();
+            let d = max_diff(&got, &as_stored(&want, &out.image));
+            assert!(d <= 1e-6, "{depth:?} {comps:?}: max difference {d}");
+            // HDR needs headroom: the effect asks for a float output.
+            assert_eq!(
+                out.image.depth(),
+                ofx_harness::BitDepth::Float,
+                "{depth:?} {comps:?}"
+            );
+            assert_eq!(
+                fx.image_counts().0,
+                fx.image_counts().1,
+                "every image released"
+            );
+        }
+    }
+}
+
+#[test]
+fn odd_origins_padded_and_bottom_up_rows_tiles_and_threads_change_nothing() {
+    let plugin = common::plugin(ID);
+    let bounds = Rect::new(-7, 13, 58, 54);
+    let (mut host_img, buf) = common::pattern_pair(bounds, PixelDepth::F32, Components::Rgba);
+    host_img.set_premult(Premult::PreMultiplied);
+    let params = itm::ItmParams {
+        premultiplied: true,
+        method: itm::ItmMethod::Bt2446A,
+        output_transfer: itm::OutputTransfer::Hlg,
+        ..Default::default()
+    };
+    let want = direct(&buf, &params);
+    let mut fx = plugin.instance("filter").unwrap();
+    fx.set_input_image("Source", host_img).unwrap();
+    fx.set_param("method", 0).unwrap();
+    fx.set_param("outputTransfer", 1).unwrap();
+    let layouts = [
+        RowLayout {
+            padding_bytes: 0,
+            bottom_up: false,
+        },
+        RowLayout {
+            padding_bytes: 36,
+            bottom_up: false,
+        },
+        RowLayout {
+            padding_bytes: 12,
+            bottom_up: true,
+        },
+    ];
+    for input_rows in layouts {
+        for (tile, threads) in [
+            (None, Some(1)),
+            (Some((16, 9)), Some(1)),
+            (Some((7, 5)), Some(4)),
+        ] {
+            let opts = RenderOptions {
+                input_rows: Some(input_rows),
+                output_rows: input_rows,
+                tile,
+                threads,
+                ..Default::default()
+            };
+            let out = fx.render_frame(1.0, &opts).unwrap();
+            assert!(
+                out.findings.is_empty(),
+                "{input_rows:?} {tile:?}: {:?}",
+                out.findings
+            );
+            let got = out.image.to_rgba_f32();
+            assert_eq!(
+                got, want,
+                "{input_rows:?} tile {tile:?} threads {threads:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn mix_zero_is_an_identity_and_a_partial_window_writes_only_inside() {
+    let plugin = common::plugin(ID);
+    let bounds = Rect::new(0, 0, 24, 16);
+    let (host_img, _) = common::pattern_pair(bounds, PixelDepth::F32, Components::Rgba);
+    let mut fx = plugin.instance("filter").unwrap();
+    fx.set_input_image("Source", host_img.clone()).unwrap();
+    fx.set_param("mix", 0.0).unwrap();
+    let out = fx.render_frame(1.0, &RenderOptions::default()).unwrap();
+    assert_eq!(
+        out.identity.as_ref().map(|(c, _)| c.as_str()),
+        Some("Source")
+    );
+
+    fx.set_param("mix", 1.0).unwrap();
+    let window = ofx_harness::Rect::new(3, 2, 17, 11);
+    let out = fx
+        .render_frame(
+            1.0,
+            &RenderOptions {
+                window: Some(window),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    // Canaries around the window are checked by the host; a write outside is a finding.
+    assert!(out.findings.is_empty(), "{:?}", out.findings);
+}
+
+#[test]
+fn a_missing_source_renders_transparent_black_and_the_host_keeps_running() {
+    let plugin = common::plugin(ID);
+    let mut fx = plugin.instance("filter").unwrap();
+    let (host_img, _) =
+        common::pattern_pair(Rect::new(0, 0, 8, 8), PixelDepth::F32, Components::Rgba);
+    fx.set_input_image("Source", host_img).unwrap();
+    let first = fx.render_frame(1.0, &RenderOptions::default());
+    assert!(first.is_ok());
+    fx.clear_input("Source");
+    let out = fx.render_frame(
+        1.0,
+        &RenderOptions {
+            window: Some(ofx_harness::Rect::new(0, 0, 8, 8)),
+            ..Default::default()
+        },
+    );
+    let out = out.expect("a missing source is not an error: OFX treats it as black");
+    assert!(out.image.to_rgba_f32().iter().all(|p| *p == [0.0; 4]));
+    assert!(out.findings.is_empty(), "{:?}", out.findings);
+    // The host keeps working: reconnect and render again.
+    let (host_img, _) =
+        common::pattern_pair(Rect::new(0, 0, 8, 8), PixelDepth::F32, Components::Rgba);
+    fx.set_input_image("Source", host_img).unwrap();
+    assert!(fx.render_frame(2.0, &RenderOptions::default()).is_ok());
+}
+
+#[test]
+fn an_invalid_parameter_combination_fails_the_frame_with_a_message_naming_the_fix() {
+    let plugin = common::plugin(ID);
+    let mut fx = plugin.instance("filter").unwrap();
+    let (host_img, _) =
+        common::pattern_pair(Rect::new(0, 0, 8, 8), PixelDepth::F32, Components::Rgba);
+    fx.set_input_image("Source", host_img).unwrap();
+    fx.set_param("peakLuminance", 150.0).unwrap(); // below the 203 cd/m² reference white
+    let r = fx.render_frame(1.0, &RenderOptions::default());
+    assert!(
+        r.is_err(),
+        "rendering with peak below reference white must fail"
+    );
+    let msgs = fx.messages();
+    assert!(
+        msgs.iter()
+            .any(|m| m.kind.contains("Error") && m.text.contains("peak")),
+        "the user is told why: {msgs:?}"
+    );
+    // And the instance still works once the value is fixed.
+    fx.set_param("peakLuminance", 1000.0).unwrap();
+    assert!(fx.render_frame(1.0, &RenderOptions::default()).is_ok());
+}
+
+#[test]
+fn an_alpha_only_plate_keeps_its_alpha_exactly() {
+    // The effect declares RGBA and RGB; a host that hands Alpha anyway must not crash it, and
+    // alpha is never touched by the inverse tone map.
+    let plugin = common::plugin(ID);
+    let mut fx = plugin.instance("filter").unwrap();
+    let (host_img, _) =
+        common::pattern_pair(Rect::new(0, 0, 9, 7), PixelDepth::U16, Components::Alpha);
+    fx.set_input_image("Source", host_img.clone()).unwrap();
+    let out = fx
+        .render_frame(
+            1.0,
+            &RenderOptions {
+                depth: Some(ofx_harness::BitDepth::Short),
+                ..Default::default()
+            },
+        )
+        .expect("alpha-only input renders");
+    let got = out.image.to_rgba_f32();
+    let want = host_img.to_rgba_f32();
+    for (g, w) in got.iter().zip(&want) {
+        assert_eq!(g[3], w[3]);
+    }
+}
