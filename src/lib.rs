@@ -5,6 +5,7 @@
 //! directly.
 
 pub mod color;
+pub mod device;
 pub mod effects;
 pub mod image;
 pub mod ops;
