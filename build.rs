@@ -111,7 +111,7 @@ fn read_kernel_files(kernels_dir: &Path) -> Vec<KernelFile> {
                 .to_string_lossy()
                 .into_owned();
             let text = std::fs::read_to_string(&path).expect("read kernel source");
-            let flat_source = flatten_includes(&text, kernels_dir)
+            let flat_source = flatten_includes(&text, &format!("{stem}.cu"), kernels_dir)
                 .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
             let entries = entry_points(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
             KernelFile {

@@ -147,27 +147,31 @@ pub fn camel_case(snake: &str) -> String {
 
 /// The source with every `#include "local.h"` replaced by that file's text (once per file), so
 /// runtime NVRTC can compile one self-contained string with no include paths.
-pub fn flatten_includes(source: &str, dir: &Path) -> Result<String, String> {
+/// `#line` directives keep compiler messages pointing at the real file and line.
+pub fn flatten_includes(source: &str, name: &str, dir: &Path) -> Result<String, String> {
     let mut seen = HashSet::new();
-    let mut out = String::new();
-    flatten_into(source, dir, &mut seen, &mut out)?;
+    let mut out = format!("#line 1 \"{name}\"\n");
+    flatten_into(source, name, dir, &mut seen, &mut out)?;
     Ok(out)
 }
 
 fn flatten_into(
     source: &str,
+    file: &str,
     dir: &Path,
     seen: &mut HashSet<String>,
     out: &mut String,
 ) -> Result<(), String> {
-    for line in source.lines() {
+    for (i, line) in source.lines().enumerate() {
         let t = line.trim();
         if let Some(rest) = t.strip_prefix("#include \"") {
             let name = rest.split('"').next().unwrap_or_default().to_string();
             if seen.insert(name.clone()) {
                 let text = std::fs::read_to_string(dir.join(&name))
                     .map_err(|e| format!("cannot read included {name}: {e}"))?;
-                flatten_into(&text, dir, seen, out)?;
+                out.push_str(&format!("#line 1 \"{name}\"\n"));
+                flatten_into(&text, &name, dir, seen, out)?;
+                out.push_str(&format!("#line {} \"{file}\"\n", i + 2));
             }
         } else if t == "#pragma once" {
             // Already handled by `seen`; NVRTC warns about it in a main file.

@@ -7,6 +7,13 @@ pub mod cuda;
 pub mod kernels;
 pub mod params;
 
+pub use cuda::{run_cuda_on_host_stream, CudaEngine, DeviceImage, HostRender};
+
+use crate::image::{ImageView, ImageViewMut, Rect};
+use crate::ops::OpError;
+use cudarc::driver::DeviceRepr;
+use kernels::Kernel;
+use params::PrImage;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -158,6 +165,27 @@ pub fn note_cpu_fallback(error: &DeviceError) {
     } else {
         log::debug!("CUDA unavailable, rendering on the CPU: {error}");
     }
+}
+
+/// Runs a per-pixel op on `device`: its CUDA kernel when the device is a GPU, else `cpu()`.
+/// Any CUDA failure (out of memory included) is logged once and answered with `cpu()`; the
+/// destination is only written after the GPU work succeeded, so the CPU run starts clean.
+pub fn run_per_pixel<P: DeviceRepr + Copy + 'static>(
+    device: &Device,
+    kernel: Kernel,
+    src: &ImageView<'_>,
+    dst: &ImageViewMut<'_>,
+    window: Rect,
+    make_params: impl FnOnce(PrImage, PrImage) -> P,
+    cpu: impl FnOnce() -> Result<(), OpError>,
+) -> Result<(), OpError> {
+    if let Device::Cuda(engine) = device {
+        match engine.run_per_pixel(kernel, src, dst, window, make_params) {
+            Ok(()) => return Ok(()),
+            Err(e) => note_cpu_fallback(&e),
+        }
+    }
+    cpu()
 }
 
 #[cfg(test)]
