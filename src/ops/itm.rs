@@ -1,0 +1,815 @@
+//! Inverse tone mapping: an SDR plate (sRGB, BT.1886 or linear, Rec.709) expanded to HDR display
+//! light and written as PQ, HLG or scene-linear in Rec.2020, P3-D65, Rec.709 or ACEScg. The exact
+//! `f64` [`itm_pixel_reference`] is the specification; [`ItmPrepared`] is the fast table-driven
+//! form the CPU render (and, ported step for step, the CUDA kernel) runs.
+//!
+//! # The per-pixel pipeline, in order
+//!
+//! Alpha never changes. With `premultiplied`, colour is divided by alpha first and multiplied
+//! back last; alpha ≤ 0 (or NaN) gives colour 0.
+//!
+//! 1. **Clamp** each channel to `0..=1` (NaN → 0). The methods are defined on an SDR signal;
+//!    super-whites and negative float values have no meaning to them.
+//! 2. **Decode** the input encoding to relative linear SDR light `0..=1` (1 = SDR white):
+//!    sRGB (IEC 61966-2-1 piecewise), BT.1886 (pure 2.4 power, zero black) or none.
+//!    Fast path: the `decode` table.
+//! 3. **To BT.2020**: `s = input_to_bt2020 · lin` (for Rec.709 input the BT.2087 matrix, computed
+//!    from the primaries). All expansion happens in linear BT.2020.
+//! 4. **Expand** to display light `hdr` in cd/m² (linear BT.2020), by `method`:
+//!    - *BT.2446 Method A* (ITU-R BT.2446-1 §4, inverse): `p = s^(1/2.4)` (BT.1886 signal);
+//!      `Y' = 0.2627p_R + 0.6780p_G + 0.0593p_B`; `Y'' = 255Y'`; `E = aY''² + bY'' + c` with
+//!      `(a, b, c) = (1.8712e-5, −2.7334e-3, 1.3141)` for `Y'' ≤ 70`, else
+//!      `(2.8305e-6, −7.4622e-4, 1.2528)`; `Y'_HDR = Y''^E`; `Sc = 1.075·Y'_HDR/Y'` (1 at `Y' = 0`);
+//!      `Cb = Sc(p_B − Y')/1.8814`, `Cr = Sc(p_R − Y')/1.4746`; `R' = Y'_HDR + 1.4746Cr`,
+//!      `G' = Y'_HDR − 0.16455Cb − 0.57135Cr`, `B' = Y'_HDR + 1.8814Cb`, each clamped to
+//!      `0..=1000`; `hdr = peak·(x/1000)^2.4`. The Recommendation targets a 1000 cd/m² display
+//!      (SDR white → 1000); its output is display light normalised to the display's peak, so
+//!      another peak scales it. Fast path: `gamma_encode` (x^(1/2.4)), `method_luma_lut`
+//!      (`Y' → Y'_HDR/1000`), `method_chroma_lut` (`Y' → Sc/1000`), then
+//!      `q = Y'_HDR/1000 + (Sc/1000)(p − Y')` (algebraically the same rebuild), clamp `0..=1`,
+//!      `gamma_decode` (`q → peak·q^2.4`).
+//!    - *BT.2446 Method C, inverted*: the crosstalk matrix `X(α = 0.05)` (rows
+//!      `1−2α, α, α`) is applied, luminance `Y = BT.2020 luma · (X·s)` is read as the SDR
+//!      luminance in percent, `Y_SDR = 118.39·Y` (118.39 % is what the forward curve gives
+//!      1000 cd/m², so SDR white maps to the nominal peak), inverted through the Method C curve
+//!      (`Y_HDR = Y_SDR/k1` below `Y_SDR,ip = 58.5`, else `Y_HDR,ip·(exp((Y_SDR − k4)/k2) + k3)`,
+//!      never below `Y_HDR,ip` there — the published constants leave a 0.04 % gap between the two
+//!      branches), the crosstalked colour is scaled by `Y_HDR/Y`, `X` is undone, and the result
+//!      scaled by `peak/1000`. Because the luminance change is a scalar, this equals
+//!      `s·G(w'·s)` with `w' = (1 − 3α)·luma + α`; fast path: `method_luma = w'`,
+//!      `method_luma_lut = G` (cd/m² per unit SDR light).
+//!    - *Display-referred (BT.2408)*: with `Y = BT.2020 luma · s`, the SDR→HDR display-light
+//!      mapping of BT.2408 (`L = reference_white·Y`, SDR 100 % ↔ reference white) is kept up to
+//!      the knee `Y = 0.5` ([`DISPLAY_REFERRED_KNEE`]); above it highlights are lifted smoothly to
+//!      the peak: `L = reference_white·Y·exp(ln(peak/reference_white)·((Y − 0.5)/0.5)²)`, so SDR
+//!      white reaches the peak, the slope is continuous at the knee (C1) and `L` rises
+//!      monotonically. Colour is scaled by `L/Y` (hue and chromaticity kept). Fast path: `G`
+//!      as for Method C with `method_luma = BT.2020 luma`.
+//! 5. **Highlights** (`highlight_boost = k`, `−1..=1`, 0 = off): with `Y = luma·hdr` and
+//!    `u = ln(Y/ref)/ln(peak/ref)` for `ref < Y < peak`, `Y` becomes
+//!    `ref·(peak/ref)^(u + k·u²(1 − u))` and colour is scaled by the same ratio. Reference white
+//!    and peak stay put, the slope at reference white is unchanged (C1), and the curve stays
+//!    monotonic for `k ∈ [−3, 1]`; `k > 0` brightens the highlights between reference white and
+//!    peak (up to +15 % of their log range at u = 2/3), `k < 0` holds them nearer reference
+//!    white. Fast path: `highlight_gain` (`Y/peak → new Y / Y`).
+//! 6. **Saturation** (`saturation = s`, `0..=2`, 1 = off): `hdr = Y + s·(hdr − Y)` with `Y` the
+//!    BT.2020 luminance: chroma scaled at constant luminance in linear light; 0 = monochrome.
+//! 7. **Mix** (`0..=1`, 1 = full effect): `hdr = mix·hdr + (1 − mix)·reference_white·s`, a blend
+//!    in linear display light with the plate placed in HDR *without* expansion (the BT.2408
+//!    display-light mapping: SDR 100 % → reference white), so mix 0 is a plain SDR-in-HDR
+//!    conversion in the same output container.
+//! 8. **To the output primaries**: `o = bt2020_to_output · hdr` (ACEScg: XYZ via Bradford
+//!    adaptation from D65 to the ACES white, so D65 white stays RGB 1, 1, 1).
+//! 9. **Encode**: PQ: `o` clamped to `0..=10000` cd/m², ST 2084 inverse EOTF (`encode` table over
+//!    `o/10000`). HLG: `o` clamped at 0, inverse OOTF for a display of peak `Lw = peak`
+//!    (γ = 1.2 + 0.42·log10(Lw/1000), luminance with the output primaries' weights,
+//!    `E = (o/Lw)·(Y_D/Lw)^((1−γ)/γ)`, table `hlg_gain`), `E` clamped to 1, HLG OETF (`encode`).
+//!    Scene-linear: `o·linear_reference_white/reference_white`, unclamped (negatives from the
+//!    gamut conversion kept, as scene-linear pipelines expect).
+//!
+//! Fast-path accuracy: over dense sweeps of the input cube and every option, the prepared
+//! path stays within 1e-4 of the reference in PQ/HLG signal (below half a 12-bit code step; for
+//! scene-linear outputs the comparison is made on PQ of the absolute light), see the tests.
+
+mod lut;
+
+pub use lut::LogLut;
+
+use super::pixel::map_rows;
+use super::{Abort, OpError};
+use crate::color::gamut::{self, Mat3, RgbSpace};
+use crate::color::transfer;
+use crate::image::{ImageView, ImageViewMut, Rect};
+
+/// How the incoming SDR plate is encoded. Stable order: the OFX choice saves the index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[repr(u32)]
+pub enum InputEncoding {
+    /// IEC 61966-2-1 piecewise sRGB (web, most generative-model output).
+    #[default]
+    Srgb = 0,
+    /// BT.1886 display, pure 2.4 power with zero black (broadcast / Resolve Rec.709 gamma 2.4).
+    Bt1886 = 1,
+    /// Already linear light, 1.0 = SDR white (values are clamped to 0..1).
+    Linear = 2,
+}
+
+/// Primaries of the incoming plate. Only Rec.709 today; append new ones at the end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[repr(u32)]
+pub enum InputPrimaries {
+    #[default]
+    Rec709 = 0,
+}
+
+/// The expansion curve. Stable order: append only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[repr(u32)]
+pub enum ItmMethod {
+    /// ITU-R BT.2446 Method A, inverse (broadcast up-conversion, bright mid-tones).
+    Bt2446A = 0,
+    /// ITU-R BT.2446 Method C tone curve inverted, crosstalk matrix undone.
+    Bt2446C = 1,
+    /// BT.2408 display-light mapping (SDR white ↔ reference white) with smooth highlight expansion.
+    #[default]
+    DisplayReferred = 2,
+}
+
+/// Output signal. Stable order: append only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[repr(u32)]
+pub enum OutputTransfer {
+    /// SMPTE ST 2084, absolute cd/m².
+    #[default]
+    Pq = 0,
+    /// BT.2100 HLG, with the system gamma of a display at the chosen peak.
+    Hlg = 1,
+    /// Linear, reference white = `linear_reference_white` (1.0 by default).
+    SceneLinear = 2,
+}
+
+/// Output primaries. Stable order: append only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[repr(u32)]
+pub enum OutputPrimaries {
+    #[default]
+    Rec2020 = 0,
+    P3D65 = 1,
+    Rec709 = 2,
+    /// ACES AP1, ACES white; reached through Bradford adaptation from D65.
+    AcesCg = 3,
+}
+
+macro_rules! choice_enum {
+    ($t:ty, [$($v:ident => $label:expr),+ $(,)?]) => {
+        impl $t {
+            /// Every option in saved-index order (the OFX choice lists them in this order).
+            pub const ALL: &'static [$t] = &[$(<$t>::$v),+];
+            /// The option's label as a user sees it in a choice menu.
+            pub fn label(self) -> &'static str {
+                match self { $(<$t>::$v => $label),+ }
+            }
+            /// The option saved at `index`, if there is one.
+            pub fn from_index(index: u32) -> Option<$t> {
+                Self::ALL.get(index as usize).copied()
+            }
+        }
+    };
+}
+
+choice_enum!(InputEncoding, [Srgb => "sRGB", Bt1886 => "BT.1886 (gamma 2.4)", Linear => "Linear"]);
+choice_enum!(InputPrimaries, [Rec709 => "Rec.709"]);
+choice_enum!(ItmMethod, [
+    Bt2446A => "BT.2446 Method A",
+    Bt2446C => "BT.2446 Method C",
+    DisplayReferred => "Display-referred (BT.2408)",
+]);
+choice_enum!(OutputTransfer, [Pq => "PQ (ST 2084)", Hlg => "HLG (BT.2100)", SceneLinear => "Scene-linear"]);
+choice_enum!(OutputPrimaries, [
+    Rec2020 => "Rec.2020",
+    P3D65 => "P3-D65",
+    Rec709 => "Rec.709",
+    AcesCg => "ACEScg (AP1)",
+]);
+
+impl InputPrimaries {
+    pub fn space(self) -> &'static RgbSpace {
+        match self {
+            InputPrimaries::Rec709 => &gamut::REC709,
+        }
+    }
+}
+
+impl OutputPrimaries {
+    pub fn space(self) -> &'static RgbSpace {
+        match self {
+            OutputPrimaries::Rec2020 => &gamut::REC2020,
+            OutputPrimaries::P3D65 => &gamut::P3_D65,
+            OutputPrimaries::Rec709 => &gamut::REC709,
+            OutputPrimaries::AcesCg => &gamut::ACES_AP1,
+        }
+    }
+}
+
+/// Where the display-referred method starts lifting highlights, in relative linear SDR light
+/// (0.5 ≈ 75 % of a BT.1886 signal, 73.5 % sRGB): diffuse SDR content below it keeps the
+/// BT.2408 mapping exactly, the top of the SDR range is expanded towards the peak.
+pub const DISPLAY_REFERRED_KNEE: f64 = 0.5;
+
+/// BT.2446 Method C tone-curve constants (ITU-R BT.2446-1 §6).
+pub mod method_c {
+    pub const K1: f64 = 0.83802;
+    pub const K2: f64 = 15.09968;
+    pub const K3: f64 = 0.74204;
+    pub const K4: f64 = 78.99439;
+    /// SDR luminance (%) at the inflection point.
+    pub const Y_SDR_IP: f64 = 58.5;
+    /// HDR luminance (cd/m²) at the inflection point, Y_SDR,ip / k1.
+    pub const Y_HDR_IP: f64 = Y_SDR_IP / K1;
+    /// Crosstalk matrix strength α.
+    pub const ALPHA: f64 = 0.05;
+    /// Nominal HDR peak the constants were derived for, cd/m².
+    pub const HDR_PEAK: f64 = 1000.0;
+
+    /// The forward (HDR → SDR) curve: luminance in cd/m² → SDR luminance in percent.
+    pub fn forward(y_hdr: f64) -> f64 {
+        if y_hdr < Y_HDR_IP {
+            K1 * y_hdr
+        } else {
+            K2 * (y_hdr / Y_HDR_IP - K3).ln() + K4
+        }
+    }
+
+    /// The curve inverted: SDR % → cd/m². In the 0.04 % gap the published constants leave
+    /// between the branches (58.5 ..≈ 58.535 %) it holds Y_HDR,ip, so it never decreases.
+    pub fn inverse(y_sdr: f64) -> f64 {
+        if y_sdr <= Y_SDR_IP {
+            y_sdr / K1
+        } else {
+            (Y_HDR_IP * (((y_sdr - K4) / K2).exp() + K3)).max(Y_HDR_IP)
+        }
+    }
+
+    /// The SDR percentage the forward curve gives the nominal 1000 cd/m² peak (≈ 118.39 %):
+    /// the inverse reads SDR white as this value so that it reaches the peak.
+    pub fn sdr_top() -> f64 {
+        forward(HDR_PEAK)
+    }
+}
+
+/// BT.2446 Method A luma weights (BT.2020) and its Y'' breakpoint / polynomial (BT.2446-1 §4).
+mod method_a {
+    pub const LUMA: [f64; 3] = [0.2627, 0.6780, 0.0593];
+    pub const LOW: [f64; 3] = [1.8712e-5, -2.7334e-3, 1.3141];
+    pub const HIGH: [f64; 3] = [2.8305e-6, -7.4622e-4, 1.2528];
+
+    /// Y' (0..1) → Y'_HDR (0..1000).
+    pub fn luma_hdr(y: f64) -> f64 {
+        let ypp = 255.0 * y.max(0.0);
+        let [a, b, c] = if ypp <= 70.0 { LOW } else { HIGH };
+        let e = a * ypp * ypp + b * ypp + c;
+        ypp.powf(e)
+    }
+
+    /// Sc = 1.075·Y'_HDR / Y' (1 at Y' = 0, where there is no chroma to scale).
+    pub fn chroma_scale(y: f64) -> f64 {
+        if y > 0.0 {
+            1.075 * luma_hdr(y) / y
+        } else {
+            1.0
+        }
+    }
+}
+
+/// Everything the inverse tone map needs; no OFX types. `Default` is the recommended setting:
+/// sRGB Rec.709 in, display-referred expansion, PQ Rec.2020 out, 1000 cd/m² peak, 203 cd/m²
+/// reference white (BT.2408), controls neutral, full mix, straight (un-premultiplied) alpha.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ItmParams {
+    pub input_encoding: InputEncoding,
+    pub input_primaries: InputPrimaries,
+    pub method: ItmMethod,
+    pub output_transfer: OutputTransfer,
+    pub output_primaries: OutputPrimaries,
+    /// Display peak luminance, cd/m² (`reference_white_nits..=10000`); SDR white is taken there.
+    pub peak_nits: f32,
+    /// Where SDR 100 % sits without expansion, cd/m² (BT.2408: 203); also what scene-linear
+    /// output divides by.
+    pub reference_white_nits: f32,
+    /// Scene-linear output only: the value reference white is written as (> 0; default 1.0).
+    pub linear_reference_white: f32,
+    /// −1..=1, 0 = the method untouched. Reshapes luminance between reference white and peak
+    /// in log space, both ends fixed, slope at reference white kept: > 0 brighter highlights.
+    pub highlight_boost: f32,
+    /// 0..=2, 1 = the method untouched. Chroma scale at constant luminance in linear light.
+    pub saturation: f32,
+    /// 0..=1, 1 = full effect; 0 = the plate placed in HDR without expansion.
+    pub mix: f32,
+    /// The images hold premultiplied colour: un-premultiply before, premultiply after.
+    pub premultiplied: bool,
+}
+
+impl Default for ItmParams {
+    fn default() -> Self {
+        ItmParams {
+            input_encoding: InputEncoding::Srgb,
+            input_primaries: InputPrimaries::Rec709,
+            method: ItmMethod::DisplayReferred,
+            output_transfer: OutputTransfer::Pq,
+            output_primaries: OutputPrimaries::Rec2020,
+            peak_nits: 1000.0,
+            reference_white_nits: 203.0,
+            linear_reference_white: 1.0,
+            highlight_boost: 0.0,
+            saturation: 1.0,
+            mix: 1.0,
+            premultiplied: false,
+        }
+    }
+}
+
+fn in_range(name: &str, v: f32, lo: f32, hi: f32, fix: &str) -> Result<(), OpError> {
+    if v.is_finite() && v >= lo && v <= hi {
+        Ok(())
+    } else {
+        Err(OpError::InvalidParam(format!(
+            "{name} is {v}; {fix} (allowed {lo}..={hi})"
+        )))
+    }
+}
+
+impl ItmParams {
+    /// Checks ranges and their relations; the message names the fix.
+    pub fn validate(&self) -> Result<(), OpError> {
+        in_range(
+            "reference white",
+            self.reference_white_nits,
+            1.0,
+            10_000.0,
+            "set it to the HDR level SDR white should sit at, 203 cd/m² per BT.2408",
+        )?;
+        in_range(
+            "peak luminance",
+            self.peak_nits,
+            1.0,
+            10_000.0,
+            "set it to the mastering display's peak, e.g. 1000 cd/m²",
+        )?;
+        if self.peak_nits < self.reference_white_nits {
+            return Err(OpError::InvalidParam(format!(
+                "peak luminance {} cd/m² is below the reference white {} cd/m²: raise the peak or \
+                 lower the reference white",
+                self.peak_nits, self.reference_white_nits
+            )));
+        }
+        in_range(
+            "linear reference white",
+            self.linear_reference_white,
+            1e-6,
+            1e6,
+            "set the scene-linear value for reference white to a positive number, e.g. 1.0",
+        )?;
+        in_range(
+            "highlight boost",
+            self.highlight_boost,
+            -1.0,
+            1.0,
+            "use 0 for the method's own highlights",
+        )?;
+        in_range(
+            "saturation",
+            self.saturation,
+            0.0,
+            2.0,
+            "use 1 for the method's own colour",
+        )?;
+        in_range("mix", self.mix, 0.0, 1.0, "use 1 for the full effect")?;
+        Ok(())
+    }
+
+    fn input_to_bt2020(&self) -> Mat3 {
+        gamut::rgb_to_rgb_matrix(self.input_primaries.space(), &gamut::REC2020)
+    }
+
+    fn bt2020_to_output(&self) -> Mat3 {
+        gamut::rgb_to_rgb_matrix(&gamut::REC2020, self.output_primaries.space())
+    }
+
+    /// `highlight_boost` and `peak > reference white` both needed for the reshaping to exist.
+    fn highlight_active(&self) -> bool {
+        self.highlight_boost != 0.0 && self.peak_nits > self.reference_white_nits
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The reference (f64, plain powf/ln/exp): the specification every fast path is tested against.
+// ---------------------------------------------------------------------------------------------
+
+fn dot(a: [f64; 3], b: [f64; 3]) -> f64 {
+    a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
+}
+
+/// Step 1: clamp to 0..=1, NaN → 0 (`clamp` would keep the NaN).
+fn clamp_signal(v: f64) -> f64 {
+    if v > 0.0 {
+        v.min(1.0)
+    } else {
+        0.0
+    }
+}
+
+/// Step 2: the input encoding → relative linear light.
+fn decode_input(enc: InputEncoding, v: f64) -> f64 {
+    match enc {
+        InputEncoding::Srgb => transfer::srgb_eotf(v),
+        InputEncoding::Bt1886 => transfer::bt1886_eotf(v),
+        InputEncoding::Linear => v,
+    }
+}
+
+/// The display-referred luminance curve, relative SDR light → cd/m².
+fn display_referred_nits(y: f64, reference: f64, peak: f64) -> f64 {
+    let linear = reference * y;
+    if y <= DISPLAY_REFERRED_KNEE {
+        return linear;
+    }
+    let t = (y - DISPLAY_REFERRED_KNEE) / (1.0 - DISPLAY_REFERRED_KNEE);
+    linear * ((peak / reference).ln() * t * t).exp()
+}
+
+/// Step 5's luminance curve, cd/m² → cd/m².
+fn highlight_nits(y: f64, reference: f64, peak: f64, boost: f64) -> f64 {
+    if y <= reference || y >= peak {
+        return y;
+    }
+    let range = (peak / reference).ln();
+    let u = (y / reference).ln() / range;
+    reference * (range * (u + boost * u * u * (1.0 - u))).exp()
+}
+
+/// Step 4: BT.2020 linear SDR light → BT.2020 display light in cd/m².
+fn expand(params: &ItmParams, s: [f64; 3]) -> [f64; 3] {
+    let peak = params.peak_nits as f64;
+    let reference = params.reference_white_nits as f64;
+    let luma = gamut::luminance_weights(&gamut::REC2020);
+    match params.method {
+        ItmMethod::Bt2446A => {
+            let p = s.map(transfer::bt1886_inverse_eotf);
+            let y = dot(method_a::LUMA, p);
+            let y_hdr = method_a::luma_hdr(y);
+            let sc = method_a::chroma_scale(y);
+            let cb = sc * (p[2] - y) / 1.8814;
+            let cr = sc * (p[0] - y) / 1.4746;
+            let rgb = [
+                y_hdr + 1.4746 * cr,
+                y_hdr - 0.16455 * cb - 0.57135 * cr,
+                y_hdr + 1.8814 * cb,
+            ];
+            rgb.map(|v| peak * (v.clamp(0.0, 1000.0) / 1000.0).powf(2.4))
+        }
+        ItmMethod::Bt2446C => {
+            let a = method_c::ALPHA;
+            let crosstalk = [
+                [1.0 - 2.0 * a, a, a],
+                [a, 1.0 - 2.0 * a, a],
+                [a, a, 1.0 - 2.0 * a],
+            ];
+            let c = gamut::mat_vec(&crosstalk, s);
+            let y = dot(luma, c);
+            if y <= 0.0 {
+                return [0.0; 3];
+            }
+            let y_hdr = method_c::inverse(y * method_c::sdr_top());
+            let scale = y_hdr / y * peak / method_c::HDR_PEAK;
+            gamut::mat_vec(&gamut::mat_inverse(&crosstalk), c.map(|v| v * scale))
+        }
+        ItmMethod::DisplayReferred => {
+            let y = dot(luma, s);
+            if y <= 0.0 {
+                return [0.0; 3];
+            }
+            let l = display_referred_nits(y, reference, peak);
+            s.map(|v| v * l / y)
+        }
+    }
+}
+
+/// BT.2020 display light in cd/m² after steps 1–7, before the output primaries and encoding.
+pub fn itm_display_light_reference(params: &ItmParams, rgb: [f64; 3]) -> [f64; 3] {
+    let peak = params.peak_nits as f64;
+    let reference = params.reference_white_nits as f64;
+    let luma = gamut::luminance_weights(&gamut::REC2020);
+    let lin = rgb.map(|v| decode_input(params.input_encoding, clamp_signal(v)));
+    let s = gamut::mat_vec(&params.input_to_bt2020(), lin);
+    let mut hdr = expand(params, s);
+    if params.highlight_active() {
+        let y = dot(luma, hdr);
+        if y > 0.0 {
+            let k = highlight_nits(y, reference, peak, params.highlight_boost as f64) / y;
+            hdr = hdr.map(|v| v * k);
+        }
+    }
+    if params.saturation != 1.0 {
+        let y = dot(luma, hdr);
+        let sat = params.saturation as f64;
+        hdr = hdr.map(|v| y + sat * (v - y));
+    }
+    if params.mix != 1.0 {
+        let mix = params.mix as f64;
+        for (h, sdr) in hdr.iter_mut().zip(s) {
+            *h = mix * *h + (1.0 - mix) * reference * sdr;
+        }
+    }
+    hdr
+}
+
+/// The exact inverse tone map of one un-premultiplied colour: input code values → output code
+/// values (PQ/HLG signal, or scene-linear). `params` should have passed [`ItmParams::validate`];
+/// other values give unspecified numbers, never a panic.
+pub fn itm_pixel_reference(params: &ItmParams, rgb: [f64; 3]) -> [f64; 3] {
+    let hdr = itm_display_light_reference(params, rgb);
+    let out = gamut::mat_vec(&params.bt2020_to_output(), hdr);
+    let peak = params.peak_nits as f64;
+    match params.output_transfer {
+        OutputTransfer::Pq => out.map(transfer::pq_inverse_eotf),
+        OutputTransfer::Hlg => {
+            let luma = gamut::luminance_weights(params.output_primaries.space());
+            let scene = transfer::hlg_inverse_ootf(out, peak, luma);
+            scene.map(|e| transfer::hlg_oetf(e.min(1.0)))
+        }
+        OutputTransfer::SceneLinear => {
+            let scale = params.linear_reference_white as f64 / params.reference_white_nits as f64;
+            out.map(|v| v * scale)
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The prepared (fast) form.
+// ---------------------------------------------------------------------------------------------
+
+/// The plain constants of a prepared inverse tone map, in the order the pipeline uses them;
+/// `#[repr(C)]` so a GPU kernel can take it as one argument. Matrices are row-major. Tables
+/// not used by the chosen method/output are left zeroed and never read.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[repr(C)]
+pub struct ItmConstants {
+    /// `ItmMethod as u32`.
+    pub method: u32,
+    /// `OutputTransfer as u32`.
+    pub output_transfer: u32,
+    /// 1: un-premultiply / premultiply around the colour work.
+    pub premultiplied: u32,
+    /// 1: step 5 runs.
+    pub apply_highlight: u32,
+    /// 1: step 6 runs.
+    pub apply_saturation: u32,
+    /// 1: step 7 runs.
+    pub apply_mix: u32,
+    pub input_to_bt2020: [f32; 9],
+    pub bt2020_to_output: [f32; 9],
+    /// BT.2020 RGB → Y (steps 5, 6).
+    pub bt2020_luma: [f32; 3],
+    /// Step 4's luminance weights: Method A's Y' weights, Method C's crosstalked weights
+    /// `(1 − 3α)·luma + α`, or BT.2020 luma (display-referred).
+    pub method_luma: [f32; 3],
+    /// Output primaries RGB → Y (HLG inverse OOTF).
+    pub output_luma: [f32; 3],
+    pub peak_nits: f32,
+    pub inv_peak_nits: f32,
+    pub saturation: f32,
+    pub mix: f32,
+    /// `(1 − mix)·reference_white`: cd/m² per unit of un-expanded SDR light in step 7.
+    pub unexpanded_nits: f32,
+    /// Scene-linear output: `linear_reference_white / reference_white`.
+    pub linear_scale: f32,
+    /// Step 2: input code value → relative linear light.
+    pub decode: LogLut,
+    /// Method A: linear → BT.1886 signal (x^(1/2.4)).
+    pub gamma_encode: LogLut,
+    /// Method A: Y' → Y'_HDR/1000. Method C / display-referred: Y → cd/m² per unit light.
+    pub method_luma_lut: LogLut,
+    /// Method A: Y' → Sc/1000.
+    pub method_chroma_lut: LogLut,
+    /// Method A: q → peak·q^2.4.
+    pub gamma_decode: LogLut,
+    /// Step 5: Y/peak → (new Y)/Y.
+    pub highlight_gain: LogLut,
+    /// HLG: Y_D/peak → (Y_D/Lw)^((1−γ)/γ)/Lw.
+    pub hlg_gain: LogLut,
+    /// PQ: cd/m²/10000 → code value. HLG: E → E'.
+    pub encode: LogLut,
+}
+
+/// An inverse tone map ready to run: constants plus every table in one array. Building one
+/// takes well under a millisecond (see the `itm` bench), so a render builds it per call.
+#[derive(Debug, Clone)]
+pub struct ItmPrepared {
+    pub params: ItmParams,
+    pub constants: ItmConstants,
+    pub tables: Vec<f32>,
+}
+
+#[inline(always)]
+fn dot3(a: [f32; 3], b: [f32; 3]) -> f32 {
+    a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
+}
+
+#[inline(always)]
+fn mat3(m: &[f32; 9], v: [f32; 3]) -> [f32; 3] {
+    [
+        m[0] * v[0] + m[1] * v[1] + m[2] * v[2],
+        m[3] * v[0] + m[4] * v[1] + m[5] * v[2],
+        m[6] * v[0] + m[7] * v[1] + m[8] * v[2],
+    ]
+}
+
+fn f32x3(v: [f64; 3]) -> [f32; 3] {
+    v.map(|x| x as f32)
+}
+
+impl ItmPrepared {
+    /// Validates `params` and builds the tables.
+    pub fn new(params: &ItmParams) -> Result<Self, OpError> {
+        params.validate()?;
+        let peak = params.peak_nits as f64;
+        let reference = params.reference_white_nits as f64;
+        let luma = gamut::luminance_weights(&gamut::REC2020);
+        let out_luma = gamut::luminance_weights(params.output_primaries.space());
+        let mut t: Vec<f32> = Vec::with_capacity(16 * 1024);
+        let mut c = ItmConstants {
+            method: params.method as u32,
+            output_transfer: params.output_transfer as u32,
+            premultiplied: params.premultiplied as u32,
+            apply_highlight: params.highlight_active() as u32,
+            apply_saturation: (params.saturation != 1.0) as u32,
+            apply_mix: (params.mix != 1.0) as u32,
+            input_to_bt2020: gamut::mat_to_f32(&params.input_to_bt2020()),
+            bt2020_to_output: gamut::mat_to_f32(&params.bt2020_to_output()),
+            bt2020_luma: f32x3(luma),
+            output_luma: f32x3(out_luma),
+            peak_nits: params.peak_nits,
+            inv_peak_nits: (1.0 / peak) as f32,
+            saturation: params.saturation,
+            mix: params.mix,
+            unexpanded_nits: ((1.0 - params.mix as f64) * reference) as f32,
+            linear_scale: (params.linear_reference_white as f64 / reference) as f32,
+            ..ItmConstants::default()
+        };
+        let enc = params.input_encoding;
+        // Log-spaced even for the decode: near black a uniform table's relative error grows
+        // without bound for the 2.4 power, and HLG's square root shows it.
+        c.decode = LogLut::build(&mut t, -24, 24, 7, Some(0.0), |v| decode_input(enc, v));
+        // Segment counts per octave are chosen from the error budget the tests check: 2^6 for
+        // smooth power laws, 2^7 where a curve has a kink mid-octave (Method A's polynomial
+        // switch at Y'' = 70, Method C's inflection).
+        match params.method {
+            ItmMethod::Bt2446A => {
+                c.method_luma = f32x3(method_a::LUMA);
+                c.gamma_encode =
+                    LogLut::build(&mut t, -32, 32, 6, Some(0.0), transfer::bt1886_inverse_eotf);
+                c.method_luma_lut = LogLut::build(&mut t, -24, 24, 7, Some(0.0), |y| {
+                    method_a::luma_hdr(y) / 1000.0
+                });
+                c.method_chroma_lut = LogLut::build(&mut t, -24, 24, 7, Some(0.0), |y| {
+                    method_a::chroma_scale(y) / 1000.0
+                });
+                // q < 2^-20 is below 1e-14 of the peak once raised to 2.4: linear to 0 there.
+                c.gamma_decode =
+                    LogLut::build(&mut t, -20, 20, 7, Some(0.0), |q| peak * q.powf(2.4));
+            }
+            ItmMethod::Bt2446C => {
+                let a = method_c::ALPHA;
+                c.method_luma = f32x3(luma.map(|w| (1.0 - 3.0 * a) * w + a));
+                let top = method_c::sdr_top();
+                let scale = peak / method_c::HDR_PEAK;
+                // The gain is constant on the curve's linear part (Y·118.39 ≤ 58.5, Y ≤ 0.494):
+                // the table covers 0.25..1 finely and extends its first sample below.
+                c.method_luma_lut = LogLut::build(&mut t, -2, 2, 9, None, |y| {
+                    method_c::inverse(y * top) / y * scale
+                });
+            }
+            ItmMethod::DisplayReferred => {
+                c.method_luma = f32x3(luma);
+                // Constant (= reference white) below the knee at 0.5; above it the gain rises
+                // steeply for high peaks (exp(ln(peak/ref)·t²)), hence 1024 samples on 0.5..1.
+                c.method_luma_lut = LogLut::build(&mut t, -1, 1, 10, None, |y| {
+                    display_referred_nits(y, reference, peak) / y
+                });
+            }
+        }
+        if c.apply_highlight != 0 {
+            let boost = params.highlight_boost as f64;
+            // The gain is 1 below reference white: cover reference/peak..1 (at most 14 octaves,
+            // as reference ≥ 1 and peak ≤ 10000) and extend the first sample (1) below.
+            let min_exp = (reference / peak).log2().floor() as i32;
+            c.highlight_gain = LogLut::build(&mut t, min_exp, (-min_exp) as u32, 8, None, |x| {
+                let y = x * peak;
+                highlight_nits(y, reference, peak, boost) / y
+            });
+        }
+        match params.output_transfer {
+            OutputTransfer::Pq => {
+                c.encode = LogLut::build(
+                    &mut t,
+                    -40,
+                    40,
+                    5,
+                    Some(transfer::pq_inverse_eotf(0.0)),
+                    |x| transfer::pq_inverse_eotf(x * transfer::pq::PEAK_NITS),
+                );
+            }
+            OutputTransfer::Hlg => {
+                let gamma = transfer::hlg_system_gamma(peak);
+                // Y_D/Lw up to 2: luminance can exceed the peak slightly after clipping
+                // negative components of out-of-gamut colours.
+                c.hlg_gain = LogLut::build(&mut t, -40, 41, 5, None, |x| {
+                    x.powf((1.0 - gamma) / gamma) / peak
+                });
+                c.encode = LogLut::build(&mut t, -40, 40, 5, Some(0.0), transfer::hlg_oetf);
+            }
+            OutputTransfer::SceneLinear => {}
+        }
+        Ok(ItmPrepared {
+            params: *params,
+            constants: c,
+            tables: t,
+        })
+    }
+
+    /// Steps 1–9 for one un-premultiplied colour (input code values → output values).
+    #[inline(always)]
+    pub fn apply_rgb(&self, rgb: [f32; 3]) -> [f32; 3] {
+        let c = &self.constants;
+        let t = &self.tables[..];
+        let lin = rgb.map(|v| c.decode.eval(t, v));
+        let s = mat3(&c.input_to_bt2020, lin);
+        let mut hdr = if c.method == ItmMethod::Bt2446A as u32 {
+            let p = s.map(|v| c.gamma_encode.eval(t, v));
+            let y = dot3(c.method_luma, p);
+            let y_hdr = c.method_luma_lut.eval(t, y);
+            let sc = c.method_chroma_lut.eval(t, y);
+            p.map(|v| {
+                let q = (y_hdr + sc * (v - y)).clamp(0.0, 1.0);
+                c.gamma_decode.eval(t, q)
+            })
+        } else {
+            let gain = c.method_luma_lut.eval(t, dot3(c.method_luma, s));
+            s.map(|v| v * gain)
+        };
+        if c.apply_highlight != 0 || c.apply_saturation != 0 {
+            let mut y = dot3(c.bt2020_luma, hdr);
+            if c.apply_highlight != 0 {
+                let gain = c.highlight_gain.eval(t, y * c.inv_peak_nits);
+                hdr = hdr.map(|v| v * gain);
+                y *= gain;
+            }
+            if c.apply_saturation != 0 {
+                hdr = hdr.map(|v| y + c.saturation * (v - y));
+            }
+        }
+        if c.apply_mix != 0 {
+            for (h, sdr) in hdr.iter_mut().zip(s) {
+                *h = c.mix * *h + c.unexpanded_nits * sdr;
+            }
+        }
+        let o = mat3(&c.bt2020_to_output, hdr);
+        if c.output_transfer == OutputTransfer::Pq as u32 {
+            o.map(|v| c.encode.eval(t, v * (1.0 / 10_000.0)))
+        } else if c.output_transfer == OutputTransfer::Hlg as u32 {
+            let o = o.map(|v| v.max(0.0));
+            let gain = c.hlg_gain.eval(t, dot3(c.output_luma, o) * c.inv_peak_nits);
+            o.map(|v| c.encode.eval(t, (v * gain).min(1.0)))
+        } else {
+            o.map(|v| v * c.linear_scale)
+        }
+    }
+
+    /// One RGBA pixel: alpha kept, premultiplication honoured.
+    #[inline(always)]
+    pub fn apply_pixel(&self, px: [f32; 4]) -> [f32; 4] {
+        let a = px[3];
+        if self.constants.premultiplied != 0 {
+            if a > 0.0 {
+                let inv = 1.0 / a;
+                let [r, g, b] = self.apply_rgb([px[0] * inv, px[1] * inv, px[2] * inv]);
+                [r * a, g * a, b * a, a]
+            } else {
+                // Nothing visible (or a NaN alpha): premultiplied colour is 0.
+                [0.0, 0.0, 0.0, a]
+            }
+        } else {
+            let [r, g, b] = self.apply_rgb([px[0], px[1], px[2]]);
+            [r, g, b, a]
+        }
+    }
+
+    /// Runs over `window` (clipped to the destination), reading `src` and writing `dst`.
+    pub fn run_cpu(
+        &self,
+        src: &ImageView<'_>,
+        dst: &ImageViewMut<'_>,
+        window: Rect,
+        abort: &dyn Abort,
+    ) -> Result<(), OpError> {
+        map_rows(src, dst, window, abort, |_, _, row| {
+            for px in row.iter_mut() {
+                *px = self.apply_pixel(*px);
+            }
+        })
+    }
+}
+
+/// The CPU render: validates, prepares, and runs over `window`.
+pub fn run_cpu(
+    params: &ItmParams,
+    src: &ImageView<'_>,
+    dst: &ImageViewMut<'_>,
+    window: Rect,
+    abort: &dyn Abort,
+) -> Result<(), OpError> {
+    ItmPrepared::new(params)?.run_cpu(src, dst, window, abort)
+}
+
+#[cfg(test)]
+mod tests;
