@@ -95,5 +95,71 @@ fn per_pixel(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, per_pixel);
+/// The inverse tone map (default settings: sRGB in, display-referred, PQ Rec.2020 out) on a
+/// 1080p RGBA f32 frame: CPU fast path, CUDA with host images, and CUDA on device-resident
+/// images, whose time should approach the device-to-device copy of the same 32 bytes/pixel.
+fn inverse_tone_map(c: &mut Criterion) {
+    use platerestore::device::itm::{itm_kernel_params, run_itm_cuda};
+    use platerestore::ops::itm::{ItmParams, ItmPrepared};
+    let src = ImageBuf::from_fn(FRAME, |x, y| {
+        [x as f32 / 1920.0, y as f32 / 1080.0, 0.5, 1.0]
+    });
+    let mut dst = ImageBuf::new(FRAME, PixelDepth::F32, Components::Rgba, 0, false);
+    let prepared = ItmPrepared::new(&ItmParams::default()).unwrap();
+    let mut group = c.benchmark_group("itm_1080p_rgba_f32");
+    group.throughput(Throughput::Bytes(FRAME.pixel_count() as u64 * 32));
+    group.sample_size(20);
+    group.bench_function("cpu", |b| {
+        b.iter(|| {
+            prepared
+                .run_cpu(&src.view(), &dst.view_mut(), FRAME, &NeverAbort)
+                .unwrap()
+        })
+    });
+    let engine = match CudaEngine::shared(0) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("CUDA rows skipped: {e}");
+            group.finish();
+            return;
+        }
+    };
+    group.bench_function("cuda_host_images", |b| {
+        b.iter(|| run_itm_cuda(&engine, &prepared, &src.view(), &dst.view_mut(), FRAME).unwrap())
+    });
+    use cudarc::driver::DevicePtr;
+    let stream = engine.context().new_stream().unwrap();
+    let src_dev = stream.alloc_zeros::<u8>(FRAME.pixel_count() * 16).unwrap();
+    let dst_dev = stream.alloc_zeros::<u8>(FRAME.pixel_count() * 16).unwrap();
+    let layout = ImageLayout::packed(FRAME, PixelDepth::F32, Components::Rgba);
+    let (sp, _a) = src_dev.device_ptr(&stream);
+    let (dp, _b) = dst_dev.device_ptr(&stream);
+    group.bench_function("cuda_device_resident", |b| {
+        b.iter(|| {
+            engine
+                .with_tables(&prepared.tables, &stream, |tables| {
+                    let params = itm_kernel_params(
+                        &prepared,
+                        PrImage::new(sp, &layout),
+                        PrImage::new(dp, &layout),
+                        FRAME,
+                        tables,
+                    );
+                    engine.launch_over_rect(&stream, Kernel::ItmRgba, FRAME, &params)
+                })
+                .unwrap();
+            stream.synchronize().unwrap();
+        })
+    });
+    let mut copy_dst = stream.alloc_zeros::<u8>(FRAME.pixel_count() * 16).unwrap();
+    group.bench_function("cuda_dtod_memcpy_same_bytes", |b| {
+        b.iter(|| {
+            stream.memcpy_dtod(&src_dev, &mut copy_dst).unwrap();
+            stream.synchronize().unwrap();
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, per_pixel, inverse_tone_map);
 criterion_main!(benches);

@@ -65,4 +65,63 @@ typedef struct CopyParams {
     PrRect window;
 } CopyParams;
 
+/* Inverse tone map (src/ops/itm.rs, `ItmConstants` / `LogLut`): the same constants, field for
+ * field, copied by src/device/itm.rs. Codes follow the Rust enums' saved indices. */
+#define PR_ITM_METHOD_BT2446A 0
+#define PR_ITM_METHOD_BT2446C 1
+#define PR_ITM_METHOD_DISPLAY_REFERRED 2
+#define PR_ITM_OUTPUT_PQ 0
+#define PR_ITM_OUTPUT_HLG 1
+#define PR_ITM_OUTPUT_SCENE_LINEAR 2
+
+/* A log-spaced table inside the shared table array (`ops::itm::LogLut`). */
+typedef struct PrLogLut {
+    unsigned int offset;
+    int min_exp;
+    unsigned int octaves;
+    unsigned int seg_bits;
+    float zero_value;
+    float x_min;
+    float x_max;
+} PrLogLut;
+
+typedef struct PrItmConstants {
+    unsigned int method;
+    unsigned int output_transfer;
+    unsigned int premultiplied;
+    unsigned int apply_highlight;
+    unsigned int apply_saturation;
+    unsigned int apply_mix;
+    float input_to_bt2020[9];
+    float bt2020_to_output[9];
+    float bt2020_luma[3];
+    float method_luma[3];
+    float output_luma[3];
+    float peak_nits;
+    float inv_peak_nits;
+    float saturation;
+    float mix;
+    float unexpanded_nits;
+    float linear_scale;
+    PrLogLut decode;
+    PrLogLut gamma_encode;
+    PrLogLut method_luma_lut;
+    PrLogLut method_chroma_lut;
+    PrLogLut gamma_decode;
+    PrLogLut highlight_gain;
+    PrLogLut hlg_gain;
+    PrLogLut encode;
+} PrItmConstants;
+
+/* itm_rgba: every pixel of `window` read from src, tone mapped, written to dst (one pass). */
+typedef struct ItmKernelParams {
+    PrImage src;
+    PrImage dst;
+    PrRect window;
+    unsigned long long tables; /* device address of the f32 table array */
+    unsigned int table_len;    /* floats in it */
+    unsigned int pad_;
+    PrItmConstants c;
+} ItmKernelParams;
+
 #endif

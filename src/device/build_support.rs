@@ -18,14 +18,24 @@ pub fn ptx_isa_version(ptx: &str) -> Option<(u32, u32)> {
     Some((major.trim().parse().ok()?, minor.trim().parse().ok()?))
 }
 
+/// PTX ISA that introduced `.pragma "used_bytes_mask"`, a load-width hint NVRTC 12.4+ emits.
+pub const USED_BYTES_MASK_ISA: (u32, u32) = (8, 3);
+
 /// The PTX with its `.version` line replaced by `version`; None when there is no such line.
-/// Only sound when the kernels use nothing newer than `version` offers, which ptxas checks when
-/// the build assembles the rewritten PTX.
+/// Below ISA 8.3, `used_bytes_mask` pragmas are dropped: they only tell the assembler which
+/// bytes of a load are used (an optimisation hint), and older ISAs reject them. Sound only when
+/// the kernels use nothing else newer than `version`, which ptxas checks when the build
+/// assembles the rewritten PTX.
 pub fn with_ptx_isa_version(ptx: &str, version: (u32, u32)) -> Option<String> {
     ptx_isa_version(ptx)?;
     let mut out = String::with_capacity(ptx.len());
     let mut done = false;
     for line in ptx.split_inclusive('\n') {
+        if version < USED_BYTES_MASK_ISA
+            && line.trim_start().starts_with(".pragma \"used_bytes_mask")
+        {
+            continue;
+        }
         if !done && line.trim_start().starts_with(".version") {
             out.push_str(&format!(".version {}.{}\n", version.0, version.1));
             done = true;

@@ -84,7 +84,26 @@ pub struct CudaEngine {
     name: String,
     modules: Mutex<HashMap<KernelModule, Arc<CudaModule>>>,
     own: Mutex<OwnRender>,
+    tables: Mutex<TableCache>,
 }
+
+/// Read-only f32 tables kernels look values up in (e.g. the inverse tone map's curves), kept in
+/// device memory while their content is in use so a render does not upload them again. They are
+/// ours, not the host's: uploaded on our own stream, and an entry is only freed after the last
+/// launch that read it (an event recorded on that launch's stream) has finished.
+struct TableCache {
+    upload: Arc<CudaStream>,
+    entries: Vec<TableEntry>,
+}
+
+struct TableEntry {
+    host: Vec<f32>,
+    device: CudaSlice<f32>,
+    last_read: Option<cudarc::driver::CudaEvent>,
+}
+
+/// Distinct table sets kept on the GPU (a few parameter changes back and forth stay uploaded).
+const CACHED_TABLE_SETS: usize = 4;
 
 /// Our stream and the device buffers renders of host-memory images reuse frame after frame.
 struct OwnRender {
@@ -128,6 +147,7 @@ impl CudaEngine {
             // SAFETY: no buffer of this context is used on two streams without explicit order.
             unsafe { ctx.disable_event_tracking() };
             let stream = ctx.new_stream()?;
+            let upload = ctx.new_stream()?;
             Ok(CudaEngine {
                 ctx,
                 compute_capability,
@@ -136,6 +156,10 @@ impl CudaEngine {
                 own: Mutex::new(OwnRender {
                     stream,
                     pool: Vec::new(),
+                }),
+                tables: Mutex::new(TableCache {
+                    upload,
+                    entries: Vec::new(),
                 }),
             })
         })
@@ -215,6 +239,46 @@ impl CudaEngine {
         })
     }
 
+    /// Runs `launch(device address of tables)` with `tables` resident on the GPU (uploaded
+    /// once per distinct content), then records on `stream` that the launch read them.
+    pub fn with_tables<T>(
+        &self,
+        tables: &[f32],
+        stream: &CudaStream,
+        launch: impl FnOnce(u64) -> Result<T, DeviceError>,
+    ) -> Result<T, DeviceError> {
+        let mut guard = self.tables.lock().unwrap_or_else(|p| p.into_inner());
+        let cache = &mut *guard;
+        let index = match cache.entries.iter().position(|e| e.host == tables) {
+            Some(i) => i,
+            None => {
+                if cache.entries.len() >= CACHED_TABLE_SETS {
+                    // Oldest first; wait only for the launches that read it.
+                    let old = cache.entries.remove(0);
+                    if let Some(event) = &old.last_read {
+                        event.synchronize()?;
+                    }
+                }
+                let upload = cache.upload.clone();
+                let device = upload.clone_htod(tables)?;
+                upload.synchronize()?;
+                cache.entries.push(TableEntry {
+                    host: tables.to_vec(),
+                    device,
+                    last_read: None,
+                });
+                cache.entries.len() - 1
+            }
+        };
+        // The address only; nothing to order (the upload has finished, event tracking is off).
+        let ptr = cache.entries[index].device.device_ptr(&cache.upload).0;
+        let out = launch(ptr)?;
+        let event = self.ctx.new_event(None)?;
+        event.record(stream)?;
+        cache.entries[index].last_read = Some(event);
+        Ok(out)
+    }
+
     /// Runs a per-pixel kernel for images in host memory: uploads the part of `src` the window
     /// needs (packed), launches `make_params(src_on_gpu, dst_on_gpu)` over the window, and
     /// writes the window back into `dst`. Buffers are reused across frames.
@@ -225,6 +289,20 @@ impl CudaEngine {
         dst: &ImageViewMut<'_>,
         window: Rect,
         make_params: impl FnOnce(PrImage, PrImage) -> P,
+    ) -> Result<(), DeviceError> {
+        self.run_per_pixel_with_tables(kernel, src, dst, window, &[], |s, d, _| make_params(s, d))
+    }
+
+    /// `run_per_pixel` for kernels that also read a table array (`tables` non-empty): its
+    /// device address is the third argument of `make_params`.
+    pub fn run_per_pixel_with_tables<P: DeviceRepr + Copy + 'static>(
+        &self,
+        kernel: Kernel,
+        src: &ImageView<'_>,
+        dst: &ImageViewMut<'_>,
+        window: Rect,
+        tables: &[f32],
+        make_params: impl FnOnce(PrImage, PrImage, u64) -> P,
     ) -> Result<(), DeviceError> {
         let win = window.intersect(&dst.bounds());
         if win.is_empty() {
@@ -249,11 +327,17 @@ impl CudaEngine {
                 }
                 let (src_ptr, _s) = src_buf.device_ptr(&stream);
                 let (dst_ptr, _d) = dst_buf.device_ptr(&stream);
-                let params = make_params(
-                    PrImage::new(src_ptr, &src_layout),
-                    PrImage::new(dst_ptr, &dst_layout),
-                );
-                self.launch_over_rect(&stream, kernel, win, &params)?;
+                let src_image = PrImage::new(src_ptr, &src_layout);
+                let dst_image = PrImage::new(dst_ptr, &dst_layout);
+                if tables.is_empty() {
+                    let params = make_params(src_image, dst_image, 0);
+                    self.launch_over_rect(&stream, kernel, win, &params)?;
+                } else {
+                    self.with_tables(tables, &stream, |tables_ptr| {
+                        let params = make_params(src_image, dst_image, tables_ptr);
+                        self.launch_over_rect(&stream, kernel, win, &params)
+                    })?;
+                }
                 let mut out = vec![0u8; dst_bytes];
                 stream.memcpy_dtoh(&dst_buf.slice(0..dst_bytes), &mut out)?;
                 stream.synchronize()?;

@@ -4,6 +4,7 @@
 
 pub(crate) mod build_support;
 pub mod cuda;
+pub mod itm;
 pub mod kernels;
 pub mod params;
 

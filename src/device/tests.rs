@@ -422,6 +422,16 @@ fn ptx_version_rewrite_changes_only_the_version_line() {
     assert_eq!(ptx_isa_version(&lowered), Some((8, 0)));
     assert_eq!(lowered.replace(".version 8.0", ".version 8.8"), ptx);
     assert_eq!(with_ptx_isa_version("no version here", (8, 0)), None);
+    // Load-width hints newer than ISA 8.0 go; the load they annotate stays.
+    let hinted = ptx.replace(
+        "\tret;",
+        "\t.pragma \"used_bytes_mask 15\";\n\tld.param.u32 %r1, [p];\n\tret;",
+    );
+    let lowered = with_ptx_isa_version(&hinted, (8, 0)).unwrap();
+    assert!(!lowered.contains("used_bytes_mask") && lowered.contains("ld.param.u32 %r1, [p];"));
+    assert!(with_ptx_isa_version(&hinted, (8, 3))
+        .unwrap()
+        .contains("used_bytes_mask 15"));
 }
 
 #[test]
@@ -708,4 +718,209 @@ fn cuda_host_stream_render_reads_and_writes_device_pointers_in_place() {
             }
         }
     }
+}
+
+// ---- inverse tone map --------------------------------------------------------------------------
+
+fn itm_cases() -> Vec<crate::ops::itm::ItmParams> {
+    use crate::ops::itm::*;
+    let mut cases = Vec::new();
+    let mut i = 0;
+    for &method in ItmMethod::ALL {
+        for &output_transfer in OutputTransfer::ALL {
+            for &output_primaries in OutputPrimaries::ALL {
+                i += 1;
+                // Every third case with all controls active, another third with half of them.
+                let (boost, sat, mix, premultiplied) = match i % 3 {
+                    0 => (0.6, 1.4, 0.7, true),
+                    1 => (-0.5, 0.0, 1.0, false),
+                    _ => (0.0, 1.0, 1.0, false),
+                };
+                cases.push(ItmParams {
+                    input_encoding: InputEncoding::ALL[i % InputEncoding::ALL.len()],
+                    method,
+                    output_transfer,
+                    output_primaries,
+                    peak_nits: [1000.0, 4000.0, 600.0][i % 3],
+                    reference_white_nits: 203.0,
+                    linear_reference_white: [1.0, 0.18][i % 2],
+                    highlight_boost: boost,
+                    saturation: sat,
+                    mix,
+                    premultiplied,
+                    ..ItmParams::default()
+                });
+            }
+        }
+    }
+    cases
+}
+
+/// An SDR-like plate: mostly in-range code values (with the rounding ties and specials of
+/// test_value mixed in), alpha spread over 0..1 including 0 and NaN now and then.
+fn itm_test_pixel(x: i32, y: i32) -> [f32; 4] {
+    let [r, g, b, a] = test_pixel(x, y);
+    let squash = |v: f32| if v.is_finite() { v.abs().fract() } else { v };
+    [
+        squash(r),
+        squash(g),
+        squash(b),
+        if (x + y) % 7 == 0 { a } else { squash(a) },
+    ]
+}
+
+#[test]
+fn itm_kernel_matches_the_cpu_fast_path_bit_for_bit() {
+    use crate::ops::itm::ItmPrepared;
+    let formats = formats();
+    let dst_bounds = Rect::new(-4, 10, 28, 27);
+    for (i, params) in itm_cases().iter().enumerate() {
+        let prepared = ItmPrepared::new(params).unwrap();
+        let (sd, sc, sp, sf) = formats[(5 * i) % formats.len()];
+        // Float outputs for PQ/HLG/linear signals as a colourist would use, and now and then an
+        // integer one, where quantisation must agree too.
+        let (dd, dc, dp, df) = formats[(7 * i + 3) % formats.len()];
+        let mut src = ImageBuf::new(SRC_BOUNDS, sd, sc, sp, sf);
+        src.fill_with(itm_test_pixel);
+        let mut on_emu = ImageBuf::new(dst_bounds, dd, dc, dp, df);
+        on_emu.fill_with(|x, y| [0.1, x as f32 / 50.0, y as f32 / 50.0, 0.9]);
+        let mut on_cpu = on_emu.clone();
+        let kernel_params = super::itm::itm_kernel_params(
+            &prepared,
+            PrImage::new(src.as_mut_ptr() as u64, src.layout()),
+            PrImage::new(on_emu.as_mut_ptr() as u64, on_emu.layout()),
+            WINDOW.intersect(&dst_bounds),
+            prepared.tables.as_ptr() as u64,
+        );
+        emu_over_rect(
+            Kernel::ItmRgba,
+            WINDOW.intersect(&dst_bounds),
+            &kernel_params,
+        );
+        prepared
+            .run_cpu(&src.view(), &on_cpu.view_mut(), WINDOW, &NeverAbort)
+            .unwrap();
+        let (ga, gb) = (on_emu.to_rgba_f32(), on_cpu.to_rgba_f32());
+        for (p, (a, b)) in ga.iter().zip(&gb).enumerate() {
+            for c in 0..4 {
+                assert!(
+                    same(a[c], b[c]),
+                    "{params:?} {sd:?} {sc:?} -> {dd:?} {dc:?}: pixel {p} c{c}: {} vs {}",
+                    a[c],
+                    b[c]
+                );
+            }
+        }
+        if !dd.is_float() {
+            assert_eq!(raw_rows(&mut on_emu), raw_rows(&mut on_cpu));
+        }
+    }
+}
+
+#[test]
+fn itm_constants_reach_the_kernel_field_for_field() {
+    use crate::ops::itm::{ItmConstants, ItmPrepared};
+    // Same size: a field added on the CPU side without the kernel knowing fails here.
+    assert_eq!(
+        std::mem::size_of::<ItmConstants>(),
+        std::mem::size_of::<PrItmConstants>()
+    );
+    for params in itm_cases() {
+        let prepared = ItmPrepared::new(&params).unwrap();
+        let converted = PrItmConstants::from(&prepared.constants);
+        // Both are padding-free #[repr(C)] structs of 4-byte fields: equal field order and
+        // values means equal bytes.
+        let bytes = |p: *const u8| {
+            // SAFETY: reads size_of::<ItmConstants>() bytes of a live, padding-free struct.
+            unsafe { std::slice::from_raw_parts(p, std::mem::size_of::<ItmConstants>()) }.to_vec()
+        };
+        assert_eq!(
+            bytes(&prepared.constants as *const ItmConstants as *const u8),
+            bytes(&converted as *const PrItmConstants as *const u8)
+        );
+    }
+    // Method and transfer codes agree with the Rust enums' saved indices.
+    use crate::ops::itm::{ItmMethod, OutputTransfer};
+    assert_eq!(ItmMethod::Bt2446A as u32, PR_ITM_METHOD_BT2446A);
+    assert_eq!(ItmMethod::Bt2446C as u32, PR_ITM_METHOD_BT2446C);
+    assert_eq!(
+        ItmMethod::DisplayReferred as u32,
+        PR_ITM_METHOD_DISPLAY_REFERRED
+    );
+    assert_eq!(OutputTransfer::Pq as u32, PR_ITM_OUTPUT_PQ);
+    assert_eq!(OutputTransfer::Hlg as u32, PR_ITM_OUTPUT_HLG);
+    assert_eq!(
+        OutputTransfer::SceneLinear as u32,
+        PR_ITM_OUTPUT_SCENE_LINEAR
+    );
+}
+
+#[test]
+#[ignore = "needs an NVIDIA GPU: scripts/gpu-check.sh"]
+fn cuda_itm_matches_the_cpu_fast_path_for_every_option() {
+    use crate::ops::itm::ItmPrepared;
+    let engine = gpu();
+    let formats = formats();
+    for (i, params) in itm_cases().iter().enumerate() {
+        let prepared = ItmPrepared::new(params).unwrap();
+        let (sd, sc, sp, sf) = formats[(5 * i) % formats.len()];
+        let (dd, dc, dp, df) = formats[(7 * i + 3) % formats.len()];
+        let src = ImageBuf::new(SRC_BOUNDS, sd, sc, sp, sf);
+        src.fill_with(itm_test_pixel);
+        let dst_bounds = Rect::new(-4, 10, 28, 27);
+        let mut on_gpu = ImageBuf::new(dst_bounds, dd, dc, dp, df);
+        let mut on_cpu = on_gpu.clone();
+        super::itm::run_itm_cuda(&engine, &prepared, &src.view(), &on_gpu.view_mut(), WINDOW)
+            .unwrap();
+        prepared
+            .run_cpu(&src.view(), &on_cpu.view_mut(), WINDOW, &NeverAbort)
+            .unwrap();
+        // Same IEEE operations in the same order, no FMA: bit-identical, NaN payloads aside.
+        let (ga, gb) = (on_gpu.to_rgba_f32(), on_cpu.to_rgba_f32());
+        for (p, (a, b)) in ga.iter().zip(&gb).enumerate() {
+            for c in 0..4 {
+                assert!(
+                    same(a[c], b[c]),
+                    "{params:?}: pixel {p} c{c}: {} vs {}",
+                    a[c],
+                    b[c]
+                );
+            }
+        }
+    }
+}
+
+#[test]
+#[ignore = "needs an NVIDIA GPU: scripts/gpu-check.sh"]
+fn cuda_itm_on_the_host_stream_matches_the_cpu() {
+    use crate::ops::itm::{ItmParams, ItmPrepared};
+    use cudarc::driver::DevicePtr;
+    let engine = gpu();
+    let host_stream = engine.context().new_stream().unwrap();
+    let bounds = Rect::new(0, 0, 1920, 1080);
+    let src = ImageBuf::from_fn(bounds, itm_test_pixel);
+    let prepared = ItmPrepared::new(&ItmParams::default()).unwrap();
+    let mut on_cpu = ImageBuf::new(bounds, PixelDepth::F32, Components::Rgba, 0, false);
+    prepared
+        .run_cpu(&src.view(), &on_cpu.view_mut(), bounds, &NeverAbort)
+        .unwrap();
+    let src_dev = host_stream.clone_htod(&raw_rows(&mut src.clone())).unwrap();
+    let dst_dev = host_stream
+        .alloc_zeros::<u8>(bounds.pixel_count() * 16)
+        .unwrap();
+    let s = DeviceImage {
+        ptr: src_dev.device_ptr(&host_stream).0,
+        layout: *src.layout(),
+    };
+    let d = DeviceImage {
+        ptr: dst_dev.device_ptr(&host_stream).0,
+        layout: *on_cpu.layout(),
+    };
+    // SAFETY: a live stream of the primary context, alive until after the render.
+    let host =
+        unsafe { HostRender::bind(host_stream.cu_stream() as *mut std::ffi::c_void) }.unwrap();
+    super::itm::run_itm_on_host_stream(&host, &prepared, &s, &d, bounds).unwrap();
+    host.finish().unwrap();
+    let out = host_stream.clone_dtoh(&dst_dev).unwrap();
+    assert_eq!(out, raw_rows(&mut on_cpu));
 }
