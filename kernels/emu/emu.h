@@ -12,6 +12,7 @@
 #include <bit>
 #include <cstddef>
 #include <cstdint>
+#include <atomic>
 
 struct dim3 {
     unsigned int x = 1, y = 1, z = 1;
@@ -101,3 +102,55 @@ inline float __uint_as_float(unsigned v) { return emu::bit_cast_f32(v); }
 inline unsigned __float_as_uint(float v) { return emu::bit_cast_u32(v); }
 inline float __int_as_float(int v) { return std::bit_cast<float>(v); }
 inline int __float_as_int(float v) { return std::bit_cast<int>(v); }
+
+// Atomics: real atomic read-modify-writes on host memory (emulated threads are real threads).
+template <typename T>
+T atomicAdd(T* address, T value) { return std::atomic_ref<T>(*address).fetch_add(value); }
+template <typename T>
+T atomicSub(T* address, T value) { return std::atomic_ref<T>(*address).fetch_sub(value); }
+template <typename T>
+T atomicExch(T* address, T value) { return std::atomic_ref<T>(*address).exchange(value); }
+template <typename T>
+T atomicCAS(T* address, T expected, T desired) {
+    std::atomic_ref<T>(*address).compare_exchange_strong(expected, desired);
+    return expected;  // the value found, as CUDA returns
+}
+template <typename T>
+T atomicMax(T* address, T value) {
+    std::atomic_ref<T> a(*address);
+    T old = a.load();
+    while (old < value && !a.compare_exchange_weak(old, value)) {
+    }
+    return old;
+}
+template <typename T>
+T atomicMin(T* address, T value) {
+    std::atomic_ref<T> a(*address);
+    T old = a.load();
+    while (old > value && !a.compare_exchange_weak(old, value)) {
+    }
+    return old;
+}
+inline void __threadfence() { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
+inline void __threadfence_block() { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
+
+// CUDA's overloaded min/max and a few device intrinsics. The fast-math ones (__expf, __logf,
+// __powf, rsqrtf) are less precise on the GPU than these libm versions: a kernel that uses them
+// needs a tolerance in its test, stated beside it.
+inline int min(int a, int b) { return a < b ? a : b; }
+inline int max(int a, int b) { return a > b ? a : b; }
+inline unsigned min(unsigned a, unsigned b) { return a < b ? a : b; }
+inline unsigned max(unsigned a, unsigned b) { return a > b ? a : b; }
+inline float min(float a, float b) { return fminf(a, b); }
+inline float max(float a, float b) { return fmaxf(a, b); }
+template <typename T>
+T __ldg(const T* p) { return *p; }
+inline float __saturatef(float x) { return x > 0.0f ? (x < 1.0f ? x : 1.0f) : 0.0f; }
+inline float rsqrtf(float x) { return 1.0f / sqrtf(x); }
+inline float __expf(float x) { return expf(x); }
+inline float __logf(float x) { return logf(x); }
+inline float __powf(float x, float y) { return powf(x, y); }
+inline float __fdividef(float x, float y) { return x / y; }
+inline float __fmul_rn(float x, float y) { return x * y; }
+inline float __fadd_rn(float x, float y) { return x + y; }
+inline float __fmaf_rn(float x, float y, float z) { return fmaf(x, y, z); }

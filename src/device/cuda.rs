@@ -465,6 +465,15 @@ pub struct DeviceImage {
 }
 
 impl DeviceImage {
+    /// Rejects what a host should never hand over: inverted bounds, rows too short, null data.
+    pub fn check(&self) -> Result<(), DeviceError> {
+        self.layout.validate()?;
+        if self.ptr == 0 && !self.layout.bounds.is_empty() {
+            return Err(crate::image::ImageError::NullData.into());
+        }
+        Ok(())
+    }
+
     pub fn as_params(&self) -> PrImage {
         PrImage::new(self.ptr, &self.layout)
     }
@@ -566,12 +575,8 @@ pub fn run_cuda_on_host_stream<P: DeviceRepr + Copy + 'static>(
     window: Rect,
     make_params: impl FnOnce(PrImage, PrImage) -> P,
 ) -> Result<(), DeviceError> {
-    src.layout
-        .validate()
-        .map_err(|e| DeviceError::Driver(e.to_string()))?;
-    dst.layout
-        .validate()
-        .map_err(|e| DeviceError::Driver(e.to_string()))?;
+    src.check()?;
+    dst.check()?;
     let win = window.intersect(&dst.layout.bounds);
     let params = make_params(src.as_params(), dst.as_params());
     host.engine

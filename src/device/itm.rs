@@ -104,12 +104,8 @@ pub fn run_itm_on_host_stream(
     dst: &DeviceImage,
     window: Rect,
 ) -> Result<(), DeviceError> {
-    src.layout
-        .validate()
-        .map_err(|e| DeviceError::Driver(e.to_string()))?;
-    dst.layout
-        .validate()
-        .map_err(|e| DeviceError::Driver(e.to_string()))?;
+    src.check()?;
+    dst.check()?;
     let win = window.intersect(&dst.layout.bounds);
     let engine = host.engine();
     engine.with_tables(&prepared.tables, host.stream(), |tables| {

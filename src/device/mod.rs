@@ -91,6 +91,8 @@ pub enum DeviceError {
     HostContextNotPrimary,
     #[error("image too large for one launch: {0}")]
     TooLarge(String),
+    #[error("bad device image: {0}")]
+    Image(#[from] crate::image::ImageError),
 }
 
 impl From<cudarc::driver::DriverError> for DeviceError {

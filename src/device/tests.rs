@@ -539,6 +539,40 @@ fn without_a_driver_every_path_ends_on_the_cpu_without_panicking() {
 }
 
 #[test]
+fn device_images_from_a_host_are_checked_before_any_launch() {
+    use crate::image::{ImageError, ImageLayout};
+    let good = ImageLayout::packed(Rect::new(0, 0, 4, 4), PixelDepth::F32, Components::Rgba);
+    assert_eq!(
+        DeviceImage {
+            ptr: 0x1000,
+            layout: good
+        }
+        .check(),
+        Ok(())
+    );
+    assert_eq!(
+        DeviceImage {
+            ptr: 0,
+            layout: good
+        }
+        .check(),
+        Err(DeviceError::Image(ImageError::NullData))
+    );
+    let short = ImageLayout {
+        row_bytes: -40,
+        ..good
+    };
+    assert!(matches!(
+        DeviceImage {
+            ptr: 0x1000,
+            layout: short
+        }
+        .check(),
+        Err(DeviceError::Image(ImageError::RowBytesTooSmall { .. }))
+    ));
+}
+
+#[test]
 fn launch_geometry_covers_awkward_sizes_exactly_once() {
     for (w, h) in [(1, 1), (31, 7), (32, 8), (33, 9), (1920, 1081)] {
         let rect = Rect::new(-3, 5, -3 + w, 5 + h);

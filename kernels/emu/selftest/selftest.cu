@@ -44,3 +44,19 @@ extern "C" __global__ void selftest_early_exit(const SelftestParams p) {
     __syncthreads();
     ((int*)p.out)[blockIdx.x * p.n + t] = tile[t];
 }
+
+// A histogram of i % 8 over n items, built in shared memory with atomics and merged into global
+// memory with atomics (out[0..8] ints), plus a float sum in out[8] (as float bits).
+extern "C" __global__ void selftest_atomics(const SelftestParams p) {
+    __shared__ int bins[8];
+    int t = (int)threadIdx.x;
+    if (t < 8) bins[t] = 0;
+    __syncthreads();
+    int i = (int)(blockIdx.x * blockDim.x) + t;
+    if (i < p.n) {
+        atomicAdd(&bins[i % 8], 1);
+        atomicAdd((float*)p.out + 8, 0.5f);
+    }
+    __syncthreads();
+    if (t < 8) atomicAdd((int*)p.out + t, bins[t]);
+}

@@ -215,6 +215,23 @@ mod tests {
     }
 
     #[test]
+    fn atomics_are_atomic_across_threads_and_blocks() {
+        let n = 1000;
+        let mut out = vec![0i32; 9];
+        let p = params(&mut out, n);
+        // SAFETY: out holds 9 ints (8 bins and one float).
+        unsafe { launch("selftest_atomics", 5, 256, &p) }.unwrap();
+        for (bin, count) in out[..8].iter().enumerate() {
+            assert_eq!(
+                *count,
+                (0..n).filter(|i| i % 8 == bin as i32).count() as i32
+            );
+        }
+        // 1000 additions of 0.5 are exact in f32 in any order.
+        assert_eq!(f32::from_bits(out[8] as u32), 500.0);
+    }
+
+    #[test]
     fn wrong_params_and_shapes_are_refused() {
         let p = 0u8;
         // SAFETY: refused before anything runs.
