@@ -2,7 +2,8 @@
 //! `PLATERESTORE_DEVICE`), probes CUDA lazily at first use, and turns every CUDA failure into a
 //! typed error the op answers by running on the CPU, logged once.
 
-pub(crate) mod build_support;
+#[cfg(test)]
+mod build_support;
 pub mod cuda;
 pub mod itm;
 pub mod kernels;
