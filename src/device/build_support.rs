@@ -2,7 +2,7 @@
 //! tests: PTX ISA version read/rewrite, `ptxas -v` spill parsing, entry-point discovery and
 //! include flattening. Pure functions on strings, so the build's decisions are unit-tested.
 
-// build.rs uses a subset; the library uses another; both are tested.
+// build.rs uses some of these, the device tests all of them.
 #![allow(dead_code)]
 
 use std::collections::HashSet;
