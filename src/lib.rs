@@ -5,6 +5,7 @@
 //! directly. Only effects that really work are registered.
 
 pub mod color;
+pub mod device;
 pub mod effects;
 pub mod image;
 pub mod logging;

@@ -1,0 +1,165 @@
+//! Per-pixel throughput, CPU against CUDA: the CPU reference path, a CUDA render of host-memory
+//! images (upload + kernel + download, what hosts without CUDA render get), the kernel alone on
+//! device-resident images (what OFX CUDA render gets), and a device-to-device copy of the same
+//! bytes — the memory-bandwidth ceiling a memory-bound per-pixel kernel should approach.
+//! CUDA rows are skipped, with a note, on machines without a GPU. Streams are synchronised
+//! before the clock is read.
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use platerestore::device::cuda::CudaEngine;
+use platerestore::device::kernels::Kernel;
+use platerestore::device::params::{CopyParams, PrImage};
+use platerestore::image::{Components, ImageBuf, ImageLayout, PixelDepth, Rect};
+use platerestore::ops::{pixel::map_rows, NeverAbort};
+
+const FRAME: Rect = Rect::new(0, 0, 1920, 1080);
+
+fn per_pixel(c: &mut Criterion) {
+    let src = ImageBuf::from_fn(FRAME, |x, y| {
+        [x as f32 / 1920.0, y as f32 / 1080.0, 0.5, 1.0]
+    });
+    let mut dst = ImageBuf::new(FRAME, PixelDepth::F16, Components::Rgba, 0, false);
+    let bytes = FRAME.pixel_count() as u64 * (16 + 8); // read RGBA f32, write RGBA half
+    let mut group = c.benchmark_group("copy_1080p_rgba_f32_to_f16");
+    group.throughput(Throughput::Bytes(bytes));
+    group.sample_size(20);
+    group.bench_function("cpu", |b| {
+        b.iter(|| {
+            map_rows(
+                &src.view(),
+                &dst.view_mut(),
+                FRAME,
+                &NeverAbort,
+                |_, _, _| {},
+            )
+            .unwrap()
+        })
+    });
+
+    let engine = match CudaEngine::shared(0) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("CUDA rows skipped: {e}");
+            group.finish();
+            return;
+        }
+    };
+    eprintln!("GPU: {}", engine.description());
+    let copy = |s: PrImage, d: PrImage| CopyParams {
+        src: s,
+        dst: d,
+        window: FRAME.into(),
+    };
+    group.bench_function("cuda_host_images", |b| {
+        b.iter(|| {
+            engine
+                .run_per_pixel(Kernel::CopyImage, &src.view(), &dst.view_mut(), FRAME, copy)
+                .unwrap()
+        })
+    });
+
+    use cudarc::driver::DevicePtr;
+    let stream = engine.context().new_stream().unwrap();
+    let src_dev = stream.alloc_zeros::<u8>(FRAME.pixel_count() * 16).unwrap();
+    let dst_dev = stream.alloc_zeros::<u8>(FRAME.pixel_count() * 8).unwrap();
+    let (sp, _a) = src_dev.device_ptr(&stream);
+    let (dp, _b) = dst_dev.device_ptr(&stream);
+    let params = CopyParams {
+        src: PrImage::new(
+            sp,
+            &ImageLayout::packed(FRAME, PixelDepth::F32, Components::Rgba),
+        ),
+        dst: PrImage::new(
+            dp,
+            &ImageLayout::packed(FRAME, PixelDepth::F16, Components::Rgba),
+        ),
+        window: FRAME.into(),
+    };
+    group.bench_function("cuda_device_resident", |b| {
+        b.iter(|| {
+            engine
+                .launch_over_rect(&stream, Kernel::CopyImage, FRAME, &params)
+                .unwrap();
+            stream.synchronize().unwrap();
+        })
+    });
+    let mut copy_dst = stream.alloc_zeros::<u8>(FRAME.pixel_count() * 12).unwrap();
+    group.bench_function("cuda_dtod_memcpy_same_bytes", |b| {
+        // 12 bytes read + 12 written per pixel = the 24 bytes the kernel moves.
+        let from = src_dev.slice(0..FRAME.pixel_count() * 12);
+        b.iter(|| {
+            stream.memcpy_dtod(&from, &mut copy_dst).unwrap();
+            stream.synchronize().unwrap();
+        })
+    });
+    group.finish();
+}
+
+/// The inverse tone map (default settings: sRGB in, display-referred, PQ Rec.2020 out) on a
+/// 1080p RGBA f32 frame: CPU fast path, CUDA with host images, and CUDA on device-resident
+/// images, whose time should approach the device-to-device copy of the same 32 bytes/pixel.
+fn inverse_tone_map(c: &mut Criterion) {
+    use platerestore::device::itm::{itm_kernel_params, run_itm_cuda};
+    use platerestore::ops::itm::{ItmParams, ItmPrepared};
+    let src = ImageBuf::from_fn(FRAME, |x, y| {
+        [x as f32 / 1920.0, y as f32 / 1080.0, 0.5, 1.0]
+    });
+    let mut dst = ImageBuf::new(FRAME, PixelDepth::F32, Components::Rgba, 0, false);
+    let prepared = ItmPrepared::new(&ItmParams::default()).unwrap();
+    let mut group = c.benchmark_group("itm_1080p_rgba_f32");
+    group.throughput(Throughput::Bytes(FRAME.pixel_count() as u64 * 32));
+    group.sample_size(20);
+    group.bench_function("cpu", |b| {
+        b.iter(|| {
+            prepared
+                .run_cpu(&src.view(), &dst.view_mut(), FRAME, &NeverAbort)
+                .unwrap()
+        })
+    });
+    let engine = match CudaEngine::shared(0) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("CUDA rows skipped: {e}");
+            group.finish();
+            return;
+        }
+    };
+    group.bench_function("cuda_host_images", |b| {
+        b.iter(|| run_itm_cuda(&engine, &prepared, &src.view(), &dst.view_mut(), FRAME).unwrap())
+    });
+    use cudarc::driver::DevicePtr;
+    let stream = engine.context().new_stream().unwrap();
+    let src_dev = stream.alloc_zeros::<u8>(FRAME.pixel_count() * 16).unwrap();
+    let dst_dev = stream.alloc_zeros::<u8>(FRAME.pixel_count() * 16).unwrap();
+    let layout = ImageLayout::packed(FRAME, PixelDepth::F32, Components::Rgba);
+    let (sp, _a) = src_dev.device_ptr(&stream);
+    let (dp, _b) = dst_dev.device_ptr(&stream);
+    group.bench_function("cuda_device_resident", |b| {
+        b.iter(|| {
+            engine
+                .with_tables(&prepared.tables, &stream, |tables| {
+                    let params = itm_kernel_params(
+                        &prepared,
+                        PrImage::new(sp, &layout),
+                        PrImage::new(dp, &layout),
+                        FRAME,
+                        tables,
+                    );
+                    engine.launch_over_rect(&stream, Kernel::ItmRgba, FRAME, &params)
+                })
+                .unwrap();
+            stream.synchronize().unwrap();
+        })
+    });
+    let mut copy_dst = stream.alloc_zeros::<u8>(FRAME.pixel_count() * 16).unwrap();
+    group.bench_function("cuda_dtod_memcpy_same_bytes", |b| {
+        b.iter(|| {
+            stream.memcpy_dtod(&src_dev, &mut copy_dst).unwrap();
+            stream.synchronize().unwrap();
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, per_pixel, inverse_tone_map);
+criterion_main!(benches);

@@ -1,0 +1,127 @@
+/* Kernel parameter structs, shared by the CUDA kernels, the CPU emulation and Rust (build.rs runs
+ * bindgen over this file), so the three layouts are identical by construction.
+ *
+ * Convention: every kernel takes exactly ONE of these structs, by value. Device pointers are
+ * `unsigned long long`, row pitches are signed bytes (bottom-up images are negative), rectangles
+ * are half-open pixel bounds with any origin. Plain C only: no headers, no fixed-width typedefs,
+ * so NVRTC, the C++ emulation and libclang all read it the same way. */
+#ifndef PLATERESTORE_PARAMS_H
+#define PLATERESTORE_PARAMS_H
+
+/* Storage type of one channel (`image::PixelDepth`). */
+#define PR_DEPTH_U8 0
+#define PR_DEPTH_U16 1
+#define PR_DEPTH_F16 2
+#define PR_DEPTH_F32 3
+
+/* Channels stored per pixel (`image::Components`). */
+#define PR_COMPONENTS_RGBA 0
+#define PR_COMPONENTS_RGB 1
+#define PR_COMPONENTS_ALPHA 2
+
+/* A half-open pixel rectangle: x1 <= x < x2, y1 <= y < y2 (OfxRectI). */
+typedef struct PrRect {
+    int x1;
+    int y1;
+    int x2;
+    int y2;
+} PrRect;
+
+/* One image in device memory, in any of the OFX layouts (`image::ImageLayout`). */
+typedef struct PrImage {
+    unsigned long long data; /* device address of pixel (bounds.x1, bounds.y1) */
+    long long row_bytes;     /* bytes from row y to row y + 1; negative when bottom-up */
+    PrRect bounds;
+    int depth;      /* PR_DEPTH_* */
+    int components; /* PR_COMPONENTS_* */
+} PrImage;
+
+/* A packed RGBA f32 working buffer covering `rect`: pixel (x, y) is float4 number
+ * (y - rect.y1) * width + (x - rect.x1). */
+typedef struct PrWorkBuffer {
+    unsigned long long data;
+    PrRect rect;
+} PrWorkBuffer;
+
+/* unpack_rgba_f32: every pixel of dst.rect read from src (transparent black outside src.bounds,
+ * RGB gets alpha 1, Alpha gets colour 0), as `ImageView::read_row` does. */
+typedef struct UnpackParams {
+    PrImage src;
+    PrWorkBuffer dst;
+} UnpackParams;
+
+/* pack_rgba_f32: every pixel of src.rect inside dst.bounds written to dst (integer depths clamp
+ * and round like `image::quantize`, half rounds to nearest even), as `write_row` does. */
+typedef struct PackParams {
+    PrWorkBuffer src;
+    PrImage dst;
+} PackParams;
+
+/* copy_image: every pixel of `window` read from src (read_row's rules) and written to dst
+ * (write_row's rules): a depth/component conversion in one pass, and the pass-through path. */
+typedef struct CopyParams {
+    PrImage src;
+    PrImage dst;
+    PrRect window;
+} CopyParams;
+
+/* Inverse tone map (src/ops/itm.rs, `ItmConstants` / `LogLut`): the same constants, field for
+ * field, copied by src/device/itm.rs. Codes follow the Rust enums' saved indices. */
+#define PR_ITM_METHOD_BT2446A 0
+#define PR_ITM_METHOD_BT2446C 1
+#define PR_ITM_METHOD_DISPLAY_REFERRED 2
+#define PR_ITM_OUTPUT_PQ 0
+#define PR_ITM_OUTPUT_HLG 1
+#define PR_ITM_OUTPUT_SCENE_LINEAR 2
+
+/* A log-spaced table inside the shared table array (`ops::itm::LogLut`). */
+typedef struct PrLogLut {
+    unsigned int offset;
+    int min_exp;
+    unsigned int octaves;
+    unsigned int seg_bits;
+    float zero_value;
+    float x_min;
+    float x_max;
+} PrLogLut;
+
+typedef struct PrItmConstants {
+    unsigned int method;
+    unsigned int output_transfer;
+    unsigned int premultiplied;
+    unsigned int apply_highlight;
+    unsigned int apply_saturation;
+    unsigned int apply_mix;
+    float input_to_bt2020[9];
+    float bt2020_to_output[9];
+    float bt2020_luma[3];
+    float method_luma[3];
+    float output_luma[3];
+    float peak_nits;
+    float inv_peak_nits;
+    float saturation;
+    float mix;
+    float unexpanded_nits;
+    float linear_scale;
+    PrLogLut decode;
+    PrLogLut gamma_encode;
+    PrLogLut method_luma_lut;
+    PrLogLut method_chroma_lut;
+    PrLogLut gamma_decode;
+    PrLogLut highlight_gain;
+    PrLogLut hlg_gain;
+    PrLogLut encode;
+} PrItmConstants;
+
+/* itm_rgba: every pixel of `window` read from src, tone mapped, written to dst (one pass). */
+typedef struct ItmKernelParams {
+    PrImage src;
+    PrImage dst;
+    PrRect window;
+    unsigned long long tables; /* device address of the f32 table array */
+    unsigned int table_len;    /* floats in it */
+    unsigned int pad_;
+    PrItmConstants c;
+} ItmKernelParams;
+
+#endif

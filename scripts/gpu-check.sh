@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Builds here (x86-64 Linux, no GPU needed) everything a check on a GPU machine runs, into
+# target/gpu-check/, then tells how to run it there:
+#   platerestore-tests  the library's unit tests; the CUDA ones (names starting `cuda_`) are
+#                       #[ignore]d in normal runs and compare the GPU against the CPU reference
+#   device-bench        criterion: per-pixel throughput on the CPU, CUDA with host-memory images
+#                       (upload + kernel + download), CUDA on device-resident images (OFX CUDA
+#                       render), and a device-to-device copy of the same bytes (the bandwidth
+#                       ceiling a memory-bound kernel such as inverse tone mapping should approach)
+#   run.sh              runs both on the GPU machine
+#
+# On the GPU machine: an NVIDIA driver for CUDA 12.0 or newer (the embedded PTX is ISA 8.0;
+# cubins cover sm_75..sm_120), no CUDA toolkit needed. Copy the folder over and run
+#   cd gpu-check && ./run.sh            # or ./run.sh tests | ./run.sh bench
+# Report the GPU (printed first), the test summary and the criterion table in BENCHMARKS.md.
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+eval "$(scripts/cuda-tools.sh --env)"
+export PLATERESTORE_REQUIRE_KERNELS=1
+out="$root/target/gpu-check"
+mkdir -p "$out"
+
+# The executable cargo reports for a build, picked out of its JSON messages.
+executable() {
+    python3 -c '
+import json, sys
+want_name, want_test = sys.argv[1], sys.argv[2] == "test"
+for line in sys.stdin:
+    try:
+        m = json.loads(line)
+    except ValueError:
+        continue
+    if m.get("reason") == "compiler-artifact" and m.get("executable") \
+            and m["target"]["name"] == want_name and m["profile"]["test"] == want_test:
+        print(m["executable"])
+' "$@"
+}
+
+tests=$(cargo test -p platerestore --lib --no-run --message-format=json | executable platerestore test)
+bench=$(cargo bench -p platerestore --bench device --no-run --message-format=json | executable device test)
+[ -n "$tests" ] && [ -n "$bench" ] || { echo "gpu-check: build produced no binaries" >&2; exit 1; }
+cp "$tests" "$out/platerestore-tests"
+cp "$bench" "$out/device-bench"
+
+cat > "$out/run.sh" <<'RUN'
+#!/usr/bin/env bash
+# Runs PlateRestore's GPU checks: CUDA against the CPU reference, then timings.
+set -euo pipefail
+cd "$(dirname "$0")"
+what=${1:-all}
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv || echo "nvidia-smi not found"
+if [ "$what" = all ] || [ "$what" = tests ]; then
+    echo "== CUDA kernels against the CPU reference"
+    ./platerestore-tests --ignored cuda_ --test-threads=1
+fi
+if [ "$what" = all ] || [ "$what" = bench ]; then
+    echo "== per-pixel throughput (1080p RGBA f32 -> half)"
+    ./device-bench --bench
+fi
+RUN
+chmod +x "$out/run.sh"
+echo "gpu-check: built $out (platerestore-tests, device-bench, run.sh)"
+echo "gpu-check: copy that folder to a machine with an NVIDIA GPU and run ./run.sh there"
