@@ -14,6 +14,20 @@ use platerestore::ops::{pixel::map_rows, NeverAbort};
 
 const FRAME: Rect = Rect::new(0, 0, 1920, 1080);
 
+/// The GPU, or a note saying why the CUDA rows are skipped.
+fn gpu_or_note() -> Option<std::sync::Arc<CudaEngine>> {
+    match CudaEngine::shared(0) {
+        Ok(e) => {
+            eprintln!("GPU: {}", e.description());
+            Some(e)
+        }
+        Err(e) => {
+            eprintln!("CUDA rows skipped: {e}");
+            None
+        }
+    }
+}
+
 fn per_pixel(c: &mut Criterion) {
     let src = ImageBuf::from_fn(FRAME, |x, y| {
         [x as f32 / 1920.0, y as f32 / 1080.0, 0.5, 1.0]
@@ -36,15 +50,10 @@ fn per_pixel(c: &mut Criterion) {
         })
     });
 
-    let engine = match CudaEngine::shared(0) {
-        Ok(e) => e,
-        Err(e) => {
-            eprintln!("CUDA rows skipped: {e}");
-            group.finish();
-            return;
-        }
+    let Some(engine) = gpu_or_note() else {
+        group.finish();
+        return;
     };
-    eprintln!("GPU: {}", engine.description());
     let copy = |s: PrImage, d: PrImage| CopyParams {
         src: s,
         dst: d,
@@ -116,13 +125,9 @@ fn inverse_tone_map(c: &mut Criterion) {
                 .unwrap()
         })
     });
-    let engine = match CudaEngine::shared(0) {
-        Ok(e) => e,
-        Err(e) => {
-            eprintln!("CUDA rows skipped: {e}");
-            group.finish();
-            return;
-        }
+    let Some(engine) = gpu_or_note() else {
+        group.finish();
+        return;
     };
     group.bench_function("cuda_host_images", |b| {
         b.iter(|| run_itm_cuda(&engine, &prepared, &src.view(), &dst.view_mut(), FRAME).unwrap())

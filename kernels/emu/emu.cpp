@@ -4,6 +4,7 @@
 #include "emu.h"
 
 #include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <cstring>
 #include <functional>
@@ -61,7 +62,8 @@ private:
 struct Warp {
     Barrier barrier;
     std::uint64_t slots[32] = {};
-    bool live[32] = {};
+    // Written by a lane as it leaves, read by lanes still exchanging: atomic.
+    std::atomic<bool> live[32] = {};
     unsigned lanes = 0;  // lanes that exist (the last warp of a block may be partial)
 };
 
@@ -76,7 +78,7 @@ struct Block {
             Warp& warp = warps[w];
             warp.lanes = std::min(32u, threads - 32 * w);
             warp.barrier.reset(warp.lanes);
-            for (unsigned l = 0; l < 32; ++l) warp.live[l] = l < warp.lanes;
+            for (unsigned l = 0; l < 32; ++l) warp.live[l].store(l < warp.lanes);
         }
     }
 };
@@ -105,7 +107,7 @@ std::uint64_t warp_shuffle(std::uint64_t value, ShuffleMode mode, int arg, int w
     warp.barrier.arrive_and_wait();
     std::uint64_t result = value;
     if (source >= segment && source < segment + width && source < (int)warp.lanes &&
-        warp.live[source]) {
+        warp.live[source].load()) {
         result = warp.slots[source];
     }
     // Nobody may overwrite a slot before every lane has read it.
@@ -120,7 +122,7 @@ unsigned warp_ballot(int predicate) {
     warp.barrier.arrive_and_wait();
     unsigned bits = 0;
     for (unsigned l = 0; l < warp.lanes; ++l) {
-        if (warp.live[l] && warp.slots[l]) bits |= 1u << l;
+        if (warp.live[l].load() && warp.slots[l]) bits |= 1u << l;
     }
     warp.barrier.arrive_and_wait();
     return bits;
@@ -226,7 +228,7 @@ extern "C" int pr_emu_launch(std::size_t kernel, const unsigned grid[3], const u
             // This thread is done with the block: the block's later barriers must not wait
             // for it.
             Warp& warp = state.warps[t / 32];
-            warp.barrier.leave([&] { warp.live[t % 32] = false; });
+            warp.barrier.leave([&] { warp.live[t % 32].store(false); });
             state.sync.leave();
             block_done.arrive_and_wait([&] { state.reset(); });
         }

@@ -72,6 +72,21 @@ fn same(a: f32, b: f32) -> bool {
     a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan())
 }
 
+/// Every pixel of `got` equals `want` bit for bit (NaN matching any NaN).
+fn assert_same_pixels(got: &ImageBuf, want: &ImageBuf, case: &dyn std::fmt::Debug) {
+    let (ga, gb) = (got.to_rgba_f32(), want.to_rgba_f32());
+    for (p, (a, b)) in ga.iter().zip(&gb).enumerate() {
+        for c in 0..4 {
+            assert!(
+                same(a[c], b[c]),
+                "{case:?}: pixel {p} c{c}: {} vs {}",
+                a[c],
+                b[c]
+            );
+        }
+    }
+}
+
 /// Every depth × components, each with one of four memory layouts: packed, odd padding (so
 /// 16/32-bit channels are misaligned on later rows), bottom-up with padding, bottom-up packed.
 fn formats() -> Vec<(PixelDepth, Components, usize, bool)> {
@@ -169,17 +184,7 @@ fn pack_matches_write_row_bit_for_bit_and_touches_nothing_else() {
         let (a, b) = (raw_rows(&mut on_emu), raw_rows(&mut on_cpu));
         if depth == PixelDepth::F16 || depth == PixelDepth::F32 {
             // Compare as channels so NaN payloads may differ (only NaN-ness is specified).
-            let (ga, gb) = (on_emu.to_rgba_f32(), on_cpu.to_rgba_f32());
-            for (i, (pa, pb)) in ga.iter().zip(&gb).enumerate() {
-                for c in 0..4 {
-                    assert!(
-                        same(pa[c], pb[c]),
-                        "{depth:?} {comps:?} pixel {i} c{c}: {} vs {}",
-                        pa[c],
-                        pb[c]
-                    );
-                }
-            }
+            assert_same_pixels(&on_emu, &on_cpu, &(depth, comps));
             let nan_free = work.iter().all(|p| p.iter().all(|v| !v.is_nan()));
             assert!(!nan_free, "the test values must include NaN");
         } else {
@@ -282,17 +287,7 @@ fn copy_image_matches_map_rows_between_every_pair_of_formats() {
                 |_, _, _| {},
             )
             .unwrap();
-            let (ga, gb) = (on_emu.to_rgba_f32(), on_cpu.to_rgba_f32());
-            for (p, (a, b)) in ga.iter().zip(&gb).enumerate() {
-                for c in 0..4 {
-                    assert!(
-                        same(a[c], b[c]),
-                        "{sd:?} {sc:?} -> {dd:?} {dc:?}: pixel {p} c{c}: {} vs {}",
-                        a[c],
-                        b[c]
-                    );
-                }
-            }
+            assert_same_pixels(&on_emu, &on_cpu, &(sd, sc, dd, dc));
             if !dd.is_float() {
                 assert_eq!(raw_rows(&mut on_emu), raw_rows(&mut on_cpu));
             }
@@ -677,17 +672,7 @@ fn cuda_copy_image_matches_the_cpu_reference_for_every_format_pair() {
                 |_, _, _| {},
             )
             .unwrap();
-            let (ga, gb) = (on_gpu.to_rgba_f32(), on_cpu.to_rgba_f32());
-            for (p, (a, b)) in ga.iter().zip(&gb).enumerate() {
-                for c in 0..4 {
-                    assert!(
-                        same(a[c], b[c]),
-                        "{sd:?} {sc:?} -> {dd:?} {dc:?}: pixel {p} c{c}: {} vs {}",
-                        a[c],
-                        b[c]
-                    );
-                }
-            }
+            assert_same_pixels(&on_gpu, &on_cpu, &(sd, sc, dd, dc));
         }
     }
 }
@@ -834,17 +819,7 @@ fn itm_kernel_matches_the_cpu_fast_path_bit_for_bit() {
         prepared
             .run_cpu(&src.view(), &on_cpu.view_mut(), WINDOW, &NeverAbort)
             .unwrap();
-        let (ga, gb) = (on_emu.to_rgba_f32(), on_cpu.to_rgba_f32());
-        for (p, (a, b)) in ga.iter().zip(&gb).enumerate() {
-            for c in 0..4 {
-                assert!(
-                    same(a[c], b[c]),
-                    "{params:?} {sd:?} {sc:?} -> {dd:?} {dc:?}: pixel {p} c{c}: {} vs {}",
-                    a[c],
-                    b[c]
-                );
-            }
-        }
+        assert_same_pixels(&on_emu, &on_cpu, &(params, sd, sc, dd, dc));
         if !dd.is_float() {
             assert_eq!(raw_rows(&mut on_emu), raw_rows(&mut on_cpu));
         }
@@ -910,17 +885,7 @@ fn cuda_itm_matches_the_cpu_fast_path_for_every_option() {
             .run_cpu(&src.view(), &on_cpu.view_mut(), WINDOW, &NeverAbort)
             .unwrap();
         // Same IEEE operations in the same order, no FMA: bit-identical, NaN payloads aside.
-        let (ga, gb) = (on_gpu.to_rgba_f32(), on_cpu.to_rgba_f32());
-        for (p, (a, b)) in ga.iter().zip(&gb).enumerate() {
-            for c in 0..4 {
-                assert!(
-                    same(a[c], b[c]),
-                    "{params:?}: pixel {p} c{c}: {} vs {}",
-                    a[c],
-                    b[c]
-                );
-            }
-        }
+        assert_same_pixels(&on_gpu, &on_cpu, &(params,));
     }
 }
 
