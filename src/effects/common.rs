@@ -1,6 +1,7 @@
 //! What every PlateRestore effect shares: turning host images into views, the standard clip
 //! set-up, descriptor flags, and the checks that keep a bad host image from reaching an op.
 
+use crate::device::{note_cpu_fallback, DeviceError, DeviceImage, DevicePreference};
 use crate::image::{Components, ImageLayout, ImageView, ImageViewMut, PixelDepth, Rect};
 use crate::ops::{Abort, OpError};
 use ofx::clip::ImageInfo;
@@ -9,6 +10,7 @@ use ofx::{
     Status,
 };
 use std::ffi::CStr;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 pub const SOURCE: &CStr = c"Source";
 pub const OUTPUT: &CStr = c"Output";
@@ -190,4 +192,79 @@ pub fn fetch_images(effect: &ImageEffect, args: &ofx::RenderArgs) -> Result<Opti
         output_info,
         window,
     }))
+}
+
+/// Declares OFX 1.5 CUDA render and stream support. Optional: hosts before OFX 1.5 (Nuke)
+/// may reject the unknown properties, which must not fail describe.
+pub fn declare_cuda_render(effect: &ImageEffect) {
+    if let Ok(p) = effect.props() {
+        let _ = p.set_str(ofx::cuda::PROP_CUDA_RENDER_SUPPORTED, 0, c"true");
+        let _ = p.set_str(ofx::cuda::PROP_CUDA_STREAM_SUPPORTED, 0, c"true");
+    }
+}
+
+/// The processing-device choice every effect has. Options are saved by index: append only.
+pub const DEVICE_OPTIONS: [(&str, DevicePreference); 3] = [
+    ("Auto", DevicePreference::Auto),
+    ("CPU", DevicePreference::Cpu),
+    ("CUDA GPU", DevicePreference::Cuda),
+];
+
+pub fn define_device_param(ps: &ofx::ParamSet, id: &'static CStr) -> Result<()> {
+    let labels: Vec<&'static str> = DEVICE_OPTIONS.iter().map(|(l, _)| *l).collect();
+    ps.choice(id, "Device")
+        .options(&labels)
+        .default(0)
+        .hint("Where the effect computes. Auto picks what is fastest for this effect (a host's own GPU frames always stay on the GPU); CPU forces the reference path; CUDA GPU uses an NVIDIA GPU and falls back to the CPU, with a message, when none is usable. Results agree within a stated tolerance either way. The PLATERESTORE_DEVICE environment variable (auto, cpu, cuda) overrides this for render farms.")
+        .evaluate_on_change(false)
+        .define()
+}
+
+pub fn read_device(ps: &ofx::ParamSet, id: &CStr, time: f64) -> Result<DevicePreference> {
+    let i = ps.get_choice(id, time, DEVICE_OPTIONS.len())?;
+    Ok(DevicePreference::resolve(
+        DEVICE_OPTIONS[i].1,
+        DevicePreference::from_env(),
+    ))
+}
+
+/// Shown once per process: writing a message on every render defeats hosts' render caches
+/// (seen in Resolve), and one notice is what a user needs.
+static GPU_NOTICE_SHOWN: AtomicBool = AtomicBool::new(false);
+
+fn gpu_notice(effect: &ImageEffect, text: &str) {
+    if !GPU_NOTICE_SHOWN.swap(true, Ordering::Relaxed) {
+        effect.persistent_message(Some((ofx::MessageKind::Warning, text)));
+    }
+}
+
+/// The user asked for the GPU and it failed: say so once, render on the CPU.
+pub fn gpu_fallback(effect: &ImageEffect, error: &DeviceError) {
+    note_cpu_fallback(error);
+    gpu_notice(
+        effect,
+        &format!("GPU render failed ({error}); rendering on the CPU instead."),
+    );
+}
+
+pub fn gpu_unavailable(effect: &ImageEffect) {
+    gpu_notice(
+        effect,
+        "Device is set to CUDA GPU but no usable NVIDIA GPU was found; rendering on the CPU.",
+    );
+}
+
+pub fn device_error(e: DeviceError) -> Error {
+    match e {
+        DeviceError::OutOfMemory => Error::new(Status::ErrMemory, format!("GPU render: {e}")),
+        e => Error::failed(format!("GPU render: {e}")),
+    }
+}
+
+/// A host's device image (OFX CUDA render: `kOfxImagePropData` is a device pointer).
+pub fn device_image(info: &ImageInfo) -> DeviceImage {
+    DeviceImage {
+        ptr: info.data as u64,
+        layout: layout_of(info),
+    }
 }

@@ -7,6 +7,8 @@
 //! - 1.0: first release (BT.2446 A / C / BT.2408 display-referred; PQ, HLG, scene-linear).
 
 use super::common::{self, Describe, HostAbort, OUTPUT, SOURCE};
+use crate::device::itm::{run_itm_cuda, run_itm_on_host_stream};
+use crate::device::{Device, DevicePreference, HostRender};
 use crate::ops::itm::{self, ItmParams};
 use ofx::{
     BitDepth, Context, ImageComponents, ImageEffect, IsIdentityArgs, OutArgs, ParamSet, Plugin,
@@ -28,6 +30,7 @@ pub mod param {
     pub const HIGHLIGHTS: &CStr = c"highlights";
     pub const SATURATION: &CStr = c"saturation";
     pub const MIX: &CStr = c"mix";
+    pub const DEVICE: &CStr = c"device";
     pub const GROUP_OUTPUT: &CStr = c"outputGroup";
     pub const GROUP_LOOK: &CStr = c"lookGroup";
 }
@@ -52,7 +55,9 @@ impl Plugin for InverseToneMap {
                 multi_resolution: true,
                 temporal: false,
             },
-        )
+        )?;
+        common::declare_cuda_render(effect);
+        Ok(())
     }
 
     fn describe_in_context(&self, effect: &ImageEffect, _context: Context) -> Result<()> {
@@ -81,10 +86,14 @@ impl Plugin for InverseToneMap {
     }
 
     fn render(&self, effect: &ImageEffect, args: &RenderArgs) -> Result<()> {
-        let params = read_params(&effect.params()?, args.time)?;
+        let ps = effect.params()?;
+        let params = read_params(&ps, args.time)?;
         let Some(images) = common::fetch_images(effect, args)? else {
             return Ok(());
         };
+        if let Some(cuda) = args.cuda {
+            return render_on_host_gpu(&images, &params, cuda);
+        }
         let dst = common::output_view(&images.output, &images.output_info)?;
         let (Some(src_img), Some(src_info)) = (&images.source, &images.source_info) else {
             // No source image (unconnected, or a host that hands NULL): transparent black.
@@ -95,15 +104,60 @@ impl Plugin for InverseToneMap {
             return fill_black(&dst, images.window);
         };
         let src = common::source_view(src_img, src_info)?;
-        let premultiplied = src_info.premultiplication == ofx::Premultiplication::Premultiplied
-            && src_info.components == ImageComponents::Rgba;
         let params = ItmParams {
-            premultiplied,
+            premultiplied: is_premultiplied(src_info),
             ..params
         };
-        itm::run_cpu(&params, &src, &dst, images.window, &HostAbort(effect))
+        let prepared = itm::ItmPrepared::new(&params).map_err(common::op_error)?;
+        let preference = common::read_device(&ps, param::DEVICE, args.time)?;
+        // Per-pixel work on host-memory frames: the upload and download of the frame cost more
+        // than the maths, so Auto stays on the CPU; CUDA only when asked for explicitly.
+        if preference == DevicePreference::Cuda {
+            if let Device::Cuda(engine) = Device::select(preference) {
+                match run_itm_cuda(&engine, &prepared, &src, &dst, images.window) {
+                    Ok(()) => return Ok(()),
+                    Err(e) => common::gpu_fallback(effect, &e),
+                }
+            } else {
+                common::gpu_unavailable(effect);
+            }
+        }
+        prepared
+            .run_cpu(&src, &dst, images.window, &HostAbort(effect))
             .map_err(common::op_error)
     }
+}
+
+fn is_premultiplied(info: &ofx::clip::ImageInfo) -> bool {
+    info.premultiplication == ofx::Premultiplication::Premultiplied
+        && info.components == ImageComponents::Rgba
+}
+
+/// OFX CUDA render (Resolve): images are device pointers, work goes on the host's stream.
+/// There is no CPU fallback here: the pixels live on the GPU, so a failure is reported.
+fn render_on_host_gpu(
+    images: &common::RenderImages,
+    params: &ItmParams,
+    cuda: ofx::cuda::CudaRender,
+) -> Result<()> {
+    let dst = common::device_image(&images.output_info);
+    let (Some(src_info), Some(_)) = (&images.source_info, &images.source) else {
+        return Err(ofx::Error::failed(
+            "no source image in a CUDA render; connect the Source input",
+        ));
+    };
+    let params = ItmParams {
+        premultiplied: is_premultiplied(src_info),
+        ..*params
+    };
+    let prepared = itm::ItmPrepared::new(&params).map_err(common::op_error)?;
+    let src = common::device_image(src_info);
+    // SAFETY: the stream comes from this render's inArgs and outlives the HostRender, which is
+    // dropped before render returns.
+    let host = unsafe { HostRender::bind(cuda.stream) }.map_err(common::device_error)?;
+    run_itm_on_host_stream(&host, &prepared, &src, &dst, images.window)
+        .map_err(common::device_error)?;
+    host.finish().map_err(common::device_error)
 }
 
 fn fill_black(dst: &crate::image::ImageViewMut<'_>, window: crate::image::Rect) -> Result<()> {
@@ -196,6 +250,7 @@ fn define_params(ps: &ParamSet) -> Result<()> {
         .display_range(0.0, 1.0)
         .hint("Blend between the plate placed in the HDR container without expansion (0) and the full inverse tone map (1). At 0 the effect passes the source through.")
         .define()?;
+    common::define_device_param(ps, param::DEVICE)?;
     Ok(())
 }
 
