@@ -4,9 +4,10 @@
 
 use super::{FilmResponse, InputEncoding};
 
-/// Intervals of the response table over grain-domain values 0..1. The curve is a pair of
-/// smoothsteps, so linear interpolation over 1024 intervals is exact to ~1e-6.
-pub(crate) const RESPONSE_TABLE_INTERVALS: usize = 1024;
+/// Steps of the response table over grain-domain values 0..1, read nearest-sample: the curve's
+/// slope is at most ≈ 3.3 per unit (smoothsteps of L*, and L* of a code value), so the error is
+/// below 3.3 / (2 · 4095) ≈ 4e-4 of the response — far under what a grain RMS can show.
+pub(crate) const RESPONSE_TABLE_STEPS: usize = 4095;
 
 /// CIE 1976 L* break point: below Y = (6/29)^3 the cube root is replaced by a line of slope
 /// (29/3)^3 (CIE 15:2004, section 8.2.1).
@@ -109,35 +110,34 @@ pub(crate) fn response_basis(l: f64) -> [f64; 3] {
     }
 }
 
-/// The response curve tabulated over grain-domain values 0..1 (values outside clamp to the ends).
+/// The response curve tabulated over grain-domain values 0..1 (values outside clamp to the
+/// ends), one table for all channels (16 KB: stays in L1 beside the pixels).
 pub(crate) struct ResponseTable {
-    values: Vec<f32>,
+    /// Fixed size so the clamped index needs no bounds check.
+    values: Box<[f32; RESPONSE_TABLE_STEPS + 1]>,
 }
 
 impl ResponseTable {
     pub(crate) fn new(encoding: InputEncoding, response: &FilmResponse) -> Self {
-        let values = (0..=RESPONSE_TABLE_INTERVALS)
-            .map(|i| {
-                let e = i as f64 / RESPONSE_TABLE_INTERVALS as f64;
-                response_at(response, lightness_of_grain_domain(encoding, e)) as f32
-            })
-            .collect();
+        let mut values = Box::new([0.0f32; RESPONSE_TABLE_STEPS + 1]);
+        for (i, v) in values.iter_mut().enumerate() {
+            let e = i as f64 / RESPONSE_TABLE_STEPS as f64;
+            *v = response_at(response, lightness_of_grain_domain(encoding, e)) as f32;
+        }
         ResponseTable { values }
     }
 
-    /// Response at grain-domain value `e`, linearly interpolated; NaN reads as black.
-    #[inline]
+    /// Response at grain-domain value `e`, nearest sample; NaN reads as black.
+    #[inline(always)]
     pub(crate) fn at(&self, e: f32) -> f32 {
-        let n = RESPONSE_TABLE_INTERVALS as f32;
         // Not `clamp`: NaN.max(0.0) is 0.0, so a NaN pixel still indexes the table (CUDA:
         // fminf(fmaxf(e, 0), 1) behaves the same).
         #[allow(clippy::manual_clamp)]
-        let t = e.max(0.0).min(1.0) * n;
-        let i = (t as usize).min(RESPONSE_TABLE_INTERVALS - 1);
-        let f = t - i as f32;
-        let a = self.values[i];
-        let b = self.values[i + 1];
-        a + f * (b - a)
+        let t = e.max(0.0).min(1.0) * RESPONSE_TABLE_STEPS as f32;
+        // Round to the nearest index without a checked float→int conversion: adding 2^23
+        // leaves round(t) in the low mantissa bits (t ≤ 4095 < 2^12). CUDA: __float_as_uint.
+        let index = (t + 8_388_608.0).to_bits() & RESPONSE_TABLE_STEPS as u32;
+        self.values[index as usize]
     }
 }
 
@@ -182,10 +182,12 @@ mod tests {
         assert!((response_at(&r, 0.5) - 1.2).abs() < 1e-7);
         assert!((response_at(&r, 1.0) - 0.7).abs() < 1e-7);
         let t = ResponseTable::new(InputEncoding::Linear, &r);
-        for i in 0..=200 {
-            let e = i as f32 / 200.0;
+        for i in 0..=2000 {
+            let e = i as f32 / 2000.0;
             let exact = response_at(&r, e as f64) as f32;
-            assert!((t.at(e) - exact).abs() < 1e-5);
+            assert!((t.at(e) - exact).abs() < 4e-4, "{e}");
         }
+        assert_eq!(t.at(f32::NAN), t.at(0.0));
+        assert_eq!(t.at(7.0), t.at(1.0));
     }
 }

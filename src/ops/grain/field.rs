@@ -40,7 +40,8 @@ pub fn grain_frame_key(params: &GrainParams) -> u32 {
 }
 
 /// Base key of one random stream: (seed, frame key, stream id) mixed by chained hashing.
-/// Stream ids: `octave * 4 + field` (octave 0 = grain size, 1 = half size; field 0..3).
+/// Stream id = octave (0 = grain size, 1 = half size); the three colour fields share a stream
+/// and use different bits of each site's hash.
 pub fn stream_key(seed: u32, frame_key: u32, stream: u32) -> u32 {
     pcg_hash(seed ^ pcg_hash(frame_key ^ pcg_hash(stream.wrapping_add(0x9e37_79b9))))
 }
@@ -61,78 +62,52 @@ pub fn row_key(stream_key: u32, j: i32) -> u32 {
 // Poisson grain counts
 // ---------------------------------------------------------------------------------------------
 
-/// Most grains one lattice site can hold; the distribution is truncated there (tail mass below
-/// 1e-9 for the densest octave we allow, 8 grains per site).
+/// Bits of the site hash each colour field draws its grain count from: fields 0, 1, 2 use bits
+/// 0..10, 10..20, 20..30 of one hash, so a site costs one hash for all three fields.
+pub const COUNT_BITS: u32 = 10;
+pub const COUNT_LEVELS: usize = 1 << COUNT_BITS;
+
+/// Most grains one lattice site can hold (where the Poisson tail is cut).
 pub const MAX_GRAINS_PER_SITE: usize = 32;
 
-/// Grain count at a site as a function of a uniform u32, and the normalised impulse that count
-/// contributes: (count − mean) / std of the *truncated, quantised* distribution, so the impulse
-/// has exactly mean 0 and variance 1 under a uniform hash.
+/// The normalised impulse of a site as a function of its 10-bit uniform draw u:
+/// `values[u] = (count(u) − mean) / std`, where count(u) = #{k : round(1024·P(N ≤ k)) ≤ u}
+/// for N ~ Poisson(grains per site) — inverse-CDF sampling on a 1/1024 grid. Mean and std are
+/// those of the 1024 equally likely entries, so the impulse has exactly mean 0 and variance 1.
 #[derive(Clone, Debug)]
-pub struct PoissonImpulses {
-    /// `count(h)` = number of thresholds `<= h`; thresholds[k] = 2^32 · P(count <= k).
-    pub thresholds: [u64; MAX_GRAINS_PER_SITE],
-    /// Smallest count in each of the 256 buckets of `h >> 24`: the search starts there, so it
-    /// usually ends at once (a threshold falls inside a bucket for a few buckets only).
-    pub bucket_start: [u8; 256],
-    /// Normalised impulse for each count.
-    pub values: [f32; MAX_GRAINS_PER_SITE + 1],
+pub struct ImpulseTable {
+    /// A fixed-size array so that a masked index needs no bounds check.
+    pub values: Box<[f32; COUNT_LEVELS]>,
 }
 
-impl PoissonImpulses {
+impl ImpulseTable {
     pub fn new(mean_grains: f64) -> Self {
-        let m = mean_grains.max(1e-6);
-        let mut thresholds = [1u64 << 32; MAX_GRAINS_PER_SITE];
-        let mut p = (-m).exp();
-        let mut cdf = 0.0f64;
+        let m = mean_grains.max(1e-9);
+        let mut thresholds = [COUNT_LEVELS as u64; MAX_GRAINS_PER_SITE];
+        let (mut p, mut cdf) = ((-m).exp(), 0.0f64);
         for (k, t) in thresholds.iter_mut().enumerate() {
             cdf += p;
             p *= m / (k + 1) as f64;
-            *t = ((cdf * 4_294_967_296.0).round() as u64).min(1 << 32);
+            *t = ((cdf * COUNT_LEVELS as f64).round() as u64).min(COUNT_LEVELS as u64);
         }
-        // Probability of each count exactly as the integer thresholds realise it.
-        let mut probs = [0.0f64; MAX_GRAINS_PER_SITE + 1];
-        let mut prev = 0u64;
-        for k in 0..=MAX_GRAINS_PER_SITE {
-            let t = if k < MAX_GRAINS_PER_SITE {
-                thresholds[k]
-            } else {
-                1 << 32
-            };
-            probs[k] = (t - prev) as f64 / 4_294_967_296.0;
-            prev = t;
+        let counts: Vec<f64> = (0..COUNT_LEVELS as u64)
+            .map(|u| thresholds.iter().filter(|&&t| t <= u).count() as f64)
+            .collect();
+        let mean = counts.iter().sum::<f64>() / COUNT_LEVELS as f64;
+        let var = counts.iter().map(|c| (c - mean).powi(2)).sum::<f64>() / COUNT_LEVELS as f64;
+        // A density so low that no level holds a grain would give a constant: no grain at all.
+        let inv_std = if var > 0.0 { 1.0 / var.sqrt() } else { 0.0 };
+        let mut values = Box::new([0.0f32; COUNT_LEVELS]);
+        for (v, c) in values.iter_mut().zip(&counts) {
+            *v = ((c - mean) * inv_std) as f32;
         }
-        let mean: f64 = probs.iter().enumerate().map(|(k, p)| k as f64 * p).sum();
-        let var: f64 = probs
-            .iter()
-            .enumerate()
-            .map(|(k, p)| (k as f64 - mean).powi(2) * p)
-            .sum();
-        let inv_std = 1.0 / var.max(1e-12).sqrt();
-        let mut values = [0.0f32; MAX_GRAINS_PER_SITE + 1];
-        for (k, v) in values.iter_mut().enumerate() {
-            *v = ((k as f64 - mean) * inv_std) as f32;
-        }
-        let mut bucket_start = [0u8; 256];
-        for (b, s) in bucket_start.iter_mut().enumerate() {
-            let lo = (b as u64) << 24;
-            *s = thresholds.iter().filter(|&&t| t <= lo).count() as u8;
-        }
-        PoissonImpulses {
-            thresholds,
-            bucket_start,
-            values,
-        }
+        ImpulseTable { values }
     }
 
-    /// Normalised impulse for hash `h`.
+    /// Impulse of colour field `field` (0..3) at a site with hash `h`.
     #[inline(always)]
-    pub fn impulse(&self, h: u32) -> f32 {
-        let mut k = self.bucket_start[(h >> 24) as usize] as usize;
-        while k < MAX_GRAINS_PER_SITE && self.thresholds[k] <= h as u64 {
-            k += 1;
-        }
-        self.values[k]
+    pub fn impulse(&self, h: u32, field: usize) -> f32 {
+        self.values[((h >> (COUNT_BITS * field as u32)) as usize) & (COUNT_LEVELS - 1)]
     }
 }
 
@@ -198,14 +173,17 @@ pub struct AxisTaps {
 impl AxisTaps {
     pub fn new(origin: i32, count: usize, scale: f64, cloud_scale: f64, extra: f64) -> Self {
         let support = 2.0 * cloud_scale;
-        let taps = ((1.0 / scale) + 2.0 * support).ceil() as usize + 2;
+        // Sites with centres strictly inside (a − support, b + support): at most this many.
+        // A pure function of (scale, cloud), never of the window, so sums never change shape.
+        let taps = ((1.0 / scale) + 2.0 * support).ceil() as usize + 1;
         let mut first = Vec::with_capacity(count);
         let mut weights = Vec::with_capacity(count * taps);
         for n in 0..count {
             let x = (origin + n as i32) as f64;
             let a = x / scale;
             let b = (x + 1.0) / scale;
-            let i0 = (a - support - 0.5).floor() as i32;
+            // First site whose centre i + 0.5 lies strictly above a − support.
+            let i0 = (a - support - 0.5).floor() as i32 + 1;
             first.push(i0);
             for t in 0..taps {
                 let c = (i0 + t as i32) as f64 + 0.5;
@@ -315,11 +293,10 @@ pub fn axis_autocorrelation(octaves: &[OctaveModel], max_lag: usize) -> Vec<f64>
     out
 }
 
-/// One octave prepared for a render window: keys, Poisson tables and taps.
+/// One octave prepared for a render window: key, impulse table and taps.
 pub struct OctavePlan {
-    /// Stream key per colour field.
-    pub keys: [u32; 3],
-    pub impulses: PoissonImpulses,
+    pub key: u32,
+    pub impulses: ImpulseTable,
     pub x: AxisTaps,
     /// y weights carry the octave weight and the unit-variance normalisation.
     pub y: AxisTaps,
@@ -353,27 +330,23 @@ impl FieldPlan {
         let octaves = models
             .iter()
             .enumerate()
-            .map(|(o, m)| {
-                let keys =
-                    [0u32, 1, 2].map(|f| stream_key(params.seed, frame_key, o as u32 * 4 + f));
-                OctavePlan {
-                    keys,
-                    impulses: PoissonImpulses::new(m.grains_per_pixel),
-                    x: AxisTaps::new(
-                        window.x1,
-                        window.width() as usize,
-                        params.render_scale[0],
-                        m.cloud_scale,
-                        1.0,
-                    ),
-                    y: AxisTaps::new(
-                        window.y1,
-                        window.height() as usize,
-                        params.render_scale[1],
-                        m.cloud_scale,
-                        m.weight * m.axis_norm,
-                    ),
-                }
+            .map(|(o, m)| OctavePlan {
+                key: stream_key(params.seed, frame_key, o as u32),
+                impulses: ImpulseTable::new(m.grains_per_pixel),
+                x: AxisTaps::new(
+                    window.x1,
+                    window.width() as usize,
+                    params.render_scale[0],
+                    m.cloud_scale,
+                    1.0,
+                ),
+                y: AxisTaps::new(
+                    window.y1,
+                    window.height() as usize,
+                    params.render_scale[1],
+                    m.cloud_scale,
+                    m.weight * m.axis_norm,
+                ),
             })
             .collect();
         FieldPlan {
@@ -392,10 +365,10 @@ impl FieldPlan {
             let (iy, wy) = o.y.at(y);
             for (f, gf) in g.iter_mut().enumerate() {
                 for (ty, &wyv) in wy.iter().enumerate() {
-                    let rk = row_key(o.keys[f], iy + ty as i32);
+                    let rk = row_key(o.key, iy + ty as i32);
                     let mut h = 0.0f32;
                     for (tx, &wxv) in wx.iter().enumerate() {
-                        h += wxv * o.impulses.impulse(site_hash(rk, ix + tx as i32));
+                        h += wxv * o.impulses.impulse(site_hash(rk, ix + tx as i32), f);
                     }
                     *gf += wyv * h;
                 }
@@ -411,11 +384,25 @@ impl FieldPlan {
         let s = g[0] + g[1] + g[2];
         [a * g[0] + b * s, a * g[1] + b * s, a * g[2] + b * s]
     }
+
+    /// `mix` over rows of fields, in place (same arithmetic, laid out to vectorise).
+    #[inline(always)]
+    pub fn mix_rows(&self, rows: &mut [Vec<f32>; 3]) {
+        let (a, b) = self.mix;
+        let [r0, r1, r2] = rows;
+        for ((g0, g1), g2) in r0.iter_mut().zip(r1.iter_mut()).zip(r2.iter_mut()) {
+            let s = *g0 + *g1 + *g2;
+            *g0 = a * *g0 + b * s;
+            *g1 = a * *g1 + b * s;
+            *g2 = a * *g2 + b * s;
+        }
+    }
 }
 
 /// Reusable buffers of one worker.
 #[derive(Default)]
 pub struct TileScratch {
+    hashes: Vec<u32>,
     impulses: Vec<f32>,
     /// Per octave, per field: x-filtered rows, `rows × width`.
     filtered: Vec<[Vec<f32>; 3]>,
@@ -426,31 +413,53 @@ pub struct TileScratch {
 impl FieldPlan {
     /// Fills `scratch.row_fields` for output row `y`, columns `x1..x2`, after `prepare_chunk`
     /// has filtered the lattice rows that row needs. Same arithmetic order as `fields_at`.
+    #[inline(always)]
     pub fn row_fields(&self, scratch: &mut TileScratch, rows: &ChunkRows, y: i32) {
-        let width = rows.x2 - rows.x1;
-        for f in 0..3 {
-            let out = &mut scratch.row_fields[f];
-            out.clear();
-            out.resize(width as usize, 0.0);
-        }
+        let width = (rows.x2 - rows.x1) as usize;
+        // The lattice rows each octave's y taps read, and their weights.
+        let mut taps: [(&[f32], usize); 2] = [(&[], 0); 2];
         for (o, plan) in self.octaves.iter().enumerate() {
             let (iy, wy) = plan.y.at(y);
-            for f in 0..3 {
-                let filtered = &scratch.filtered[o][f];
-                let out = &mut scratch.row_fields[f];
-                for (ty, &wyv) in wy.iter().enumerate() {
-                    let r = (iy + ty as i32 - rows.j_lo[o]) as usize;
-                    let src = &filtered[r * width as usize..(r + 1) * width as usize];
-                    for (acc, &h) in out.iter_mut().zip(src) {
-                        *acc += wyv * h;
+            taps[o] = (wy, (iy - rows.j_lo[o]) as usize);
+        }
+        let taps = &taps[..self.octaves.len()];
+        for f in 0..3 {
+            let out = &mut scratch.row_fields[f];
+            out.resize(width, 0.0);
+            let filtered = &scratch.filtered;
+            // Blocks of LANES pixels accumulate in registers over every tap of every octave,
+            // in the order of `fields_at`; the tail does the same one pixel at a time.
+            let blocks = width / LANES;
+            for blk in 0..blocks {
+                let x = blk * LANES;
+                let mut acc = [0.0f32; LANES];
+                for (o, &(wy, r0)) in taps.iter().enumerate() {
+                    let rows_f = &filtered[o][f];
+                    for (ty, &wyv) in wy.iter().enumerate() {
+                        let at = (r0 + ty) * width + x;
+                        let src = &rows_f[at..at + LANES];
+                        for k in 0..LANES {
+                            acc[k] += wyv * src[k];
+                        }
                     }
                 }
+                out[x..x + LANES].copy_from_slice(&acc);
+            }
+            for x in blocks * LANES..width {
+                let mut acc = 0.0f32;
+                for (o, &(wy, r0)) in taps.iter().enumerate() {
+                    for (ty, &wyv) in wy.iter().enumerate() {
+                        acc += wyv * filtered[o][f][(r0 + ty) * width + x];
+                    }
+                }
+                out[x] = acc;
             }
         }
     }
 
     /// Generates and x-filters every lattice row that output rows `y1..y2`, columns `x1..x2`
     /// need, for every octave and field.
+    #[inline(always)]
     pub fn prepare_chunk(
         &self,
         scratch: &mut TileScratch,
@@ -472,16 +481,23 @@ impl FieldPlan {
             let ih = plan.x.at(x2 - 1).0 + plan.x.taps as i32;
             j_lo[o] = jl;
             let n_rows = (jh - jl) as usize;
-            scratch.impulses.resize((ih - il) as usize, 0.0);
+            let n_sites = (ih - il) as usize;
+            scratch.hashes.resize(n_sites, 0);
+            scratch.impulses.resize(n_sites, 0.0);
             for f in 0..3 {
-                let filtered = &mut scratch.filtered[o][f];
-                filtered.clear();
-                filtered.resize(n_rows * width, 0.0);
-                for (r, out) in filtered.chunks_exact_mut(width).enumerate() {
-                    let rk = row_key(plan.keys[f], jl + r as i32);
-                    for (n, v) in scratch.impulses.iter_mut().enumerate() {
-                        *v = plan.impulses.impulse(site_hash(rk, il + n as i32));
+                // Every element is overwritten below: resize only, no clearing pass.
+                scratch.filtered[o][f].resize(n_rows * width, 0.0);
+            }
+            for r in 0..n_rows {
+                let rk = row_key(plan.key, jl + r as i32);
+                for (n, h) in scratch.hashes.iter_mut().enumerate() {
+                    *h = site_hash(rk, il + n as i32);
+                }
+                for f in 0..3 {
+                    for (v, &h) in scratch.impulses.iter_mut().zip(&scratch.hashes) {
+                        *v = plan.impulses.impulse(h, f);
                     }
+                    let out = &mut scratch.filtered[o][f][r * width..(r + 1) * width];
                     filter_row(&plan.x, x1, il, &scratch.impulses, out);
                 }
             }
@@ -498,18 +514,31 @@ pub struct ChunkRows {
 }
 
 /// out[n] = Σ_t w(x1+n, t) · impulses[first(x1+n) + t − i_lo], t ascending (as `fields_at`).
+#[inline(always)]
 fn filter_row(taps: &AxisTaps, x1: i32, i_lo: i32, impulses: &[f32], out: &mut [f32]) {
     if taps.shift_invariant {
-        // Full resolution: one set of weights, sites advancing with the pixel. The loop nest
-        // runs tap-outer so it vectorises; each pixel still sums its taps in ascending order.
+        // Full resolution: one set of weights, sites advancing with the pixel. Blocks of
+        // LANES pixels accumulate in registers; each pixel sums its taps in ascending order.
         let (i0, w) = taps.at(x1);
         let start = (i0 - i_lo) as usize;
-        out.fill(0.0);
-        for (t, &wt) in w.iter().enumerate() {
-            let src = &impulses[start + t..start + t + out.len()];
-            for (acc, &v) in out.iter_mut().zip(src) {
-                *acc += wt * v;
+        let blocks = out.len() / LANES;
+        for blk in 0..blocks {
+            let x = blk * LANES;
+            let mut acc = [0.0f32; LANES];
+            for (t, &wt) in w.iter().enumerate() {
+                let src = &impulses[start + x + t..start + x + t + LANES];
+                for k in 0..LANES {
+                    acc[k] += wt * src[k];
+                }
             }
+            out[x..x + LANES].copy_from_slice(&acc);
+        }
+        for (x, o) in out.iter_mut().enumerate().skip(blocks * LANES) {
+            let mut s = 0.0f32;
+            for (&wt, &v) in w.iter().zip(&impulses[start + x..]) {
+                s += wt * v;
+            }
+            *o = s;
         }
     } else {
         for (n, acc) in out.iter_mut().enumerate() {
@@ -523,6 +552,9 @@ fn filter_row(taps: &AxisTaps, x1: i32, i_lo: i32, impulses: &[f32], out: &mut [
         }
     }
 }
+
+/// Pixels accumulated together in registers by the filters (two SSE / one AVX register).
+const LANES: usize = 8;
 
 #[cfg(test)]
 mod tests {
@@ -542,32 +574,62 @@ mod tests {
     }
 
     #[test]
-    fn poisson_impulses_are_exactly_standardised() {
-        for m in [0.05, 0.5, 2.0, 8.0] {
-            let p = PoissonImpulses::new(m);
-            // Walk the u32 range in buckets and weigh each count by its share of hashes.
-            let mut prev = 0u64;
-            let (mut mean, mut sq) = (0.0f64, 0.0f64);
-            for k in 0..=MAX_GRAINS_PER_SITE {
-                let t = if k < MAX_GRAINS_PER_SITE {
-                    p.thresholds[k]
-                } else {
-                    1 << 32
-                };
-                let share = (t - prev) as f64 / 4_294_967_296.0;
-                if t > prev {
-                    // The look-up agrees with the table at both ends of the run.
-                    assert_eq!(p.impulse(prev as u32), p.values[k]);
-                    assert_eq!(p.impulse((t - 1) as u32), p.values[k]);
-                }
-                mean += share * p.values[k] as f64;
-                sq += share * (p.values[k] as f64).powi(2);
-                prev = t;
-            }
+    fn impulses_are_standardised_poisson_counts() {
+        for m in [0.002, 0.05, 0.5, 2.0, 8.0] {
+            let t = ImpulseTable::new(m);
+            let n = COUNT_LEVELS as f64;
+            let mean = t.values.iter().map(|&v| v as f64).sum::<f64>() / n;
+            let var = t.values.iter().map(|&v| (v as f64).powi(2)).sum::<f64>() / n;
             assert!(mean.abs() < 1e-6, "m={m}: mean {mean}");
-            assert!((sq - 1.0).abs() < 1e-5, "m={m}: var {sq}");
-            // And the counts follow Poisson: P(0) = e^-m.
-            assert!(((p.thresholds[0] as f64 / 4_294_967_296.0) - (-m).exp()).abs() < 1e-9);
+            assert!((var - 1.0).abs() < 1e-5, "m={m}: var {var}");
+            // Counts follow Poisson: the share of empty sites (the lowest impulse, level 0 on)
+            // is e^-m to the table's 1/1024 (at m = 8 it rounds to no empty level at all).
+            let empty = t.values.iter().filter(|&&v| v == t.values[0]).count() as f64 / n;
+            let want = (-m).exp();
+            if want * n >= 1.0 {
+                assert!(
+                    (empty - want).abs() <= 0.5 / n + 1e-12,
+                    "m={m}: P(0) {empty}"
+                );
+            }
+        }
+        // Fields read disjoint bits: changing field 1's bits leaves fields 0 and 2 alone.
+        let t = ImpulseTable::new(1.0);
+        let h = 0x2345_6789u32;
+        let h2 = h ^ (0x3ff << COUNT_BITS);
+        assert_eq!(t.impulse(h, 0), t.impulse(h2, 0));
+        assert_eq!(t.impulse(h, 2), t.impulse(h2, 2));
+        assert_ne!(t.impulse(h, 1), t.impulse(h2, 1));
+    }
+
+    #[test]
+    fn taps_hold_every_site_the_footprint_reaches() {
+        // Brute force over a wide range of sites: nothing outside the taps has weight, and the
+        // taps hold the full mass of the cloud averaged over the footprint.
+        for (scale, cloud) in [
+            (1.0, 0.61),
+            (1.0, 5.9),
+            (0.37, 1.3),
+            (0.5, 0.61),
+            (2.0, 2.0),
+        ] {
+            let taps = AxisTaps::new(-7, 40, scale, cloud, 1.0);
+            for x in -7..33 {
+                let (i0, w) = taps.at(x);
+                let a = x as f64 / scale;
+                let b = (x + 1) as f64 / scale;
+                for i in i0 - 40..i0 + w.len() as i32 + 40 {
+                    let c = i as f64 + 0.5;
+                    let exact =
+                        scale * (bspline_cdf((b - c) / cloud) - bspline_cdf((a - c) / cloud));
+                    let inside = i >= i0 && i < i0 + w.len() as i32;
+                    if inside {
+                        assert_eq!(w[(i - i0) as usize], exact as f32);
+                    } else {
+                        assert_eq!(exact, 0.0, "scale {scale} cloud {cloud} x {x} site {i}");
+                    }
+                }
+            }
         }
     }
 

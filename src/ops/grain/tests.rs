@@ -311,6 +311,40 @@ fn output_does_not_depend_on_tiles_or_threads() {
 }
 
 #[test]
+fn wide_vector_path_equals_the_portable_path() {
+    // On a CPU with AVX2 the renderer takes a wider-vector build of the same code; a farm of
+    // mixed CPUs must still agree bit for bit. (Without AVX2 both runs take the portable path.)
+    let bounds = Rect::new(-3, 2, 517, 131);
+    let src = busy_plate(bounds);
+    for p in [
+        rough_params(),
+        GrainParams {
+            input_encoding: InputEncoding::Linear,
+            render_scale: [0.61, 0.61],
+            ..rough_params()
+        },
+    ] {
+        let wide = render(&p, &src, bounds);
+        let mut portable = ImageBuf::new(bounds, PixelDepth::F32, Components::Rgba, 0, false);
+        run_with(
+            &p,
+            &src.view(),
+            &portable.view_mut(),
+            bounds,
+            &NeverAbort,
+            false,
+        )
+        .unwrap();
+        let same = wide
+            .to_rgba_f32()
+            .iter()
+            .zip(portable.to_rgba_f32())
+            .all(|(a, b)| a.map(f32::to_bits) == b.map(f32::to_bits));
+        assert!(same, "wide and portable paths differ");
+    }
+}
+
+#[test]
 fn tiled_renderer_equals_the_per_pixel_reference() {
     // The per-pixel gather (`fields_at`) is the form a CUDA kernel follows; the banded CPU
     // renderer must give bit-identical fields.
