@@ -2,6 +2,7 @@
 //! specification) and, where it pays, a CUDA one that must agree with it within a tolerance
 //! written beside its test. Ops know nothing of OFX: they take plain parameter structs and views.
 
+pub mod grain;
 pub mod itm;
 pub mod pixel;
 

@@ -1,0 +1,146 @@
+//! Grain speed on a 4K RGBA f32 frame, beside a plain copy of the same frame through the same
+//! row driver in the same run: the copy is the memory-bound floor, and the ratio is the figure
+//! to compare across machines (absolute times move with the machine's load).
+//!
+//! After criterion's own report, `ratio` runs copy and each grain setting alternately and
+//! prints median wall time and the process CPU time of each relative to the copy: on a shared
+//! machine, alternating keeps both under the same load, and CPU time ignores time spent
+//! waiting for a core.
+
+use criterion::{criterion_group, Criterion, Throughput};
+use platerestore::image::{ImageBuf, Rect};
+use platerestore::ops::grain::{run_cpu, GrainParams, GrainPreset, InputEncoding};
+use platerestore::ops::{pixel::map_rows, NeverAbort};
+
+const W: i32 = 3840;
+const H: i32 = 2160;
+
+fn plate() -> ImageBuf {
+    // A smooth gradient with some colour: every response-table entry is visited.
+    ImageBuf::from_fn(Rect::new(0, 0, W, H), |x, y| {
+        let u = x as f32 / W as f32;
+        let v = y as f32 / H as f32;
+        [u, 0.5 * (u + v), v, 1.0]
+    })
+}
+
+fn bench(c: &mut Criterion) {
+    let src = plate();
+    let mut dst = src.clone();
+    let win = src.bounds();
+    let mut g = c.benchmark_group("grain_4k_rgba_f32");
+    g.sample_size(10);
+    // One read and one write of the frame.
+    g.throughput(Throughput::Bytes(2 * W as u64 * H as u64 * 16));
+    g.bench_function("copy", |b| {
+        b.iter(|| map_rows(&src.view(), &dst.view_mut(), win, &NeverAbort, |_, _, _| {}).unwrap())
+    });
+    for (name, p) in cases() {
+        g.bench_function(name, |b| {
+            b.iter(|| run_cpu(&p, &src.view(), &dst.view_mut(), win, &NeverAbort).unwrap())
+        });
+    }
+    let proxy = GrainParams {
+        render_scale: [0.5, 0.5],
+        ..GrainPreset::Film35mmMedium.params()
+    };
+    let half = Rect::new(0, 0, W / 2, H / 2);
+    g.throughput(Throughput::Bytes(2 * (W / 2) as u64 * (H / 2) as u64 * 16));
+    g.bench_function("35mm_medium_half_res_proxy", |b| {
+        b.iter(|| run_cpu(&proxy, &src.view(), &dst.view_mut(), half, &NeverAbort).unwrap())
+    });
+    g.finish();
+}
+
+fn cases() -> Vec<(&'static str, GrainParams)> {
+    vec![
+        ("35mm_medium", GrainPreset::Film35mmMedium.params()),
+        (
+            "35mm_medium_no_roughness",
+            GrainParams {
+                roughness: 0.0,
+                ..GrainPreset::Film35mmMedium.params()
+            },
+        ),
+        ("8mm_fast", GrainPreset::Film8mmFast.params()),
+        ("deband_dither", GrainPreset::DebandDither.params()),
+        (
+            "35mm_medium_linear",
+            GrainParams {
+                input_encoding: InputEncoding::Linear,
+                ..GrainPreset::Film35mmMedium.params()
+            },
+        ),
+    ]
+}
+
+/// Process CPU time (user + system, all threads) in seconds, from /proc (Linux; 0 elsewhere).
+fn cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    // Fields after the parenthesised command name: utime and stime are the 12th and 13th.
+    let Some(rest) = stat.rsplit(')').next() else {
+        return 0.0;
+    };
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f.get(11).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0)
+        + f.get(12).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    ticks / 100.0 // USER_HZ is 100 on Linux
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn ratio() {
+    let src = plate();
+    let mut dst = src.clone();
+    let win = src.bounds();
+    let reps = 9;
+    let time = |f: &mut dyn FnMut()| {
+        let (c0, t0) = (cpu_seconds(), std::time::Instant::now());
+        f();
+        (t0.elapsed().as_secs_f64(), cpu_seconds() - c0)
+    };
+    println!("\nratio to a plain copy (alternating runs, {reps} each; medians)");
+    println!(
+        "{:<28} {:>10} {:>8} {:>10} {:>8}",
+        "case", "wall ms", "ratio", "cpu ms", "ratio"
+    );
+    for (name, p) in cases() {
+        let (mut cw, mut cc, mut gw, mut gc) = (vec![], vec![], vec![], vec![]);
+        for _ in 0..reps {
+            let (w, c) = time(&mut || {
+                map_rows(&src.view(), &dst.view_mut(), win, &NeverAbort, |_, _, _| {}).unwrap()
+            });
+            cw.push(w);
+            cc.push(c);
+            let (w, c) =
+                time(&mut || run_cpu(&p, &src.view(), &dst.view_mut(), win, &NeverAbort).unwrap());
+            gw.push(w);
+            gc.push(c);
+        }
+        let (cw, cc, gw, gc) = (median(cw), median(cc), median(gw), median(gc));
+        println!(
+            "{name:<28} {:>10.1} {:>8.2} {:>10.1} {:>8.2}   (copy {:.1} ms wall, {:.1} ms cpu)",
+            gw * 1e3,
+            gw / cw,
+            gc * 1e3,
+            if cc > 0.0 { gc / cc } else { f64::NAN },
+            cw * 1e3,
+            cc * 1e3
+        );
+    }
+}
+
+criterion_group!(benches, bench);
+
+fn main() {
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+    if !std::env::args().any(|a| a == "--list") {
+        ratio();
+    }
+}
