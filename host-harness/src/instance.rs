@@ -5,7 +5,7 @@
 use crate::cuda::CudaSupport;
 use crate::effect::*;
 use crate::error::HostError;
-use crate::findings::{Finding, FindingKind, Findings};
+use crate::findings::{Finding, FindingKind};
 use crate::image::{BitDepth, Components, HostImage, Premult, Rect, RowLayout};
 use crate::params::{ParamInfo, ParamValue};
 use crate::plugin::{ClipInfo, PluginInner};
@@ -108,6 +108,8 @@ pub struct Instance {
     context: String,
     in_sequence: bool,
     cuda: CudaSupport,
+    /// Conformance probe: send render calls even with abort raised, to see the plugin react.
+    dispatch_when_aborted: bool,
 }
 
 const CLIP_PREF_DEPTH: &str = "OfxImageClipPropDepth_";
@@ -199,6 +201,7 @@ impl Instance {
             context: ctx,
             in_sequence: false,
             cuda,
+            dispatch_when_aborted: false,
         })
     }
 
@@ -248,9 +251,6 @@ impl Instance {
     /// Findings so far (plugin-wide: load, describe and every instance), without clearing them.
     pub fn findings(&self) -> Vec<Finding> {
         self.plugin.findings.all()
-    }
-    pub(crate) fn findings_log(&self) -> &Arc<Findings> {
-        &self.plugin.findings
     }
     /// (images fetched, images released) over the instance's life.
     pub fn image_counts(&self) -> (usize, usize) {
@@ -978,7 +978,7 @@ impl Instance {
         let roi_error: Mutex<Option<HostError>> = Mutex::new(None);
         let t_render = Instant::now();
         let worker = || loop {
-            if abort.load(Ordering::SeqCst)
+            if (abort.load(Ordering::SeqCst) && !self.dispatch_when_aborted)
                 || lock_opt(&failure).is_some()
                 || lock_opt(&roi_error).is_some()
             {
@@ -1116,6 +1116,10 @@ impl Instance {
     /// Test/check hook: make every source clip return no image (as Resolve may).
     pub(crate) fn set_null_inputs(&self, on: bool) {
         self.effect.state_mut().null_inputs = on;
+    }
+    /// Check hook: dispatch render calls even with abort raised.
+    pub(crate) fn set_dispatch_when_aborted(&mut self, on: bool) {
+        self.dispatch_when_aborted = on;
     }
 }
 
