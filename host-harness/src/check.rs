@@ -38,6 +38,8 @@ pub struct CheckOptions {
     pub probes: Probes,
     /// Threads for the concurrent renders.
     pub threads: usize,
+    /// Run the comparison renders (off to run only the probes, e.g. in a child process).
+    pub renders: bool,
 }
 
 impl Default for CheckOptions {
@@ -53,6 +55,7 @@ impl Default for CheckOptions {
                 abort: true,
             },
             threads: 4,
+            renders: true,
         }
     }
 }
@@ -196,6 +199,9 @@ pub fn check_plugin(host: &Host, spec: &str, opts: &CheckOptions) -> CheckReport
         }
     }
 
+    if !opts.renders {
+        return probe(report, inst, plugin, opts);
+    }
     let base = RenderOptions {
         threads: Some(1),
         output_rows: RowLayout {
@@ -273,6 +279,17 @@ pub fn check_plugin(host: &Host, spec: &str, opts: &CheckOptions) -> CheckReport
             compare(&mut report, &label, &reference, &out);
         }
     }
+    probe(report, inst, plugin, opts)
+}
+
+/// The NULL-image and abort probes, each under the time limit.
+fn probe(
+    mut report: CheckReport,
+    mut inst: Instance,
+    plugin: crate::Plugin,
+    opts: &CheckOptions,
+) -> CheckReport {
+    let frame = 1.0;
 
     if opts.probes.null_inputs {
         inst.set_null_inputs(true);
