@@ -33,6 +33,9 @@ pub enum FindingKind {
     Panic,
     /// An action did not return within the time limit.
     Hang,
+    /// The process running the plugin died (a signal such as SIGSEGV): only detectable when
+    /// the plugin runs in a child process (`ofxrun check` probes).
+    Crash,
     /// Set of a property the host does not define.
     UnknownProperty,
     /// A property read or written as the wrong type.
@@ -58,6 +61,7 @@ impl FindingKind {
             | NonDeterministic
             | Panic
             | Hang
+            | Crash
             | Load
             | BadHandle
             | ActionFailed => Severity::Error,

@@ -642,23 +642,54 @@ impl HostImage {
 }
 
 fn decode(src: &[u8], depth: BitDepth, components: Components, out: &mut [[f32; 4]]) {
-    let map = components.channel_map();
-    let nc = map.len();
-    let base = match components {
-        Components::Rgb => [0.0, 0.0, 0.0, 1.0],
-        _ => [0.0; 4],
-    };
-    let bpc = depth.bytes();
-    for (o, s) in out.iter_mut().zip(src.chunks_exact(bpc * nc)) {
-        *o = base;
-        for (i, &c) in map.iter().enumerate() {
-            let b = &s[i * bpc..(i + 1) * bpc];
-            o[c] = match depth {
-                BitDepth::Byte => b[0] as f32 * (1.0 / 255.0),
-                BitDepth::Short => u16::from_ne_bytes([b[0], b[1]]) as f32 * (1.0 / 65535.0),
-                BitDepth::Half => f16::from_bits(u16::from_ne_bytes([b[0], b[1]])).to_f32(),
-                BitDepth::Float => f32::from_ne_bytes([b[0], b[1], b[2], b[3]]),
-            };
+    // One monomorphised loop per depth and channel count keeps the per-channel match out of
+    // the inner loop (host-side conversion is on the per-frame path).
+    match depth {
+        BitDepth::Byte => decode_with::<1>(src, components, out, |b| b[0] as f32 * (1.0 / 255.0)),
+        BitDepth::Short => decode_with::<2>(src, components, out, |b| {
+            u16::from_ne_bytes([b[0], b[1]]) as f32 * (1.0 / 65535.0)
+        }),
+        BitDepth::Half => decode_with::<2>(src, components, out, |b| {
+            f16::from_bits(u16::from_ne_bytes([b[0], b[1]])).to_f32()
+        }),
+        BitDepth::Float => decode_with::<4>(src, components, out, |b| {
+            f32::from_ne_bytes([b[0], b[1], b[2], b[3]])
+        }),
+    }
+}
+
+#[inline(always)]
+fn decode_with<const BPC: usize>(
+    src: &[u8],
+    components: Components,
+    out: &mut [[f32; 4]],
+    load: impl Fn(&[u8]) -> f32,
+) {
+    match components {
+        Components::Rgba => {
+            for (o, s) in out.iter_mut().zip(src.chunks_exact(4 * BPC)) {
+                *o = [
+                    load(&s[..BPC]),
+                    load(&s[BPC..2 * BPC]),
+                    load(&s[2 * BPC..3 * BPC]),
+                    load(&s[3 * BPC..]),
+                ];
+            }
+        }
+        Components::Rgb => {
+            for (o, s) in out.iter_mut().zip(src.chunks_exact(3 * BPC)) {
+                *o = [
+                    load(&s[..BPC]),
+                    load(&s[BPC..2 * BPC]),
+                    load(&s[2 * BPC..]),
+                    1.0,
+                ];
+            }
+        }
+        Components::Alpha => {
+            for (o, s) in out.iter_mut().zip(src.chunks_exact(BPC)) {
+                *o = [0.0, 0.0, 0.0, load(s)];
+            }
         }
     }
 }
@@ -670,19 +701,34 @@ pub fn quantize(v: f32, max: f32) -> f32 {
 }
 
 fn encode(src: &[[f32; 4]], depth: BitDepth, components: Components, dst: &mut [u8]) {
+    match depth {
+        BitDepth::Byte => {
+            encode_with::<1>(src, components, dst, |b, v| b[0] = quantize(v, 255.0) as u8)
+        }
+        BitDepth::Short => encode_with::<2>(src, components, dst, |b, v| {
+            b.copy_from_slice(&(quantize(v, 65535.0) as u16).to_ne_bytes())
+        }),
+        BitDepth::Half => encode_with::<2>(src, components, dst, |b, v| {
+            b.copy_from_slice(&f16::from_f32(v).to_bits().to_ne_bytes())
+        }),
+        BitDepth::Float => encode_with::<4>(src, components, dst, |b, v| {
+            b.copy_from_slice(&v.to_ne_bytes())
+        }),
+    }
+}
+
+#[inline(always)]
+fn encode_with<const BPC: usize>(
+    src: &[[f32; 4]],
+    components: Components,
+    dst: &mut [u8],
+    store: impl Fn(&mut [u8], f32),
+) {
     let map = components.channel_map();
     let nc = map.len();
-    let bpc = depth.bytes();
-    for (d, s) in dst.chunks_exact_mut(bpc * nc).zip(src) {
+    for (d, s) in dst.chunks_exact_mut(BPC * nc).zip(src) {
         for (i, &c) in map.iter().enumerate() {
-            let b = &mut d[i * bpc..(i + 1) * bpc];
-            let v = s[c];
-            match depth {
-                BitDepth::Byte => b[0] = quantize(v, 255.0) as u8,
-                BitDepth::Short => b.copy_from_slice(&(quantize(v, 65535.0) as u16).to_ne_bytes()),
-                BitDepth::Half => b.copy_from_slice(&f16::from_f32(v).to_bits().to_ne_bytes()),
-                BitDepth::Float => b.copy_from_slice(&v.to_ne_bytes()),
-            }
+            store(&mut d[i * BPC..(i + 1) * BPC], s[c]);
         }
     }
 }

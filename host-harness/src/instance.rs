@@ -5,7 +5,7 @@
 use crate::cuda::CudaSupport;
 use crate::effect::*;
 use crate::error::HostError;
-use crate::findings::{Finding, FindingKind, Findings};
+use crate::findings::{Finding, FindingKind};
 use crate::image::{BitDepth, Components, HostImage, Premult, Rect, RowLayout};
 use crate::params::{ParamInfo, ParamValue};
 use crate::plugin::{ClipInfo, PluginInner};
@@ -108,6 +108,8 @@ pub struct Instance {
     context: String,
     in_sequence: bool,
     cuda: CudaSupport,
+    /// Conformance probe: send render calls even with abort raised, to see the plugin react.
+    dispatch_when_aborted: bool,
 }
 
 const CLIP_PREF_DEPTH: &str = "OfxImageClipPropDepth_";
@@ -199,6 +201,7 @@ impl Instance {
             context: ctx,
             in_sequence: false,
             cuda,
+            dispatch_when_aborted: false,
         })
     }
 
@@ -248,9 +251,6 @@ impl Instance {
     /// Findings so far (plugin-wide: load, describe and every instance), without clearing them.
     pub fn findings(&self) -> Vec<Finding> {
         self.plugin.findings.all()
-    }
-    pub(crate) fn findings_log(&self) -> &Arc<Findings> {
-        &self.plugin.findings
     }
     /// (images fetched, images released) over the instance's life.
     pub fn image_counts(&self) -> (usize, usize) {
@@ -978,7 +978,7 @@ impl Instance {
         let roi_error: Mutex<Option<HostError>> = Mutex::new(None);
         let t_render = Instant::now();
         let worker = || loop {
-            if abort.load(Ordering::SeqCst)
+            if (abort.load(Ordering::SeqCst) && !self.dispatch_when_aborted)
                 || lock_opt(&failure).is_some()
                 || lock_opt(&roi_error).is_some()
             {
@@ -1117,6 +1117,10 @@ impl Instance {
     pub(crate) fn set_null_inputs(&self, on: bool) {
         self.effect.state_mut().null_inputs = on;
     }
+    /// Check hook: dispatch render calls even with abort raised.
+    pub(crate) fn set_dispatch_when_aborted(&mut self, on: bool) {
+        self.dispatch_when_aborted = on;
+    }
 }
 
 fn lock_opt<T>(m: &Mutex<Option<T>>) -> std::sync::MutexGuard<'_, Option<T>> {
@@ -1174,50 +1178,60 @@ fn canary_channel(depth: BitDepth) -> &'static [u8] {
     }
 }
 
-fn fill_canary(img: &mut HostImage) {
+/// One row (pixels and padding) of canary bytes, phase 0 at the row's first pixel.
+fn canary_row(img: &HostImage) -> Vec<u8> {
     let pat = canary_channel(img.depth());
+    (0..img.row_bytes().unsigned_abs())
+        .map(|i| pat[i % pat.len()])
+        .collect()
+}
+
+fn fill_canary(img: &mut HostImage) {
+    let row = canary_row(img);
     let b = img.bounds();
     for y in b.y1..b.y2 {
-        for (i, v) in img.row_with_padding_mut(y).iter_mut().enumerate() {
-            *v = pat[i % pat.len()];
-        }
+        img.row_with_padding_mut(y).copy_from_slice(&row);
     }
 }
 
 /// Describes canary bytes the plugin changed outside `window`, or None if all are intact.
+/// Rows compare as whole slices (memcmp speed); only a damaged stretch is walked per pixel.
 fn check_canary(img: &HostImage, window: &Rect) -> Option<String> {
-    let pat = canary_channel(img.depth());
+    let pattern = canary_row(img);
     let pb = img.layout().pixel_bytes();
+    let packed = img.layout().packed_row_bytes();
     let b = img.bounds();
     let mut changed_px = 0usize;
     let mut changed_pad = 0usize;
     let mut bbox = Rect::default();
-    for y in b.y1..b.y2 {
-        let row = img.row_with_padding(y);
-        let (px, pad) = row.split_at(img.layout().packed_row_bytes());
-        for x in b.x1..b.x2 {
-            if window.contains_point(x, y) {
-                continue;
-            }
+    let mut scan = |row: &[u8], y: i32, x_from: i32, x_to: i32| {
+        let (s, e) = ((x_from - b.x1) as usize * pb, (x_to - b.x1) as usize * pb);
+        if row[s..e] == pattern[s..e] {
+            return;
+        }
+        for x in x_from..x_to {
             let o = (x - b.x1) as usize * pb;
-            let bytes = &px[o..o + pb];
-            // Pixel starts are channel-aligned; the pattern repeats per channel.
-            if bytes
-                .iter()
-                .enumerate()
-                .any(|(i, v)| *v != pat[i % pat.len()])
-            {
+            if row[o..o + pb] != pattern[o..o + pb] {
                 changed_px += 1;
                 bbox = bbox.union(&Rect::new(x, y, x + 1, y + 1));
             }
         }
-        // Padding follows the packed pixels; its canary phase continues from the row start.
-        let phase = px.len() % pat.len();
-        changed_pad += pad
-            .iter()
-            .enumerate()
-            .filter(|(i, v)| **v != pat[(phase + i) % pat.len()])
-            .count();
+    };
+    for y in b.y1..b.y2 {
+        let row = img.row_with_padding(y);
+        if y < window.y1 || y >= window.y2 {
+            scan(row, y, b.x1, b.x2);
+        } else {
+            scan(row, y, b.x1, window.x1.max(b.x1));
+            scan(row, y, window.x2.min(b.x2), b.x2);
+        }
+        if row[packed..] != pattern[packed..] {
+            changed_pad += row[packed..]
+                .iter()
+                .zip(&pattern[packed..])
+                .filter(|(a, b)| a != b)
+                .count();
+        }
     }
     if changed_px == 0 && changed_pad == 0 {
         return None;

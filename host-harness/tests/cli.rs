@@ -1,0 +1,230 @@
+//! `ofxrun` as a user runs it: help, list, describe, render to files (and refusing to
+//! overwrite), check with a crashing plugin isolated in a child process.
+
+mod common;
+
+use common::{bundle, Fixture};
+use ofx_harness::io::{read_image, write_image, WriteOptions};
+use ofx_harness::*;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn ofxrun(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ofxrun"))
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .expect("run ofxrun")
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join("cli")
+        .join(name);
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[test]
+fn help_documents_every_render_option() {
+    let o = ofxrun(&["render", "--help"], Path::new("."));
+    assert!(o.status.success());
+    let t = text(&o);
+    for opt in [
+        "--input",
+        "--output",
+        "--frames",
+        "--param",
+        "--tile",
+        "--threads",
+        "--depth",
+        "--overwrite",
+        "--verbose",
+        "--clip",
+        "--scale",
+        "--strict",
+    ] {
+        assert!(t.contains(opt), "render --help lacks {opt}:\n{t}");
+    }
+    let o = ofxrun(&["--help"], Path::new("."));
+    for cmd in ["list", "describe", "render", "check"] {
+        assert!(text(&o).contains(cmd));
+    }
+}
+
+#[test]
+fn list_and_describe_show_the_fixture() {
+    let dir = scratch("list");
+    let b = bundle(Fixture::Gain);
+    let o = ofxrun(&["list", b.parent().unwrap().to_str().unwrap()], &dir);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("org.platerestore.test.Gain  v1.0"),
+        "{}",
+        text(&o)
+    );
+    let o = ofxrun(&["describe", b.to_str().unwrap()], &dir);
+    assert!(o.status.success());
+    let t = text(&o);
+    assert!(
+        t.contains("gain")
+            && t.contains("range [0, 10]")
+            && t.contains("Multiplier applied to every channel"),
+        "{t}"
+    );
+    assert!(t.contains("options [\"Process\", \"Fetch only\"]"), "{t}");
+}
+
+#[test]
+fn render_reads_a_sequence_writes_outputs_and_never_overwrites_silently() {
+    let dir = scratch("render");
+    let b = Rect::from_size(24, 16);
+    for f in 1..=3 {
+        let px: Vec<[f32; 4]> = (0..b.pixel_count())
+            .map(|i| [(i % 24) as f32 / 48.0, f as f32 / 10.0, 0.25, 1.0])
+            .collect();
+        let img = HostImage::from_rgba_f32(b, BitDepth::Short, Components::Rgba, &px).unwrap();
+        write_image(
+            dir.join(format!("in.{f:04}.png")),
+            &img,
+            &WriteOptions::default(),
+        )
+        .unwrap();
+    }
+    let plugin = bundle(Fixture::Gain);
+    let args = [
+        "render",
+        plugin.to_str().unwrap(),
+        "-i",
+        "in.####.png",
+        "-o",
+        "out/res.####.tif",
+        "--frames",
+        "2-3",
+        "-p",
+        "gain=2",
+        "-p",
+        "gain@3=0.5",
+        "--tile",
+        "8",
+        "--threads",
+        "3",
+    ];
+    let o = ofxrun(&args, &dir);
+    assert!(o.status.success(), "{}", text(&o));
+    for (f, gain) in [(2, 2.0f32), (3, 0.5)] {
+        let input = read_image(dir.join(format!("in.{f:04}.png"))).unwrap();
+        let out = read_image(dir.join(format!("out/res.{f:04}.tif"))).unwrap();
+        assert_eq!(out.bounds(), input.bounds());
+        // 16-bit in, 16-bit out: code values scaled by the gain, clamped and rounded.
+        let (x, y) = (5, 7);
+        let want: Vec<f32> = input
+            .pixel(x, y)
+            .iter()
+            .map(|v| ((v * gain).clamp(0.0, 1.0) * 65535.0 + 0.5).floor() / 65535.0)
+            .collect();
+        let got = out.pixel(x, y);
+        for c in 0..4 {
+            assert!(
+                (got[c] - want[c]).abs() < 1e-6,
+                "frame {f} channel {c}: {got:?} vs {want:?}"
+            );
+        }
+    }
+    assert!(!dir.join("out/res.0001.tif").exists());
+    // Again: refused, naming the file and the fix, and the file is untouched.
+    let before = std::fs::read(dir.join("out/res.0002.tif")).unwrap();
+    let o = ofxrun(&args, &dir);
+    assert!(!o.status.success());
+    assert!(
+        text(&o).contains("res.0002.tif already exists") && text(&o).contains("--overwrite"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(std::fs::read(dir.join("out/res.0002.tif")).unwrap(), before);
+    let mut again = args.to_vec();
+    again.push("--overwrite");
+    assert!(ofxrun(&again, &dir).status.success());
+}
+
+#[test]
+fn render_without_input_uses_the_built_in_plate_and_a_default_output() {
+    let dir = scratch("default");
+    let o = ofxrun(
+        &[
+            "render",
+            bundle(Fixture::Gain).to_str().unwrap(),
+            "-p",
+            "gain=0.5",
+        ],
+        &dir,
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let out = read_image(dir.join("out/Gain.0001.exr")).unwrap();
+    let plate = io::default_input_frame(1);
+    assert_eq!(out.bounds().width(), plate.bounds().width());
+    let (p, q) = (plate.pixel(100, 100), out.pixel(100, 100));
+    assert!((q[0] - p[0] * 0.5).abs() < 2e-3, "{p:?} -> {q:?}");
+}
+
+#[test]
+fn render_errors_name_the_problem_and_exit_non_zero() {
+    let dir = scratch("errors");
+    let plugin = bundle(Fixture::Gain);
+    let p = plugin.to_str().unwrap();
+    let o = ofxrun(&["render", p, "-p", "gain=loud"], &dir);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("'gain' takes numbers"), "{}", text(&o));
+    let o = ofxrun(
+        &["render", p, "-i", "missing.####.png", "--frames", "1-2"],
+        &dir,
+    );
+    assert!(!o.status.success());
+    assert!(text(&o).contains("missing.0001.png"), "{}", text(&o));
+    let o = ofxrun(&["render", "org.platerestore.test.NotInstalled"], &dir);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("OFX_PLUGIN_PATH"), "{}", text(&o));
+}
+
+#[test]
+fn check_isolates_a_crashing_plugin_and_passes_a_good_one() {
+    let dir = scratch("check");
+    let good = ofxrun(
+        &[
+            "check",
+            bundle(Fixture::Gain).to_str().unwrap(),
+            "-p",
+            "gain=2",
+            "--size",
+            "64x48",
+        ],
+        &dir,
+    );
+    assert!(good.status.success(), "{}", text(&good));
+    assert!(text(&good).contains("PASSED"));
+    let bad = ofxrun(
+        &[
+            "check",
+            bundle(Fixture::NullCrash).to_str().unwrap(),
+            "-p",
+            "gain=2",
+            "--size",
+            "64x48",
+        ],
+        &dir,
+    );
+    assert!(!bad.status.success());
+    let t = text(&bad);
+    assert!(t.contains("[Crash] the plugin crashed (signal 11)"), "{t}");
+    // The rest of the check still ran and reported.
+    assert!(t.contains("ok    render tiled 37x29, one thread"), "{t}");
+}
