@@ -95,6 +95,8 @@ pub(crate) struct EffectObj {
     pub what: String,
     pub props: Box<PropertySet>,
     pub params: Box<ParamSet>,
+    // Boxed: the plugin holds pointers to clips, so they must not move when the Vec grows.
+    #[allow(clippy::vec_box)]
     pub clips: Mutex<Vec<Box<ClipObj>>>,
     pub core: Arc<HostCore>,
     pub findings: Arc<Findings>,
@@ -940,7 +942,7 @@ pub static IMAGE_EFFECT_SUITE: OfxImageEffectSuiteV1 = OfxImageEffectSuiteV1 {
 pub(crate) static HOST_MESSAGES: Mutex<Vec<Message>> = Mutex::new(Vec::new());
 
 #[no_mangle]
-pub extern "C" fn harness_message(
+pub(crate) unsafe extern "C" fn harness_message(
     handle: *mut c_void,
     kind: *const c_char,
     id: *const c_char,

@@ -617,7 +617,7 @@ impl Instance {
                 }
             };
             let c = match Components::from_ofx_name(&cs) {
-                Some(c) if sup.is_empty() || sup.iter().any(|s| *s == cs) => c,
+                Some(c) if sup.is_empty() || sup.contains(&cs) => c,
                 Some(c) => {
                     findings.push(FindingKind::InvalidStatus, format!("getClipPreferences set clip '{n}' to '{cs}', which the clip does not list as supported"));
                     c
