@@ -210,6 +210,31 @@ impl EffectObj {
     pub fn messages(&self) -> Vec<Message> {
         lock(&self.messages).clone()
     }
+    /// The caller's image for an input clip at `frame`. Images from a `Loader` (files) are
+    /// cached, so clip preferences, RoD and fetches of one frame read its file once.
+    pub fn source_image(&self, clip: &str, frame: i64) -> Result<Arc<HostImage>, String> {
+        let input = {
+            let st = self.state();
+            if let Some(img) = st.cache.get(&(clip.to_string(), frame)) {
+                return Ok(img.clone());
+            }
+            st.inputs
+                .get(clip)
+                .cloned()
+                .ok_or_else(|| format!("clip '{clip}' is not connected"))?
+        };
+        // Loaded without holding the lock: reading a file can take a while.
+        let img = input.image_at(frame)?;
+        if matches!(input, ClipInput::Loader(_)) {
+            let mut st = self.state_mut();
+            // Keep a handful of frames: temporal effects look a few frames around.
+            if st.cache.len() > 16 {
+                st.cache.clear();
+            }
+            st.cache.insert((clip.to_string(), frame), img.clone());
+        }
+        Ok(img)
+    }
     pub fn time(&self) -> f64 {
         f64::from_bits(self.now.load(Ordering::Relaxed))
     }
@@ -442,30 +467,13 @@ fn fetch_source(
         // Not connected: the spec's answer is failure, with no image.
         return Err(STAT_FAILED);
     };
-    let cached = effect
-        .state()
-        .cache
-        .get(&(clip.name.clone(), frame))
-        .cloned();
-    let src = match cached {
-        Some(s) => s,
-        None => match input.image_at(frame) {
-            Ok(s) => {
-                if matches!(input, ClipInput::Loader(_)) {
-                    let mut st = effect.state_mut();
-                    // Keep a handful of frames: temporal effects look a few frames around.
-                    if st.cache.len() > 16 {
-                        st.cache.clear();
-                    }
-                    st.cache.insert((clip.name.clone(), frame), s.clone());
-                }
-                s
-            }
-            Err(e) => {
-                log::warn!("clip '{}' frame {frame}: {e}", clip.name);
-                return Err(STAT_FAILED);
-            }
-        },
+    drop(input);
+    let src = match effect.source_image(&clip.name, frame) {
+        Ok(s) => s,
+        Err(e) => {
+            log::warn!("clip '{}' frame {frame}: {e}", clip.name);
+            return Err(STAT_FAILED);
+        }
     };
     let (depth, comps, premult) = format.unwrap_or((src.depth(), src.components(), src.premult()));
     let wanted = match region {
@@ -796,15 +804,22 @@ unsafe extern "C" fn clip_get_rod(
         }
         // SAFETY: a clip's effect owns it and outlives it.
         let e = unsafe { &*c.effect };
+        let frame = time.round() as i64;
+        let (scale, par, rod) = {
+            let st = e.state();
+            (st.scale, st.pixel_aspect, st.rod)
+        };
+        let to_canonical = |img: Arc<HostImage>| pixels_to_canonical(&img.bounds(), scale, par);
         let rod = if c.is_output() {
-            let st = e.state();
-            st.rod.or_else(|| first_input_rod(&st, time))
+            rod.or_else(|| {
+                let names: Vec<String> = e.state().inputs.keys().cloned().collect();
+                names
+                    .iter()
+                    .find_map(|n| e.source_image(n, frame).ok())
+                    .map(to_canonical)
+            })
         } else {
-            let st = e.state();
-            st.inputs
-                .get(&c.name)
-                .and_then(|i| i.image_at(time.round() as i64).ok())
-                .map(|img| pixels_to_canonical(&img.bounds(), st.scale, st.pixel_aspect))
+            e.source_image(&c.name, frame).ok().map(to_canonical)
         };
         match rod {
             Some(r) => {
@@ -815,13 +830,6 @@ unsafe extern "C" fn clip_get_rod(
             None => STAT_FAILED,
         }
     })
-}
-
-fn first_input_rod(st: &FrameState, time: f64) -> Option<OfxRectD> {
-    st.inputs
-        .values()
-        .find_map(|i| i.image_at(time.round() as i64).ok())
-        .map(|img| pixels_to_canonical(&img.bounds(), st.scale, st.pixel_aspect))
 }
 
 unsafe extern "C" fn abort_fn(e: OfxImageEffectHandle) -> c_int {

@@ -279,10 +279,13 @@ impl Instance {
                 self.input_clips().join(", ")
             )));
         }
-        if let Ok(img) = input.image_at(0).or_else(|_| match &input {
-            ClipInput::Frames(m) => m.values().next().cloned().ok_or_else(String::new),
-            _ => Err(String::new()),
-        }) {
+        // The project size follows the first image; a Loader is not read just for that.
+        let first = match &input {
+            ClipInput::Still(i) => Some(i.clone()),
+            ClipInput::Frames(m) => m.values().next().cloned(),
+            ClipInput::Loader(_) => None,
+        };
+        if let Some(img) = first {
             let b = img.bounds();
             let size = [b.width() as f64, b.height() as f64];
             self.effect.props.set(
@@ -548,7 +551,7 @@ impl Instance {
             if *is_out {
                 continue;
             }
-            let src = inputs.get(n).and_then(|i| i.image_at(frame).ok());
+            let src = self.effect.source_image(n, frame).ok();
             let (d0, c0, p0) = src
                 .map(|s| (s.depth(), s.components(), s.premult()))
                 .unwrap_or((BitDepth::Float, Components::Rgba, Premult::PreMultiplied));
@@ -627,9 +630,9 @@ impl Instance {
             let premult = if *is_out {
                 out_premult
             } else {
-                inputs
-                    .get(n)
-                    .and_then(|i| i.image_at(frame).ok())
+                self.effect
+                    .source_image(n, frame)
+                    .ok()
                     .map(|s| s.premult())
                     .unwrap_or(Premult::PreMultiplied)
             };
@@ -670,17 +673,20 @@ impl Instance {
     fn region_of_definition(&self, frame: f64, scale: (f64, f64)) -> Result<OfxRectD, HostError> {
         let f = Some(self.plugin.findings.clone());
         let default = {
-            let st = self.effect.state();
+            let (names, sc, par) = {
+                let st = self.effect.state();
+                (
+                    st.inputs.keys().cloned().collect::<Vec<_>>(),
+                    st.scale,
+                    st.pixel_aspect,
+                )
+            };
             let mut acc: Option<OfxRectD> = None;
-            for img in st
-                .inputs
-                .values()
-                .filter_map(|i| i.image_at(frame.round() as i64).ok())
+            for img in names
+                .iter()
+                .filter_map(|n| self.effect.source_image(n, frame.round() as i64).ok())
             {
-                acc = Some(union_d(
-                    acc,
-                    pixels_to_canonical(&img.bounds(), st.scale, st.pixel_aspect),
-                ));
+                acc = Some(union_d(acc, pixels_to_canonical(&img.bounds(), sc, par)));
             }
             acc.unwrap_or_else(|| {
                 let size = self
@@ -877,8 +883,10 @@ impl Instance {
                     reason: format!("plugin said identity of clip '{clip}', which has no input"),
                 });
             };
-            let src = input
-                .image_at(time.round() as i64)
+            drop(input);
+            let src = self
+                .effect
+                .source_image(&clip, time.round() as i64)
                 .map_err(|reason| HostError::Render { frame, reason })?;
             let mut image = HostImage::with_rows(window, out_depth, out_comps, opts.output_rows);
             image.set_premult(out_premult);
