@@ -1050,6 +1050,11 @@ impl Instance {
         if let Some(e) = roi_error.into_inner().unwrap_or_else(|e| e.into_inner()) {
             return Err(e);
         }
+        // A plugin that stops early because of abort may well return kOfxStatFailed: the
+        // caller asked for the abort, so that is what it hears about.
+        if abort.load(Ordering::SeqCst) {
+            return Err(HostError::Aborted { frame });
+        }
         if let Some(st) = failure.into_inner().unwrap_or_else(|e| e.into_inner()) {
             let last = self
                 .effect
@@ -1067,9 +1072,6 @@ impl Instance {
                     status_name(st)
                 ),
             });
-        }
-        if abort.load(Ordering::SeqCst) {
-            return Err(HostError::Aborted { frame });
         }
         let image = if bounds == window {
             output
