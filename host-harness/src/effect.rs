@@ -498,7 +498,8 @@ fn fetch_source(
             rect
         };
         let mut out = HostImage::with_rows(r, depth, comps, rows.unwrap_or_default());
-        src.copy_pixels_into(&mut out);
+        let threads = current_render_context().map(|c| c.threads).unwrap_or(1);
+        src.copy_pixels_into_threaded(&mut out, threads);
         Arc::new(out)
     };
     let mut layout = *img.layout();

@@ -129,6 +129,18 @@ fn rect_d(r: &OfxRectD) -> [f64; 4] {
     [r.x1, r.y1, r.x2, r.y2]
 }
 
+/// A rectangle from a 4-value property, falling back to `default` for missing values (the
+/// host defines these with 4 values, so this only guards against the impossible).
+fn rect_from(v: &[f64], default: OfxRectD) -> OfxRectD {
+    let at = |i: usize, d: f64| v.get(i).copied().unwrap_or(d);
+    OfxRectD {
+        x1: at(0, default.x1),
+        y1: at(1, default.y1),
+        x2: at(2, default.x2),
+        y2: at(3, default.y2),
+    }
+}
+
 fn union_d(a: Option<OfxRectD>, b: OfxRectD) -> OfxRectD {
     match a {
         None => b,
@@ -718,12 +730,7 @@ impl Instance {
         match st {
             STAT_OK => {
                 let v = out.get_doubles(name(kOfxImageEffectPropRegionOfDefinition));
-                Ok(OfxRectD {
-                    x1: v[0],
-                    y1: v[1],
-                    x2: v[2],
-                    y2: v[3],
-                })
+                Ok(rect_from(&v, default))
             }
             STAT_REPLY_DEFAULT => Ok(default),
             _ => Err(self.action_error("kOfxImageEffectActionGetRegionOfDefinition", st)),
@@ -757,15 +764,7 @@ impl Instance {
         let mut rois = HashMap::new();
         for n in &inputs {
             let r = match st {
-                STAT_OK => {
-                    let v = out.get_doubles(&format!("{CLIP_ROI}{n}"));
-                    OfxRectD {
-                        x1: v[0],
-                        y1: v[1],
-                        x2: v[2],
-                        y2: v[3],
-                    }
-                }
+                STAT_OK => rect_from(&out.get_doubles(&format!("{CLIP_ROI}{n}")), region),
                 STAT_REPLY_DEFAULT => region,
                 _ => return Err(self.action_error("kOfxImageEffectActionGetRegionsOfInterest", st)),
             };
