@@ -454,6 +454,28 @@ impl HostImage {
         &mut self.storage_bytes_mut()[s..s + n]
     }
 
+    /// Row `y` with its padding: `|row_bytes|` bytes from the row's first pixel.
+    pub fn row_with_padding(&self, y: i32) -> &[u8] {
+        assert!(
+            y >= self.layout.bounds.y1 && y < self.layout.bounds.y2,
+            "row {y} outside {:?}",
+            self.layout.bounds
+        );
+        let s = self.row_start(y);
+        &self.storage_bytes()[s..s + self.layout.row_bytes.unsigned_abs()]
+    }
+    /// Mutable row `y` with its padding.
+    pub fn row_with_padding_mut(&mut self, y: i32) -> &mut [u8] {
+        assert!(
+            y >= self.layout.bounds.y1 && y < self.layout.bounds.y2,
+            "row {y} outside {:?}",
+            self.layout.bounds
+        );
+        let s = self.row_start(y);
+        let n = self.layout.row_bytes.unsigned_abs();
+        &mut self.storage_bytes_mut()[s..s + n]
+    }
+
     /// All stored bytes, padding included, in memory order (for fills such as canaries).
     pub fn raw_storage_mut(&mut self) -> &mut [u8] {
         self.storage_bytes_mut()

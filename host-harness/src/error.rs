@@ -1,0 +1,42 @@
+//! The host's error type: every message names what failed and, where there is one, the fix.
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum HostError {
+    #[error("no OFX plugin found for '{what}' (searched: {searched}); pass a bundle path, or add its folder to OFX_PLUGIN_PATH")]
+    NotFound { what: String, searched: String },
+    #[error("cannot load {path}: {reason}")]
+    Load { path: PathBuf, reason: String },
+    #[error("{path} is not an OFX binary: it has no {symbol} entry point")]
+    MissingSymbol { path: PathBuf, symbol: &'static str },
+    #[error("{path} holds no plugin with identifier '{id}'; it has: {available}")]
+    PluginNotFound {
+        path: PathBuf,
+        id: String,
+        available: String,
+    },
+    #[error("plugin {plugin}: {action} returned {status_name} ({status})")]
+    Action {
+        plugin: String,
+        action: String,
+        status: i32,
+        status_name: &'static str,
+    },
+    #[error("plugin {plugin} does not support the {context} context (it supports: {supported})")]
+    Context {
+        plugin: String,
+        context: String,
+        supported: String,
+    },
+    #[error("parameter error: {0}")]
+    Param(String),
+    #[error("render of frame {frame}: {reason}")]
+    Render { frame: f64, reason: String },
+    #[error("render of frame {frame} aborted")]
+    Aborted { frame: f64 },
+    #[error("strict mode: {count} conformance error(s), first: {first}")]
+    Strict { count: usize, first: String },
+    #[error("action {action} did not return within {seconds} s (the plugin may be hung; its thread was left running)")]
+    Timeout { action: String, seconds: f64 },
+}

@@ -1,0 +1,1228 @@
+//! Effect instances and rendering: clip preferences, region of definition, identity, regions of
+//! interest, tiled and concurrent render calls, canaries around the render window, and the
+//! accounting of fetched images — one `render_frame` call per output frame.
+
+use crate::cuda::CudaSupport;
+use crate::effect::*;
+use crate::error::HostError;
+use crate::findings::{Finding, FindingKind, Findings};
+use crate::image::{BitDepth, Components, HostImage, Premult, Rect, RowLayout};
+use crate::params::{ParamInfo, ParamValue};
+use crate::plugin::{ClipInfo, PluginInner};
+use crate::props::*;
+use ofx_sys::*;
+use std::collections::HashMap;
+use std::ffi::c_void;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+/// How to render one frame. `Default` renders the whole region of definition at scale 1, in one
+/// call, with canaries on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RenderOptions {
+    /// Render scale (x, y); input images are taken to be at this scale already.
+    pub render_scale: (f64, f64),
+    /// Pixel aspect ratio of the clips.
+    pub pixel_aspect: f64,
+    /// Render window in pixels; `None` renders the whole region of definition.
+    pub window: Option<Rect>,
+    /// Tile size in pixels (used only when the plugin supports tiles).
+    pub tile: Option<(i32, i32)>,
+    /// Render threads; `None` uses the host configuration. Tiles render concurrently only when
+    /// the plugin is fully thread-safe.
+    pub threads: Option<usize>,
+    /// Pixel depth the host offers the plugin (clip preference default); `None`: the input's.
+    pub depth: Option<BitDepth>,
+    /// Output components the host would like; `None`: the input's.
+    pub components: Option<Components>,
+    /// Memory layout of input images handed to the plugin; `None` keeps each image's own.
+    pub input_rows: Option<RowLayout>,
+    /// Memory layout of the output image.
+    pub output_rows: RowLayout,
+    /// Fill the output around the render window (and row padding) with canary values and
+    /// report any the plugin overwrites.
+    pub canary: bool,
+}
+
+impl Default for RenderOptions {
+    fn default() -> Self {
+        RenderOptions {
+            render_scale: (1.0, 1.0),
+            pixel_aspect: 1.0,
+            window: None,
+            tile: None,
+            threads: None,
+            depth: None,
+            components: None,
+            input_rows: None,
+            output_rows: RowLayout::default(),
+            canary: true,
+        }
+    }
+}
+
+/// The result of one frame.
+#[derive(Debug)]
+pub struct RenderOutput {
+    /// The rendered pixels; bounds = the render window.
+    pub image: HostImage,
+    pub frame: f64,
+    /// Region of definition in pixels at the render scale.
+    pub rod: Rect,
+    pub window: Rect,
+    /// Set when the plugin said it is an identity: (clip, time) it passed through.
+    pub identity: Option<(String, f64)>,
+    /// Render action calls made (tiles).
+    pub render_calls: usize,
+    /// Whether render calls ran on several threads at once.
+    pub concurrent: bool,
+    /// Wall-clock seconds spent inside the plugin's render calls.
+    pub plugin_seconds: f64,
+    /// Wall-clock seconds for the whole frame.
+    pub total_seconds: f64,
+    /// Findings raised while rendering this frame.
+    pub findings: Vec<Finding>,
+}
+
+/// Raises and clears the host's abort flag from any thread while a render runs.
+#[derive(Debug, Clone)]
+pub struct AbortHandle(Arc<AtomicBool>);
+
+impl AbortHandle {
+    pub fn raise(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+    pub fn clear(&self) {
+        self.0.store(false, Ordering::SeqCst);
+    }
+    pub fn is_raised(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// A live effect instance.
+pub struct Instance {
+    plugin: Arc<PluginInner>,
+    effect: Box<EffectObj>,
+    context: String,
+    in_sequence: bool,
+    cuda: CudaSupport,
+}
+
+const CLIP_PREF_DEPTH: &str = "OfxImageClipPropDepth_";
+const CLIP_PREF_COMPONENTS: &str = "OfxImageClipPropComponents_";
+const CLIP_PREF_PAR: &str = "OfxImageClipPropPAR_";
+const CLIP_ROI: &str = "OfxImageClipPropRoI_";
+
+fn full_context_name(ctx: &str) -> String {
+    match ctx.to_ascii_lowercase().as_str() {
+        "filter" => name(kOfxImageEffectContextFilter).to_string(),
+        "general" => name(kOfxImageEffectContextGeneral).to_string(),
+        _ => ctx.to_string(),
+    }
+}
+
+fn rect_d(r: &OfxRectD) -> [f64; 4] {
+    [r.x1, r.y1, r.x2, r.y2]
+}
+
+fn union_d(a: Option<OfxRectD>, b: OfxRectD) -> OfxRectD {
+    match a {
+        None => b,
+        Some(a) => OfxRectD {
+            x1: a.x1.min(b.x1),
+            y1: a.y1.min(b.y1),
+            x2: a.x2.max(b.x2),
+            y2: a.y2.max(b.y2),
+        },
+    }
+}
+
+impl Instance {
+    pub(crate) fn create(plugin: Arc<PluginInner>, context: &str) -> Result<Instance, HostError> {
+        let ctx = full_context_name(context);
+        let Some((_, desc)) = plugin.contexts.iter().find(|(c, _)| *c == ctx) else {
+            return Err(HostError::Context {
+                plugin: plugin.entry.identifier.clone(),
+                context: ctx,
+                supported: plugin
+                    .contexts
+                    .iter()
+                    .map(|(c, _)| c.clone())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            });
+        };
+        let core = plugin.binary.core.clone();
+        let now = Arc::new(AtomicU64::new(0f64.to_bits()));
+        let what = format!("instance of {}", plugin.entry.identifier);
+        let params = desc.params.instantiate(&what, now.clone());
+        let effect = EffectObj::new(&what, core, plugin.findings.clone(), now, Some(params));
+        desc.props.clone_into(&effect.props);
+        let p = &effect.props;
+        p.define_str(name(kOfxImageEffectPropContext), &[&ctx]);
+        p.define_ptr(name(kOfxPropInstanceData), &[0]);
+        p.define_double(name(kOfxImageEffectPropProjectSize), &[1920.0, 1080.0]);
+        p.define_double(name(kOfxImageEffectPropProjectOffset), &[0.0, 0.0]);
+        p.define_double(name(kOfxImageEffectPropProjectExtent), &[1920.0, 1080.0]);
+        p.define_double(name(kOfxImageEffectPropProjectPixelAspectRatio), &[1.0]);
+        p.define_double(name(kOfxImageEffectInstancePropEffectDuration), &[1.0]);
+        p.define_int(name(kOfxImageEffectInstancePropSequentialRender), &[0]);
+        p.define_double(name(kOfxImageEffectPropFrameRate), &[24.0]);
+        p.define_int(name(kOfxPropIsInteractive), &[0]);
+        for c in desc.clips.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            let cp = PropertySet::new(&format!("clip '{}'", c.name), Some(plugin.findings.clone()));
+            c.props.clone_into(&cp);
+            define_clip_instance_props(&cp, c.is_output());
+            effect.add_clip(&c.name, cp);
+        }
+        let cuda = CudaSupport::read(&plugin.descriptor.props);
+        let st = plugin.action(
+            kOfxActionCreateInstance,
+            effect.handle() as *const c_void,
+            None,
+            None,
+        );
+        if st != STAT_OK && st != STAT_REPLY_DEFAULT {
+            let _ = reclaim_images(&effect);
+            return Err(HostError::Action {
+                plugin: plugin.entry.identifier.clone(),
+                action: "kOfxActionCreateInstance".into(),
+                status: st,
+                status_name: status_name(st),
+            });
+        }
+        Ok(Instance {
+            plugin,
+            effect,
+            context: ctx,
+            in_sequence: false,
+            cuda,
+        })
+    }
+
+    pub fn context(&self) -> &str {
+        &self.context
+    }
+    pub fn plugin_identifier(&self) -> &str {
+        &self.plugin.entry.identifier
+    }
+    /// Clips of this instance (name, optional, components, …).
+    pub fn clips(&self) -> Vec<ClipInfo> {
+        self.effect
+            .clips
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|c| ClipInfo::of(c))
+            .collect()
+    }
+    /// The input clip names (every clip but Output).
+    pub fn input_clips(&self) -> Vec<String> {
+        self.effect
+            .clip_names()
+            .into_iter()
+            .filter(|n| n != name(kOfxImageEffectOutputClipName))
+            .collect()
+    }
+    pub fn params(&self) -> Vec<ParamInfo> {
+        self.effect.params.infos()
+    }
+    /// The value a parameter has at `frame`.
+    pub fn param_value(&self, param: &str, frame: f64) -> Option<ParamValue> {
+        self.effect.params.with_param(param, |p| p.value_at(frame))
+    }
+    /// Messages the plugin posted to this instance.
+    pub fn messages(&self) -> Vec<Message> {
+        self.effect.messages()
+    }
+    /// Progress reports (label, fraction) the plugin made.
+    pub fn progress_reports(&self) -> Vec<(String, f64)> {
+        self.effect
+            .progress
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+    /// Findings so far (plugin-wide: load, describe and every instance), without clearing them.
+    pub fn findings(&self) -> Vec<Finding> {
+        self.plugin.findings.all()
+    }
+    pub(crate) fn findings_log(&self) -> &Arc<Findings> {
+        &self.plugin.findings
+    }
+    /// (images fetched, images released) over the instance's life.
+    pub fn image_counts(&self) -> (usize, usize) {
+        (
+            self.effect.fetched.load(Ordering::Relaxed),
+            self.effect.released.load(Ordering::Relaxed),
+        )
+    }
+    /// A handle that raises the abort flag `abort()` reports to the plugin.
+    pub fn abort_handle(&self) -> AbortHandle {
+        AbortHandle(self.effect.abort.clone())
+    }
+    /// What the plugin declared about CUDA render.
+    pub fn cuda_support(&self) -> &CudaSupport {
+        &self.cuda
+    }
+
+    /// Connects an input clip.
+    pub fn set_input(&mut self, clip: &str, input: ClipInput) -> Result<(), HostError> {
+        if clip == name(kOfxImageEffectOutputClipName)
+            || self.effect.with_clip(clip, |_| ()).is_none()
+        {
+            return Err(HostError::Param(format!(
+                "'{clip}' is not an input clip of {}; its inputs are: {}",
+                self.plugin.entry.identifier,
+                self.input_clips().join(", ")
+            )));
+        }
+        if let Ok(img) = input.image_at(0).or_else(|_| match &input {
+            ClipInput::Frames(m) => m.values().next().cloned().ok_or_else(String::new),
+            _ => Err(String::new()),
+        }) {
+            let b = img.bounds();
+            let size = [b.width() as f64, b.height() as f64];
+            self.effect.props.set(
+                name(kOfxImageEffectPropProjectSize),
+                PropValue::Double(size.to_vec()),
+            );
+            self.effect.props.set(
+                name(kOfxImageEffectPropProjectExtent),
+                PropValue::Double(size.to_vec()),
+            );
+        }
+        self.effect.with_clip(clip, |c| {
+            c.props
+                .set(name(kOfxImageClipPropConnected), PropValue::Int(vec![1]))
+        });
+        let mut st = self.effect.state_mut();
+        st.cache.retain(|(c, _), _| c != clip);
+        st.inputs.insert(clip.to_string(), input);
+        Ok(())
+    }
+    /// Connects an input clip to one image, used at every frame.
+    pub fn set_input_image(&mut self, clip: &str, image: HostImage) -> Result<(), HostError> {
+        self.set_input(clip, ClipInput::still(image))
+    }
+    /// Disconnects an input clip.
+    pub fn clear_input(&mut self, clip: &str) {
+        self.effect.with_clip(clip, |c| {
+            c.props
+                .set(name(kOfxImageClipPropConnected), PropValue::Int(vec![0]))
+        });
+        self.effect.state_mut().inputs.remove(clip);
+    }
+
+    /// Sets the frame range the timeline suite and clips report.
+    pub fn set_frame_range(&mut self, first: f64, last: f64) {
+        self.effect.state_mut().frame_range = (first, last);
+        let dur = [last - first + 1.0];
+        self.effect.props.set(
+            name(kOfxImageEffectInstancePropEffectDuration),
+            PropValue::Double(dur.to_vec()),
+        );
+        for c in self
+            .effect
+            .clips
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+        {
+            c.props.set(
+                name(kOfxImageEffectPropFrameRange),
+                PropValue::Double(vec![first, last]),
+            );
+            c.props.set(
+                name(kOfxImageEffectPropUnmappedFrameRange),
+                PropValue::Double(vec![first, last]),
+            );
+        }
+    }
+
+    /// Sets a parameter's value at every frame, then tells the plugin (instanceChanged).
+    pub fn set_param(
+        &mut self,
+        param: &str,
+        value: impl Into<ParamValue>,
+    ) -> Result<(), HostError> {
+        self.effect
+            .params
+            .set_value(param, &value.into())
+            .map_err(|e| self.param_error(param, e))?;
+        self.instance_changed(param);
+        Ok(())
+    }
+    /// Sets a parameter's value at one frame only (no interpolation).
+    pub fn set_param_at(
+        &mut self,
+        param: &str,
+        frame: i64,
+        value: impl Into<ParamValue>,
+    ) -> Result<(), HostError> {
+        self.effect
+            .params
+            .set_value_at_frame(param, frame, &value.into())
+            .map_err(|e| self.param_error(param, e))?;
+        self.instance_changed(param);
+        Ok(())
+    }
+    /// Sets a parameter from text (`2.5`, `1,0.5`, `true`, a choice label or index).
+    pub fn set_param_text(
+        &mut self,
+        param: &str,
+        text: &str,
+        frame: Option<i64>,
+    ) -> Result<(), HostError> {
+        let info = self
+            .params()
+            .into_iter()
+            .find(|p| p.name == param)
+            .ok_or_else(|| self.param_error(param, "no such parameter".into()))?;
+        let v = info.parse_value(text).map_err(HostError::Param)?;
+        match frame {
+            Some(f) => self.set_param_at(param, f, v),
+            None => self.set_param(param, v),
+        }
+    }
+    fn param_error(&self, param: &str, e: String) -> HostError {
+        HostError::Param(format!(
+            "{} parameter '{param}': {e} (its parameters: {})",
+            self.plugin.entry.identifier,
+            self.effect.params.names().join(", ")
+        ))
+    }
+
+    fn instance_changed(&self, param: &str) {
+        let f = Some(self.plugin.findings.clone());
+        let h = self.effect.handle() as *const c_void;
+        let reason = name(kOfxChangeUserEdited);
+        let begin = PropertySet::new_strict("beginInstanceChanged inArgs", f.clone());
+        begin.define_str(name(kOfxPropChangeReason), &[reason]);
+        let args = PropertySet::new_strict("instanceChanged inArgs", f);
+        args.define_str(name(kOfxPropType), &[name(kOfxTypeParameter)]);
+        args.define_str(name(kOfxPropName), &[param]);
+        args.define_str(name(kOfxPropChangeReason), &[reason]);
+        args.define_double(name(kOfxPropTime), &[self.effect.time()]);
+        args.define_double(name(kOfxImageEffectPropRenderScale), &[1.0, 1.0]);
+        self.plugin
+            .action(kOfxActionBeginInstanceChanged, h, Some(&begin), None);
+        self.plugin
+            .action(kOfxActionInstanceChanged, h, Some(&args), None);
+        self.plugin
+            .action(kOfxActionEndInstanceChanged, h, Some(&begin), None);
+    }
+
+    fn sequence_args(
+        &self,
+        first: f64,
+        last: f64,
+        step: f64,
+        scale: (f64, f64),
+    ) -> Box<PropertySet> {
+        let a =
+            PropertySet::new_strict("sequence render inArgs", Some(self.plugin.findings.clone()));
+        a.define_double(name(kOfxImageEffectPropFrameRange), &[first, last]);
+        a.define_double(name(kOfxImageEffectPropFrameStep), &[step]);
+        a.define_int(name(kOfxPropIsInteractive), &[0]);
+        a.define_double(name(kOfxImageEffectPropRenderScale), &[scale.0, scale.1]);
+        a.define_int(name(kOfxImageEffectPropSequentialRenderStatus), &[1]);
+        a.define_int(name(kOfxImageEffectPropInteractiveRenderStatus), &[0]);
+        crate::cuda::render_in_args(&a, self.plugin.binary.core.config.cuda, &self.cuda);
+        a
+    }
+
+    /// Sends beginSequenceRender; frames rendered until `end_sequence` are marked sequential.
+    pub fn begin_sequence(
+        &mut self,
+        first: f64,
+        last: f64,
+        step: f64,
+        scale: (f64, f64),
+    ) -> Result<(), HostError> {
+        let a = self.sequence_args(first, last, step, scale);
+        let st = self.plugin.action(
+            kOfxImageEffectActionBeginSequenceRender,
+            self.effect.handle() as *const c_void,
+            Some(&a),
+            None,
+        );
+        if st != STAT_OK && st != STAT_REPLY_DEFAULT {
+            return Err(self.action_error("kOfxImageEffectActionBeginSequenceRender", st));
+        }
+        self.in_sequence = true;
+        Ok(())
+    }
+    /// Sends endSequenceRender.
+    pub fn end_sequence(
+        &mut self,
+        first: f64,
+        last: f64,
+        step: f64,
+        scale: (f64, f64),
+    ) -> Result<(), HostError> {
+        if !self.in_sequence {
+            return Ok(());
+        }
+        self.in_sequence = false;
+        let a = self.sequence_args(first, last, step, scale);
+        let st = self.plugin.action(
+            kOfxImageEffectActionEndSequenceRender,
+            self.effect.handle() as *const c_void,
+            Some(&a),
+            None,
+        );
+        if st != STAT_OK && st != STAT_REPLY_DEFAULT {
+            return Err(self.action_error("kOfxImageEffectActionEndSequenceRender", st));
+        }
+        Ok(())
+    }
+
+    fn action_error(&self, action: &str, st: OfxStatus) -> HostError {
+        HostError::Action {
+            plugin: self.plugin.entry.identifier.clone(),
+            action: action.to_string(),
+            status: st,
+            status_name: status_name(st),
+        }
+    }
+
+    fn supported_depths(&self) -> Vec<BitDepth> {
+        self.effect
+            .props
+            .get_strings(name(kOfxImageEffectPropSupportedPixelDepths))
+            .iter()
+            .filter_map(|s| BitDepth::from_ofx_name(s))
+            .collect()
+    }
+
+    /// Runs getClipPreferences with the host's defaults and applies what the plugin chose.
+    fn clip_preferences(&self, opts: &RenderOptions, frame: i64) -> Result<(), HostError> {
+        let findings = &self.plugin.findings;
+        let depths = self.supported_depths();
+        let pick_depth = |want: BitDepth| -> BitDepth {
+            if depths.is_empty() || depths.contains(&want) {
+                want
+            } else if depths.contains(&BitDepth::Float) {
+                BitDepth::Float
+            } else {
+                *depths.last().unwrap_or(&BitDepth::Float)
+            }
+        };
+        let inputs = self.effect.state().inputs.clone();
+        let clips: Vec<(String, Vec<String>, bool)> = self
+            .effect
+            .clips
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|c| {
+                (
+                    c.name.clone(),
+                    c.props
+                        .get_strings(name(kOfxImageEffectPropSupportedComponents)),
+                    c.is_output(),
+                )
+            })
+            .collect();
+        let pick_comps = |want: Components, supported: &[String]| -> Components {
+            let sup: Vec<Components> = supported
+                .iter()
+                .filter_map(|s| Components::from_ofx_name(s))
+                .collect();
+            if sup.is_empty() || sup.contains(&want) {
+                want
+            } else if sup.contains(&Components::Rgba) {
+                Components::Rgba
+            } else {
+                sup[0]
+            }
+        };
+        // The first connected input sets the defaults for the output.
+        let mut first_input: Option<(BitDepth, Components, Premult)> = None;
+        let out = PropertySet::new_strict("getClipPreferences outArgs", Some(findings.clone()));
+        let mut unmapped: HashMap<String, (BitDepth, Components)> = HashMap::new();
+        for (n, sup, is_out) in &clips {
+            if *is_out {
+                continue;
+            }
+            let src = inputs.get(n).and_then(|i| i.image_at(frame).ok());
+            let (d0, c0, p0) = src
+                .map(|s| (s.depth(), s.components(), s.premult()))
+                .unwrap_or((BitDepth::Float, Components::Rgba, Premult::PreMultiplied));
+            unmapped.insert(n.clone(), (d0, c0));
+            let d = pick_depth(opts.depth.unwrap_or(d0));
+            let c = pick_comps(c0, sup);
+            if first_input.is_none() && inputs.contains_key(n) {
+                first_input = Some((d, c, p0));
+            }
+            out.define_str(&format!("{CLIP_PREF_DEPTH}{n}"), &[d.ofx_name()]);
+            out.define_str(&format!("{CLIP_PREF_COMPONENTS}{n}"), &[c.ofx_name()]);
+            out.define_double(&format!("{CLIP_PREF_PAR}{n}"), &[opts.pixel_aspect]);
+        }
+        let (d_in, c_in, p_in) = first_input.unwrap_or((
+            pick_depth(opts.depth.unwrap_or(BitDepth::Float)),
+            Components::Rgba,
+            Premult::PreMultiplied,
+        ));
+        for (n, sup, is_out) in &clips {
+            if !*is_out {
+                continue;
+            }
+            let c = pick_comps(opts.components.unwrap_or(c_in), sup);
+            unmapped.insert(n.clone(), (d_in, c));
+            out.define_str(&format!("{CLIP_PREF_DEPTH}{n}"), &[d_in.ofx_name()]);
+            out.define_str(&format!("{CLIP_PREF_COMPONENTS}{n}"), &[c.ofx_name()]);
+            out.define_double(&format!("{CLIP_PREF_PAR}{n}"), &[opts.pixel_aspect]);
+        }
+        out.define_str(
+            name(kOfxImageEffectPropPreMultiplication),
+            &[p_in.ofx_name()],
+        );
+        out.define_str(
+            name(kOfxImageClipPropFieldOrder),
+            &[name(kOfxImageFieldNone)],
+        );
+        out.define_double(name(kOfxImageEffectPropFrameRate), &[24.0]);
+        out.define_int(name(kOfxImageClipPropContinuousSamples), &[0]);
+        out.define_int(name(kOfxImageEffectFrameVarying), &[0]);
+        let st = self.plugin.action(
+            kOfxImageEffectActionGetClipPreferences,
+            self.effect.handle() as *const c_void,
+            None,
+            Some(&out),
+        );
+        if st != STAT_OK && st != STAT_REPLY_DEFAULT {
+            return Err(self.action_error("kOfxImageEffectActionGetClipPreferences", st));
+        }
+        let out_premult = out
+            .get_string(name(kOfxImageEffectPropPreMultiplication), 0)
+            .and_then(|s| Premult::from_ofx_name(&s))
+            .unwrap_or(p_in);
+        let mut formats = HashMap::new();
+        for (n, sup, is_out) in &clips {
+            let ds = out
+                .get_string(&format!("{CLIP_PREF_DEPTH}{n}"), 0)
+                .unwrap_or_default();
+            let cs = out
+                .get_string(&format!("{CLIP_PREF_COMPONENTS}{n}"), 0)
+                .unwrap_or_default();
+            let d = match BitDepth::from_ofx_name(&ds) {
+                Some(d) if depths.is_empty() || depths.contains(&d) => d,
+                _ => {
+                    findings.push(FindingKind::InvalidStatus, format!("getClipPreferences set clip '{n}' to depth '{ds}', which the plugin does not list as supported"));
+                    d_in
+                }
+            };
+            let c = match Components::from_ofx_name(&cs) {
+                Some(c) if sup.is_empty() || sup.iter().any(|s| *s == cs) => c,
+                Some(c) => {
+                    findings.push(FindingKind::InvalidStatus, format!("getClipPreferences set clip '{n}' to '{cs}', which the clip does not list as supported"));
+                    c
+                }
+                None => c_in,
+            };
+            let premult = if *is_out {
+                out_premult
+            } else {
+                inputs
+                    .get(n)
+                    .and_then(|i| i.image_at(frame).ok())
+                    .map(|s| s.premult())
+                    .unwrap_or(Premult::PreMultiplied)
+            };
+            let (ud, uc) = unmapped.get(n).copied().unwrap_or((d, c));
+            self.effect.with_clip(n, |clip| {
+                let p = &clip.props;
+                p.set(
+                    name(kOfxImageEffectPropPixelDepth),
+                    PropValue::strings(&[d.ofx_name()]),
+                );
+                p.set(
+                    name(kOfxImageEffectPropComponents),
+                    PropValue::strings(&[c.ofx_name()]),
+                );
+                p.set(
+                    name(kOfxImageClipPropUnmappedPixelDepth),
+                    PropValue::strings(&[ud.ofx_name()]),
+                );
+                p.set(
+                    name(kOfxImageClipPropUnmappedComponents),
+                    PropValue::strings(&[uc.ofx_name()]),
+                );
+                p.set(
+                    name(kOfxImageEffectPropPreMultiplication),
+                    PropValue::strings(&[premult.ofx_name()]),
+                );
+                p.set(
+                    name(kOfxImagePropPixelAspectRatio),
+                    PropValue::Double(vec![opts.pixel_aspect]),
+                );
+            });
+            formats.insert(n.clone(), (d, c, premult));
+        }
+        self.effect.state_mut().clip_formats = formats;
+        Ok(())
+    }
+
+    fn region_of_definition(&self, frame: f64, scale: (f64, f64)) -> Result<OfxRectD, HostError> {
+        let f = Some(self.plugin.findings.clone());
+        let default = {
+            let st = self.effect.state();
+            let mut acc: Option<OfxRectD> = None;
+            for img in st
+                .inputs
+                .values()
+                .filter_map(|i| i.image_at(frame.round() as i64).ok())
+            {
+                acc = Some(union_d(
+                    acc,
+                    pixels_to_canonical(&img.bounds(), st.scale, st.pixel_aspect),
+                ));
+            }
+            acc.unwrap_or_else(|| {
+                let size = self
+                    .effect
+                    .props
+                    .get_doubles(name(kOfxImageEffectPropProjectSize));
+                OfxRectD {
+                    x1: 0.0,
+                    y1: 0.0,
+                    x2: size.first().copied().unwrap_or(1920.0),
+                    y2: size.get(1).copied().unwrap_or(1080.0),
+                }
+            })
+        };
+        let in_args = PropertySet::new_strict("getRegionOfDefinition inArgs", f.clone());
+        in_args.define_double(name(kOfxPropTime), &[frame]);
+        in_args.define_double(name(kOfxImageEffectPropRenderScale), &[scale.0, scale.1]);
+        let out = PropertySet::new_strict("getRegionOfDefinition outArgs", f);
+        out.define_double(
+            name(kOfxImageEffectPropRegionOfDefinition),
+            &rect_d(&default),
+        );
+        let st = self.plugin.action(
+            kOfxImageEffectActionGetRegionOfDefinition,
+            self.effect.handle() as *const c_void,
+            Some(&in_args),
+            Some(&out),
+        );
+        match st {
+            STAT_OK => {
+                let v = out.get_doubles(name(kOfxImageEffectPropRegionOfDefinition));
+                Ok(OfxRectD {
+                    x1: v[0],
+                    y1: v[1],
+                    x2: v[2],
+                    y2: v[3],
+                })
+            }
+            STAT_REPLY_DEFAULT => Ok(default),
+            _ => Err(self.action_error("kOfxImageEffectActionGetRegionOfDefinition", st)),
+        }
+    }
+
+    fn regions_of_interest(
+        &self,
+        frame: f64,
+        scale: (f64, f64),
+        par: f64,
+        window: &Rect,
+    ) -> Result<Arc<HashMap<String, Rect>>, HostError> {
+        let f = Some(self.plugin.findings.clone());
+        let region = pixels_to_canonical(window, scale, par);
+        let in_args = PropertySet::new_strict("getRegionsOfInterest inArgs", f.clone());
+        in_args.define_double(name(kOfxPropTime), &[frame]);
+        in_args.define_double(name(kOfxImageEffectPropRenderScale), &[scale.0, scale.1]);
+        in_args.define_double(name(kOfxImageEffectPropRegionOfInterest), &rect_d(&region));
+        let out = PropertySet::new_strict("getRegionsOfInterest outArgs", f);
+        let inputs = self.input_clips();
+        for n in &inputs {
+            out.define_double(&format!("{CLIP_ROI}{n}"), &rect_d(&region));
+        }
+        let st = self.plugin.action(
+            kOfxImageEffectActionGetRegionsOfInterest,
+            self.effect.handle() as *const c_void,
+            Some(&in_args),
+            Some(&out),
+        );
+        let mut rois = HashMap::new();
+        for n in &inputs {
+            let r = match st {
+                STAT_OK => {
+                    let v = out.get_doubles(&format!("{CLIP_ROI}{n}"));
+                    OfxRectD {
+                        x1: v[0],
+                        y1: v[1],
+                        x2: v[2],
+                        y2: v[3],
+                    }
+                }
+                STAT_REPLY_DEFAULT => region,
+                _ => return Err(self.action_error("kOfxImageEffectActionGetRegionsOfInterest", st)),
+            };
+            rois.insert(n.clone(), canonical_to_pixels(&r, scale, par));
+        }
+        Ok(Arc::new(rois))
+    }
+
+    fn is_identity(&self, frame: f64, scale: (f64, f64), window: &Rect) -> Option<(String, f64)> {
+        let f = Some(self.plugin.findings.clone());
+        let in_args = PropertySet::new_strict("isIdentity inArgs", f.clone());
+        in_args.define_double(name(kOfxPropTime), &[frame]);
+        in_args.define_str(
+            name(kOfxImageEffectPropFieldToRender),
+            &[name(kOfxImageFieldNone)],
+        );
+        in_args.define_int(
+            name(kOfxImageEffectPropRenderWindow),
+            &[window.x1, window.y1, window.x2, window.y2],
+        );
+        in_args.define_double(name(kOfxImageEffectPropRenderScale), &[scale.0, scale.1]);
+        let out = PropertySet::new_strict("isIdentity outArgs", f);
+        out.define_str(name(kOfxPropName), &[""]);
+        out.define_double(name(kOfxPropTime), &[frame]);
+        let st = self.plugin.action(
+            kOfxImageEffectActionIsIdentity,
+            self.effect.handle() as *const c_void,
+            Some(&in_args),
+            Some(&out),
+        );
+        if st != STAT_OK {
+            return None;
+        }
+        let clip = out.get_string(name(kOfxPropName), 0).unwrap_or_default();
+        let time = out.get_double(name(kOfxPropTime), 0).unwrap_or(frame);
+        Some((clip, time))
+    }
+
+    fn render_args(&self, frame: f64, scale: (f64, f64), window: &Rect) -> Box<PropertySet> {
+        let a = PropertySet::new_strict("render inArgs", Some(self.plugin.findings.clone()));
+        a.define_double(name(kOfxPropTime), &[frame]);
+        a.define_str(
+            name(kOfxImageEffectPropFieldToRender),
+            &[name(kOfxImageFieldNone)],
+        );
+        a.define_int(
+            name(kOfxImageEffectPropRenderWindow),
+            &[window.x1, window.y1, window.x2, window.y2],
+        );
+        a.define_double(name(kOfxImageEffectPropRenderScale), &[scale.0, scale.1]);
+        a.define_int(
+            name(kOfxImageEffectPropSequentialRenderStatus),
+            &[self.in_sequence as i32],
+        );
+        a.define_int(name(kOfxImageEffectPropInteractiveRenderStatus), &[0]);
+        a.define_int(name(kOfxImageEffectPropRenderQualityDraft), &[0]);
+        crate::cuda::render_in_args(&a, self.plugin.binary.core.config.cuda, &self.cuda);
+        a
+    }
+
+    /// Renders one frame.
+    pub fn render_frame(
+        &mut self,
+        frame: f64,
+        opts: &RenderOptions,
+    ) -> Result<RenderOutput, HostError> {
+        let t0 = Instant::now();
+        let before = self.plugin.findings.len();
+        self.effect.set_time(frame);
+        {
+            let mut st = self.effect.state_mut();
+            st.scale = opts.render_scale;
+            st.pixel_aspect = opts.pixel_aspect;
+            st.input_rows = opts.input_rows;
+            st.output = None;
+            st.rod = None;
+        }
+        let iframe = frame.round() as i64;
+        self.clip_preferences(opts, iframe)?;
+        let rod_c = self.region_of_definition(frame, opts.render_scale)?;
+        self.effect.state_mut().rod = Some(rod_c);
+        let rod = canonical_to_pixels(&rod_c, opts.render_scale, opts.pixel_aspect);
+        let window = match opts.window {
+            Some(w) if !rod.is_empty() => w.intersect(&rod),
+            Some(w) => w,
+            None => rod,
+        };
+        if window.is_empty() {
+            return Err(HostError::Render {
+                frame,
+                reason: format!(
+                    "the render window is empty (region of definition {rod:?}, requested {:?})",
+                    opts.window
+                ),
+            });
+        }
+        let out_name = name(kOfxImageEffectOutputClipName);
+        let (out_depth, out_comps, out_premult) = self
+            .effect
+            .state()
+            .clip_formats
+            .get(out_name)
+            .copied()
+            .unwrap_or((BitDepth::Float, Components::Rgba, Premult::PreMultiplied));
+
+        if let Some((clip, time)) = self.is_identity(frame, opts.render_scale, &window) {
+            let input = self.effect.state().inputs.get(&clip).cloned();
+            let Some(input) = input else {
+                self.plugin.findings.push(
+                    FindingKind::InvalidStatus,
+                    format!("isIdentity named clip '{clip}', which is not a connected input"),
+                );
+                return Err(HostError::Render {
+                    frame,
+                    reason: format!("plugin said identity of clip '{clip}', which has no input"),
+                });
+            };
+            let src = input
+                .image_at(time.round() as i64)
+                .map_err(|reason| HostError::Render { frame, reason })?;
+            let mut image = HostImage::with_rows(window, out_depth, out_comps, opts.output_rows);
+            image.set_premult(out_premult);
+            src.copy_pixels_into(&mut image);
+            let findings = self.new_findings(before);
+            self.strict_check(&findings)?;
+            return Ok(RenderOutput {
+                image,
+                frame,
+                rod,
+                window,
+                identity: Some((clip, time)),
+                render_calls: 0,
+                concurrent: false,
+                plugin_seconds: 0.0,
+                total_seconds: t0.elapsed().as_secs_f64(),
+                findings,
+            });
+        }
+
+        // The output image: the window plus a canary margin (inside the RoD), so writes just
+        // outside the window land in memory the host checks rather than beyond the buffer.
+        let margin = 16;
+        let bounds = if opts.canary {
+            Rect::new(
+                window.x1 - margin,
+                window.y1 - margin,
+                window.x2 + margin,
+                window.y2 + margin,
+            )
+            .intersect(&rod)
+            .union(&window)
+        } else {
+            window
+        };
+        let mut output = HostImage::with_rows(bounds, out_depth, out_comps, opts.output_rows);
+        output.set_premult(out_premult);
+        let use_canary = opts.canary && (bounds != window || opts.output_rows.padding_bytes > 0);
+        if use_canary {
+            fill_canary(&mut output);
+        }
+        self.effect.state_mut().output = Some((output.data_ptr_mut() as usize, *output.layout()));
+
+        // Tiles and threads.
+        let desc = &self.plugin.descriptor.props;
+        let supports_tiles = self
+            .effect
+            .props
+            .get_int(name(kOfxImageEffectPropSupportsTiles), 0)
+            .unwrap_or(1)
+            != 0;
+        let safety = desc
+            .get_string(name(kOfxImageEffectPluginRenderThreadSafety), 0)
+            .unwrap_or_default();
+        let host_frame_threading = desc
+            .get_int(name(kOfxImageEffectPluginPropHostFrameThreading), 0)
+            .unwrap_or(0)
+            != 0;
+        let threads = opts
+            .threads
+            .unwrap_or(self.plugin.binary.core.config.threads)
+            .max(1);
+        let tiles: Vec<Rect> = match opts.tile {
+            Some((tw, th)) if supports_tiles => split_tiles(&window, tw.max(1), th.max(1)),
+            Some(_) => {
+                self.plugin.findings.push(
+                    FindingKind::Capability,
+                    format!(
+                        "{} does not support tiles: rendered the whole window in one call",
+                        self.plugin.entry.identifier
+                    ),
+                );
+                vec![window]
+            }
+            None if supports_tiles && host_frame_threading && threads > 1 => {
+                let rows = (window.height() + threads as i32 - 1) / threads as i32;
+                split_tiles(&window, window.width(), rows.max(1))
+            }
+            None => vec![window],
+        };
+        let fully_safe = safety == name(kOfxImageEffectRenderFullySafe);
+        let concurrent = fully_safe && threads > 1 && tiles.len() > 1;
+        if threads > 1 && tiles.len() > 1 && !fully_safe {
+            self.plugin.findings.push(
+                FindingKind::Capability,
+                format!(
+                    "{} render thread safety is '{safety}': tiles rendered one at a time",
+                    self.plugin.entry.identifier
+                ),
+            );
+        }
+
+        let abort = self.effect.abort.clone();
+        let failure: Mutex<Option<OfxStatus>> = Mutex::new(None);
+        let next = AtomicUsize::new(0);
+        let calls = AtomicUsize::new(0);
+        let roi_error: Mutex<Option<HostError>> = Mutex::new(None);
+        let t_render = Instant::now();
+        let worker = || loop {
+            if abort.load(Ordering::SeqCst)
+                || lock_opt(&failure).is_some()
+                || lock_opt(&roi_error).is_some()
+            {
+                break;
+            }
+            let i = next.fetch_add(1, Ordering::SeqCst);
+            let Some(tile) = tiles.get(i) else { break };
+            let rois =
+                match self.regions_of_interest(frame, opts.render_scale, opts.pixel_aspect, tile) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        *roi_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(e);
+                        break;
+                    }
+                };
+            set_render_context(Some(RenderContext {
+                effect: &*self.effect as *const EffectObj as usize,
+                rois,
+                threads,
+            }));
+            let args = self.render_args(frame, opts.render_scale, tile);
+            let st = self.plugin.action(
+                kOfxImageEffectActionRender,
+                self.effect.handle() as *const c_void,
+                Some(&args),
+                None,
+            );
+            set_render_context(None);
+            calls.fetch_add(1, Ordering::SeqCst);
+            if st != STAT_OK && st != STAT_REPLY_DEFAULT {
+                *failure.lock().unwrap_or_else(|e| e.into_inner()) = Some(st);
+            }
+        };
+        if concurrent {
+            std::thread::scope(|s| {
+                for _ in 0..threads.min(tiles.len()) {
+                    s.spawn(worker);
+                }
+            });
+        } else {
+            worker();
+        }
+        let plugin_seconds = t_render.elapsed().as_secs_f64();
+        self.effect.state_mut().output = None;
+
+        let leaked = reclaim_images(&self.effect);
+        if !leaked.is_empty() {
+            self.plugin.findings.push(
+                FindingKind::ImageNotReleased,
+                format!("{} image(s) fetched during the render of frame {frame} were never released (e.g. {})", leaked.len(), leaked[0]),
+            );
+        }
+        if use_canary {
+            if let Some(msg) = check_canary(&output, &window) {
+                self.plugin.findings.push(
+                    FindingKind::WriteOutsideRenderWindow,
+                    format!("frame {frame}, window {window:?}: {msg}"),
+                );
+            }
+        }
+        if let Some(e) = roi_error.into_inner().unwrap_or_else(|e| e.into_inner()) {
+            return Err(e);
+        }
+        if let Some(st) = failure.into_inner().unwrap_or_else(|e| e.into_inner()) {
+            let last = self
+                .effect
+                .messages()
+                .into_iter()
+                .rev()
+                .find(|m| m.kind == name(kOfxMessageError))
+                .map(|m| format!(": {}", m.text))
+                .unwrap_or_default();
+            return Err(HostError::Render {
+                frame,
+                reason: format!(
+                    "{} render returned {}{last}",
+                    self.plugin.entry.identifier,
+                    status_name(st)
+                ),
+            });
+        }
+        if abort.load(Ordering::SeqCst) {
+            return Err(HostError::Aborted { frame });
+        }
+        let image = if bounds == window {
+            output
+        } else {
+            let mut cropped = HostImage::with_rows(window, out_depth, out_comps, opts.output_rows);
+            cropped.set_premult(out_premult);
+            output.copy_pixels_into(&mut cropped);
+            cropped
+        };
+        let findings = self.new_findings(before);
+        self.strict_check(&findings)?;
+        Ok(RenderOutput {
+            image,
+            frame,
+            rod,
+            window,
+            identity: None,
+            render_calls: calls.load(Ordering::SeqCst),
+            concurrent,
+            plugin_seconds,
+            total_seconds: t0.elapsed().as_secs_f64(),
+            findings,
+        })
+    }
+
+    fn new_findings(&self, before: usize) -> Vec<Finding> {
+        self.plugin
+            .findings
+            .all()
+            .into_iter()
+            .skip(before)
+            .collect()
+    }
+
+    fn strict_check(&self, findings: &[Finding]) -> Result<(), HostError> {
+        if !self.plugin.binary.core.config.strict {
+            return Ok(());
+        }
+        let errors: Vec<&Finding> = findings
+            .iter()
+            .filter(|f| f.severity == crate::findings::Severity::Error)
+            .collect();
+        match errors.first() {
+            Some(first) => Err(HostError::Strict {
+                count: errors.len(),
+                first: first.to_string(),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Test/check hook: make every source clip return no image (as Resolve may).
+    pub(crate) fn set_null_inputs(&self, on: bool) {
+        self.effect.state_mut().null_inputs = on;
+    }
+}
+
+fn lock_opt<T>(m: &Mutex<Option<T>>) -> std::sync::MutexGuard<'_, Option<T>> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        if self.in_sequence {
+            let (a, b) = self.effect.state().frame_range;
+            let _ = self.end_sequence(a, b, 1.0, (1.0, 1.0));
+        }
+        let st = self.plugin.action(
+            kOfxActionDestroyInstance,
+            self.effect.handle() as *const c_void,
+            None,
+            None,
+        );
+        if st != STAT_OK && st != STAT_REPLY_DEFAULT {
+            log::warn!(
+                "{}: kOfxActionDestroyInstance returned {}",
+                self.plugin.entry.identifier,
+                status_name(st)
+            );
+        }
+        let _ = reclaim_images(&self.effect);
+    }
+}
+
+/// Splits a window into tiles, bottom row first, left to right.
+pub fn split_tiles(window: &Rect, tw: i32, th: i32) -> Vec<Rect> {
+    let mut v = Vec::new();
+    let mut y = window.y1;
+    while y < window.y2 {
+        let mut x = window.x1;
+        let y2 = (y + th).min(window.y2);
+        while x < window.x2 {
+            let x2 = (x + tw).min(window.x2);
+            v.push(Rect::new(x, y, x2, y2));
+            x = x2;
+        }
+        y = y2;
+    }
+    v
+}
+
+/// The canary byte pattern for one channel of a depth: NaNs for float depths (a plugin never
+/// writes those by accident), an unlikely code value for integer depths.
+fn canary_channel(depth: BitDepth) -> &'static [u8] {
+    match depth {
+        BitDepth::Byte => &[0xA7],
+        BitDepth::Short => &[0xA7, 0x5C],
+        BitDepth::Half => &[0x5C, 0x7E], // 0x7E5C: a quiet NaN
+        BitDepth::Float => &[0x5C, 0xA7, 0xC3, 0x7F], // 0x7FC3A75C: a quiet NaN
+    }
+}
+
+fn fill_canary(img: &mut HostImage) {
+    let pat = canary_channel(img.depth());
+    let b = img.bounds();
+    for y in b.y1..b.y2 {
+        for (i, v) in img.row_with_padding_mut(y).iter_mut().enumerate() {
+            *v = pat[i % pat.len()];
+        }
+    }
+}
+
+/// Describes canary bytes the plugin changed outside `window`, or None if all are intact.
+fn check_canary(img: &HostImage, window: &Rect) -> Option<String> {
+    let pat = canary_channel(img.depth());
+    let pb = img.layout().pixel_bytes();
+    let b = img.bounds();
+    let mut changed_px = 0usize;
+    let mut changed_pad = 0usize;
+    let mut bbox = Rect::default();
+    for y in b.y1..b.y2 {
+        let row = img.row_with_padding(y);
+        let (px, pad) = row.split_at(img.layout().packed_row_bytes());
+        for x in b.x1..b.x2 {
+            if window.contains_point(x, y) {
+                continue;
+            }
+            let o = (x - b.x1) as usize * pb;
+            let bytes = &px[o..o + pb];
+            // Pixel starts are channel-aligned; the pattern repeats per channel.
+            if bytes
+                .iter()
+                .enumerate()
+                .any(|(i, v)| *v != pat[i % pat.len()])
+            {
+                changed_px += 1;
+                bbox = bbox.union(&Rect::new(x, y, x + 1, y + 1));
+            }
+        }
+        // Padding follows the packed pixels; its canary phase continues from the row start.
+        let phase = px.len() % pat.len();
+        changed_pad += pad
+            .iter()
+            .enumerate()
+            .filter(|(i, v)| **v != pat[(phase + i) % pat.len()])
+            .count();
+    }
+    if changed_px == 0 && changed_pad == 0 {
+        return None;
+    }
+    Some(format!(
+        "{changed_px} pixel(s) written outside the render window (within {bbox:?}), {changed_pad} row-padding byte(s) changed"
+    ))
+}
