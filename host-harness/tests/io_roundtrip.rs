@@ -189,7 +189,17 @@ fn tiff_8_and_16_bit_round_trip_exactly() {
 fn tiff_float_round_trips_bit_exactly_including_hdr_and_negative_values() {
     let dir = scratch("tiff-float");
     let specials = [
-        0.0f32, -0.0, 1.0, -0.5, 1.0e4, 6.1e-5, 1.0e-40, 0.1, 65504.0,
+        0.0f32,
+        -0.0,
+        1.0,
+        -0.5,
+        1.0e4,
+        6.1e-5,
+        1.0e-40,
+        0.1,
+        65504.0,
+        f32::INFINITY,
+        f32::from_bits(0x7FC0_0001), // NaN with a payload
     ];
     for comps in [Components::Rgba, Components::Rgb] {
         let img = image_from_bytes(ODD, BitDepth::Float, comps, |i| {
