@@ -60,6 +60,14 @@ fn bench(c: &mut Criterion) {
         b.iter(|| converting.render_frame(1.0, &to_float).unwrap())
     });
 
+    let to_float_2 = RenderOptions {
+        threads: Some(2),
+        ..to_float.clone()
+    };
+    g.bench_function("host_overhead_fetch_only_byte_to_float_2_threads", |b| {
+        b.iter(|| converting.render_frame(1.0, &to_float_2).unwrap())
+    });
+
     // Canaries around a window 32 px inside the frame (what `check` and strict renders do).
     let canary = RenderOptions {
         window: Some(Rect::new(32, 32, W - 32, H - 32)),

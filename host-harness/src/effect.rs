@@ -95,6 +95,8 @@ pub(crate) struct EffectObj {
     pub what: String,
     pub props: Box<PropertySet>,
     pub params: Box<ParamSet>,
+    // Boxed: the plugin holds pointers to clips, so they must not move when the Vec grows.
+    #[allow(clippy::vec_box)]
     pub clips: Mutex<Vec<Box<ClipObj>>>,
     pub core: Arc<HostCore>,
     pub findings: Arc<Findings>,
@@ -207,6 +209,31 @@ impl EffectObj {
     }
     pub fn messages(&self) -> Vec<Message> {
         lock(&self.messages).clone()
+    }
+    /// The caller's image for an input clip at `frame`. Images from a `Loader` (files) are
+    /// cached, so clip preferences, RoD and fetches of one frame read its file once.
+    pub fn source_image(&self, clip: &str, frame: i64) -> Result<Arc<HostImage>, String> {
+        let input = {
+            let st = self.state();
+            if let Some(img) = st.cache.get(&(clip.to_string(), frame)) {
+                return Ok(img.clone());
+            }
+            st.inputs
+                .get(clip)
+                .cloned()
+                .ok_or_else(|| format!("clip '{clip}' is not connected"))?
+        };
+        // Loaded without holding the lock: reading a file can take a while.
+        let img = input.image_at(frame)?;
+        if matches!(input, ClipInput::Loader(_)) {
+            let mut st = self.state_mut();
+            // Keep a handful of frames: temporal effects look a few frames around.
+            if st.cache.len() > 16 {
+                st.cache.clear();
+            }
+            st.cache.insert((clip.to_string(), frame), img.clone());
+        }
+        Ok(img)
     }
     pub fn time(&self) -> f64 {
         f64::from_bits(self.now.load(Ordering::Relaxed))
@@ -440,30 +467,13 @@ fn fetch_source(
         // Not connected: the spec's answer is failure, with no image.
         return Err(STAT_FAILED);
     };
-    let cached = effect
-        .state()
-        .cache
-        .get(&(clip.name.clone(), frame))
-        .cloned();
-    let src = match cached {
-        Some(s) => s,
-        None => match input.image_at(frame) {
-            Ok(s) => {
-                if matches!(input, ClipInput::Loader(_)) {
-                    let mut st = effect.state_mut();
-                    // Keep a handful of frames: temporal effects look a few frames around.
-                    if st.cache.len() > 16 {
-                        st.cache.clear();
-                    }
-                    st.cache.insert((clip.name.clone(), frame), s.clone());
-                }
-                s
-            }
-            Err(e) => {
-                log::warn!("clip '{}' frame {frame}: {e}", clip.name);
-                return Err(STAT_FAILED);
-            }
-        },
+    drop(input);
+    let src = match effect.source_image(&clip.name, frame) {
+        Ok(s) => s,
+        Err(e) => {
+            log::warn!("clip '{}' frame {frame}: {e}", clip.name);
+            return Err(STAT_FAILED);
+        }
     };
     let (depth, comps, premult) = format.unwrap_or((src.depth(), src.components(), src.premult()));
     let wanted = match region {
@@ -488,7 +498,8 @@ fn fetch_source(
             rect
         };
         let mut out = HostImage::with_rows(r, depth, comps, rows.unwrap_or_default());
-        src.copy_pixels_into(&mut out);
+        let threads = current_render_context().map(|c| c.threads).unwrap_or(1);
+        src.copy_pixels_into_threaded(&mut out, threads);
         Arc::new(out)
     };
     let mut layout = *img.layout();
@@ -794,15 +805,22 @@ unsafe extern "C" fn clip_get_rod(
         }
         // SAFETY: a clip's effect owns it and outlives it.
         let e = unsafe { &*c.effect };
+        let frame = time.round() as i64;
+        let (scale, par, rod) = {
+            let st = e.state();
+            (st.scale, st.pixel_aspect, st.rod)
+        };
+        let to_canonical = |img: Arc<HostImage>| pixels_to_canonical(&img.bounds(), scale, par);
         let rod = if c.is_output() {
-            let st = e.state();
-            st.rod.or_else(|| first_input_rod(&st, time))
+            rod.or_else(|| {
+                let names: Vec<String> = e.state().inputs.keys().cloned().collect();
+                names
+                    .iter()
+                    .find_map(|n| e.source_image(n, frame).ok())
+                    .map(to_canonical)
+            })
         } else {
-            let st = e.state();
-            st.inputs
-                .get(&c.name)
-                .and_then(|i| i.image_at(time.round() as i64).ok())
-                .map(|img| pixels_to_canonical(&img.bounds(), st.scale, st.pixel_aspect))
+            e.source_image(&c.name, frame).ok().map(to_canonical)
         };
         match rod {
             Some(r) => {
@@ -813,13 +831,6 @@ unsafe extern "C" fn clip_get_rod(
             None => STAT_FAILED,
         }
     })
-}
-
-fn first_input_rod(st: &FrameState, time: f64) -> Option<OfxRectD> {
-    st.inputs
-        .values()
-        .find_map(|i| i.image_at(time.round() as i64).ok())
-        .map(|img| pixels_to_canonical(&img.bounds(), st.scale, st.pixel_aspect))
 }
 
 unsafe extern "C" fn abort_fn(e: OfxImageEffectHandle) -> c_int {
@@ -940,7 +951,7 @@ pub static IMAGE_EFFECT_SUITE: OfxImageEffectSuiteV1 = OfxImageEffectSuiteV1 {
 pub(crate) static HOST_MESSAGES: Mutex<Vec<Message>> = Mutex::new(Vec::new());
 
 #[no_mangle]
-pub extern "C" fn harness_message(
+pub(crate) unsafe extern "C" fn harness_message(
     handle: *mut c_void,
     kind: *const c_char,
     id: *const c_char,

@@ -469,3 +469,121 @@ pub static MULTI_THREAD_SUITE: OfxMultiThreadSuiteV1 = OfxMultiThreadSuiteV1 {
     mutexUnLock: Some(mutex_unlock),
     mutexTryLock: Some(mutex_try_lock),
 };
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    #[test]
+    fn multi_thread_runs_every_index_once_on_spawned_threads() {
+        static SEEN: AtomicU32 = AtomicU32::new(0);
+        static SPAWNED: AtomicU32 = AtomicU32::new(0);
+        unsafe extern "C" fn work(i: c_uint, n: c_uint, arg: *mut c_void) {
+            assert_eq!(n, 5);
+            assert_eq!(arg as usize, 0x1234);
+            let mut idx = 99;
+            // SAFETY: suite functions with valid out pointers.
+            unsafe {
+                MULTI_THREAD_SUITE.multiThreadIndex.unwrap()(&mut idx);
+                SPAWNED.fetch_add(
+                    MULTI_THREAD_SUITE.multiThreadIsSpawnedThread.unwrap()() as u32,
+                    Ordering::SeqCst,
+                );
+            }
+            assert_eq!(idx, i);
+            SEEN.fetch_or(1 << i, Ordering::SeqCst);
+        }
+        // SAFETY: a valid thread function and argument.
+        let st = unsafe {
+            MULTI_THREAD_SUITE.multiThread.unwrap()(Some(work), 5, 0x1234 as *mut c_void)
+        };
+        assert_eq!(st, STAT_OK);
+        assert_eq!(SEEN.load(Ordering::SeqCst), 0b11111);
+        assert_eq!(SPAWNED.load(Ordering::SeqCst), 5);
+        // SAFETY: no arguments.
+        assert_eq!(
+            unsafe { MULTI_THREAD_SUITE.multiThreadIsSpawnedThread.unwrap()() },
+            0
+        );
+    }
+
+    #[test]
+    fn mutexes_are_recursive_and_exclusive() {
+        let s = &MULTI_THREAD_SUITE;
+        let mut m: OfxMutexHandle = std::ptr::null_mut();
+        // SAFETY: valid out pointer; the handle is used only while alive.
+        unsafe {
+            assert_eq!(s.mutexCreate.unwrap()(&mut m, 0), STAT_OK);
+            assert_eq!(s.mutexLock.unwrap()(m), STAT_OK);
+            assert_eq!(
+                s.mutexTryLock.unwrap()(m),
+                STAT_OK,
+                "the owner may lock again"
+            );
+        }
+        let h = m as usize;
+        let other = std::thread::spawn(move || {
+            // SAFETY: the mutex outlives this thread (joined below before destroy).
+            unsafe { MULTI_THREAD_SUITE.mutexTryLock.unwrap()(h as OfxMutexHandle) }
+        })
+        .join()
+        .unwrap();
+        assert_eq!(other, STAT_FAILED, "another thread must not get it");
+        // SAFETY: as above.
+        unsafe {
+            assert_eq!(s.mutexUnLock.unwrap()(m), STAT_OK);
+            assert_eq!(s.mutexUnLock.unwrap()(m), STAT_OK);
+            assert_eq!(
+                s.mutexUnLock.unwrap()(m),
+                STAT_ERR_VALUE,
+                "unlocking an unlocked mutex"
+            );
+            assert_eq!(s.mutexDestroy.unwrap()(m), STAT_OK);
+        }
+    }
+
+    #[test]
+    fn memory_blocks_are_usable_and_aligned() {
+        let mut p: *mut c_void = std::ptr::null_mut();
+        // SAFETY: valid out pointer; the block is written within its size and freed once.
+        unsafe {
+            assert_eq!(
+                MEMORY_SUITE.memoryAlloc.unwrap()(std::ptr::null_mut(), 1000, &mut p),
+                STAT_OK
+            );
+            assert_eq!(p as usize % 16, 0);
+            std::ptr::write_bytes(p as *mut u8, 0xAB, 1000);
+            assert_eq!(MEMORY_SUITE.memoryFree.unwrap()(p), STAT_OK);
+        }
+    }
+
+    #[test]
+    fn fetch_suite_knows_the_suites_and_refuses_others() {
+        let core = HostCore::new(HostConfig::default());
+        let h = core.props.handle();
+        for (n, v) in [
+            ("OfxPropertySuite", 1),
+            ("OfxParameterSuite", 1),
+            ("OfxImageEffectSuite", 1),
+            ("OfxMemorySuite", 1),
+            ("OfxMultiThreadSuite", 1),
+            ("OfxMessageSuite", 2),
+            ("OfxProgressSuite", 1),
+            ("OfxTimeLineSuite", 1),
+        ] {
+            let c = std::ffi::CString::new(n).unwrap();
+            // SAFETY: host handle from this core, NUL-terminated name.
+            assert!(
+                !unsafe { fetch_suite(h, c.as_ptr(), v) }.is_null(),
+                "{n} v{v}"
+            );
+        }
+        // SAFETY: as above.
+        assert!(unsafe { fetch_suite(h, c"OfxInteractSuite".as_ptr(), 1) }.is_null());
+        assert_eq!(
+            core.props.get_string(name(kOfxPropName), 0).as_deref(),
+            Some(HOST_NAME)
+        );
+    }
+}

@@ -584,25 +584,80 @@ impl HostImage {
 
     /// Copies the overlap of the two bounds from `self` into `dst`, converting depth/components.
     pub fn copy_pixels_into(&self, dst: &mut HostImage) {
+        self.copy_pixels_into_threaded(dst, 1);
+    }
+
+    /// As `copy_pixels_into`, converting row bands on up to `threads` threads (the host's
+    /// per-frame input conversion is on the render path).
+    pub fn copy_pixels_into_threaded(&self, dst: &mut HostImage, threads: usize) {
         let r = self.bounds().intersect(&dst.bounds());
         if r.is_empty() {
             return;
         }
-        if self.depth() == dst.depth() && self.components() == dst.components() {
-            let pb = self.layout.pixel_bytes();
-            for y in r.y1..r.y2 {
-                let s0 = (r.x1 - self.bounds().x1) as usize * pb;
-                let d0 = (r.x1 - dst.bounds().x1) as usize * pb;
-                let n = r.width() as usize * pb;
-                dst.row_bytes_mut(y)[d0..d0 + n].copy_from_slice(&self.row(y)[s0..s0 + n]);
+        let same = self.depth() == dst.depth() && self.components() == dst.components();
+        let (db, dl) = (dst.bounds(), dst.layout);
+        let pb_src = self.layout.pixel_bytes();
+        let pb_dst = dl.pixel_bytes();
+        let width = r.width() as usize;
+        let copy_row = |y: i32, row: &mut [u8], buf: &mut Vec<[f32; 4]>| {
+            let d0 = (r.x1 - db.x1) as usize * pb_dst;
+            let out = &mut row[d0..d0 + width * pb_dst];
+            if same {
+                let s0 = (r.x1 - self.bounds().x1) as usize * pb_src;
+                out.copy_from_slice(&self.row(y)[s0..s0 + width * pb_src]);
+            } else {
+                buf.resize(width, [0.0; 4]);
+                self.read_row(y, r.x1, buf);
+                encode(buf, dl.depth, dl.components, out);
+            }
+        };
+        // Each row's bytes (with padding) form one `stride` chunk of storage, in memory order:
+        // y1 first when top-down, y2 - 1 first when bottom-up.
+        let stride = dl.row_bytes.unsigned_abs();
+        let rows = db.height() as usize;
+        let start = dst.start;
+        let bottom_up = dl.row_bytes < 0;
+        let first_in_memory = if bottom_up {
+            start - stride * (rows - 1)
+        } else {
+            start
+        };
+        let storage =
+            &mut dst.storage_bytes_mut()[first_in_memory..first_in_memory + stride * rows];
+        let y_of = |i: usize| {
+            if bottom_up {
+                db.y2 - 1 - i as i32
+            } else {
+                db.y1 + i as i32
+            }
+        };
+        let threads = threads.clamp(1, 16);
+        let band = rows.div_ceil(threads).max(1);
+        if threads == 1 || rows < 64 {
+            let mut buf = Vec::new();
+            for (i, row) in storage.chunks_mut(stride).enumerate() {
+                let y = y_of(i);
+                if y >= r.y1 && y < r.y2 {
+                    copy_row(y, row, &mut buf);
+                }
             }
             return;
         }
-        let mut buf = vec![[0.0f32; 4]; r.width() as usize];
-        for y in r.y1..r.y2 {
-            self.read_row(y, r.x1, &mut buf);
-            dst.write_row(y, r.x1, &buf);
-        }
+        std::thread::scope(|s| {
+            for (b, chunk) in storage.chunks_mut(stride * band).enumerate() {
+                let copy_row = &copy_row;
+                let y_of = &y_of;
+                s.spawn(move || {
+                    let mut buf = Vec::new();
+                    for (i, row) in chunk.chunks_mut(stride).enumerate() {
+                        let y = y_of(b * band + i);
+                        if y >= r.y1 && y < r.y2 {
+                            copy_row(y, row, &mut buf);
+                        }
+                    }
+                });
+            }
+        });
     }
 
     /// Largest absolute per-channel difference over the overlap of two images' bounds, compared
@@ -807,6 +862,39 @@ mod tests {
         assert_eq!(quantize(-1.0, 255.0), 0.0);
         assert_eq!(quantize(2.0, 65535.0), 65535.0);
         assert_eq!(quantize(f32::NAN, 255.0), 0.0);
+    }
+
+    #[test]
+    fn threaded_conversion_equals_single_threaded_for_every_layout() {
+        let b = Rect::new(-3, 5, 77, 205);
+        let src = HostImage::from_rgba_f32(b, BitDepth::Float, Components::Rgba, &ramp(b)).unwrap();
+        for rows in [
+            RowLayout::default(),
+            RowLayout {
+                padding_bytes: 7,
+                bottom_up: true,
+            },
+            RowLayout {
+                padding_bytes: 0,
+                bottom_up: true,
+            },
+        ] {
+            for (depth, comps) in [
+                (BitDepth::Byte, Components::Rgb),
+                (BitDepth::Half, Components::Rgba),
+                (BitDepth::Float, Components::Rgba),
+            ] {
+                let dst_bounds = Rect::new(0, 0, 60, 150);
+                let mut one = HostImage::with_rows(dst_bounds, depth, comps, rows);
+                let mut many = HostImage::with_rows(dst_bounds, depth, comps, rows);
+                src.copy_pixels_into(&mut one);
+                src.copy_pixels_into_threaded(&mut many, 4);
+                assert!(one.same_pixels(&many), "{rows:?} {depth:?} {comps:?}");
+                let x = src.pixel(10, 100);
+                let y = one.pixel(10, 100);
+                assert!((x[0] - y[0]).abs() < 3e-3, "{x:?} {y:?}");
+            }
+        }
     }
 
     #[test]

@@ -129,6 +129,18 @@ fn rect_d(r: &OfxRectD) -> [f64; 4] {
     [r.x1, r.y1, r.x2, r.y2]
 }
 
+/// A rectangle from a 4-value property, falling back to `default` for missing values (the
+/// host defines these with 4 values, so this only guards against the impossible).
+fn rect_from(v: &[f64], default: OfxRectD) -> OfxRectD {
+    let at = |i: usize, d: f64| v.get(i).copied().unwrap_or(d);
+    OfxRectD {
+        x1: at(0, default.x1),
+        y1: at(1, default.y1),
+        x2: at(2, default.x2),
+        y2: at(3, default.y2),
+    }
+}
+
 fn union_d(a: Option<OfxRectD>, b: OfxRectD) -> OfxRectD {
     match a {
         None => b,
@@ -279,10 +291,13 @@ impl Instance {
                 self.input_clips().join(", ")
             )));
         }
-        if let Ok(img) = input.image_at(0).or_else(|_| match &input {
-            ClipInput::Frames(m) => m.values().next().cloned().ok_or_else(String::new),
-            _ => Err(String::new()),
-        }) {
+        // The project size follows the first image; a Loader is not read just for that.
+        let first = match &input {
+            ClipInput::Still(i) => Some(i.clone()),
+            ClipInput::Frames(m) => m.values().next().cloned(),
+            ClipInput::Loader(_) => None,
+        };
+        if let Some(img) = first {
             let b = img.bounds();
             let size = [b.width() as f64, b.height() as f64];
             self.effect.props.set(
@@ -548,7 +563,7 @@ impl Instance {
             if *is_out {
                 continue;
             }
-            let src = inputs.get(n).and_then(|i| i.image_at(frame).ok());
+            let src = self.effect.source_image(n, frame).ok();
             let (d0, c0, p0) = src
                 .map(|s| (s.depth(), s.components(), s.premult()))
                 .unwrap_or((BitDepth::Float, Components::Rgba, Premult::PreMultiplied));
@@ -617,7 +632,7 @@ impl Instance {
                 }
             };
             let c = match Components::from_ofx_name(&cs) {
-                Some(c) if sup.is_empty() || sup.iter().any(|s| *s == cs) => c,
+                Some(c) if sup.is_empty() || sup.contains(&cs) => c,
                 Some(c) => {
                     findings.push(FindingKind::InvalidStatus, format!("getClipPreferences set clip '{n}' to '{cs}', which the clip does not list as supported"));
                     c
@@ -627,9 +642,9 @@ impl Instance {
             let premult = if *is_out {
                 out_premult
             } else {
-                inputs
-                    .get(n)
-                    .and_then(|i| i.image_at(frame).ok())
+                self.effect
+                    .source_image(n, frame)
+                    .ok()
                     .map(|s| s.premult())
                     .unwrap_or(Premult::PreMultiplied)
             };
@@ -670,17 +685,20 @@ impl Instance {
     fn region_of_definition(&self, frame: f64, scale: (f64, f64)) -> Result<OfxRectD, HostError> {
         let f = Some(self.plugin.findings.clone());
         let default = {
-            let st = self.effect.state();
+            let (names, sc, par) = {
+                let st = self.effect.state();
+                (
+                    st.inputs.keys().cloned().collect::<Vec<_>>(),
+                    st.scale,
+                    st.pixel_aspect,
+                )
+            };
             let mut acc: Option<OfxRectD> = None;
-            for img in st
-                .inputs
-                .values()
-                .filter_map(|i| i.image_at(frame.round() as i64).ok())
+            for img in names
+                .iter()
+                .filter_map(|n| self.effect.source_image(n, frame.round() as i64).ok())
             {
-                acc = Some(union_d(
-                    acc,
-                    pixels_to_canonical(&img.bounds(), st.scale, st.pixel_aspect),
-                ));
+                acc = Some(union_d(acc, pixels_to_canonical(&img.bounds(), sc, par)));
             }
             acc.unwrap_or_else(|| {
                 let size = self
@@ -712,12 +730,7 @@ impl Instance {
         match st {
             STAT_OK => {
                 let v = out.get_doubles(name(kOfxImageEffectPropRegionOfDefinition));
-                Ok(OfxRectD {
-                    x1: v[0],
-                    y1: v[1],
-                    x2: v[2],
-                    y2: v[3],
-                })
+                Ok(rect_from(&v, default))
             }
             STAT_REPLY_DEFAULT => Ok(default),
             _ => Err(self.action_error("kOfxImageEffectActionGetRegionOfDefinition", st)),
@@ -751,15 +764,7 @@ impl Instance {
         let mut rois = HashMap::new();
         for n in &inputs {
             let r = match st {
-                STAT_OK => {
-                    let v = out.get_doubles(&format!("{CLIP_ROI}{n}"));
-                    OfxRectD {
-                        x1: v[0],
-                        y1: v[1],
-                        x2: v[2],
-                        y2: v[3],
-                    }
-                }
+                STAT_OK => rect_from(&out.get_doubles(&format!("{CLIP_ROI}{n}")), region),
                 STAT_REPLY_DEFAULT => region,
                 _ => return Err(self.action_error("kOfxImageEffectActionGetRegionsOfInterest", st)),
             };
@@ -877,8 +882,10 @@ impl Instance {
                     reason: format!("plugin said identity of clip '{clip}', which has no input"),
                 });
             };
-            let src = input
-                .image_at(time.round() as i64)
+            drop(input);
+            let src = self
+                .effect
+                .source_image(&clip, time.round() as i64)
                 .map_err(|reason| HostError::Render { frame, reason })?;
             let mut image = HostImage::with_rows(window, out_depth, out_comps, opts.output_rows);
             image.set_premult(out_premult);
@@ -1042,6 +1049,11 @@ impl Instance {
         if let Some(e) = roi_error.into_inner().unwrap_or_else(|e| e.into_inner()) {
             return Err(e);
         }
+        // A plugin that stops early because of abort may well return kOfxStatFailed: the
+        // caller asked for the abort, so that is what it hears about.
+        if abort.load(Ordering::SeqCst) {
+            return Err(HostError::Aborted { frame });
+        }
         if let Some(st) = failure.into_inner().unwrap_or_else(|e| e.into_inner()) {
             let last = self
                 .effect
@@ -1059,9 +1071,6 @@ impl Instance {
                     status_name(st)
                 ),
             });
-        }
-        if abort.load(Ordering::SeqCst) {
-            return Err(HostError::Aborted { frame });
         }
         let image = if bounds == window {
             output

@@ -267,6 +267,8 @@ impl Param {
 pub struct ParamSet {
     magic: u64,
     pub(crate) props: Box<PropertySet>,
+    // Boxed: the plugin holds pointers to parameters, so they must not move when the Vec grows.
+    #[allow(clippy::vec_box)]
     params: Mutex<Vec<Box<Param>>>,
     now: Arc<AtomicU64>,
     findings: Arc<Findings>,
@@ -286,6 +288,7 @@ impl ParamSet {
     pub fn handle(&self) -> OfxParamSetHandle {
         self as *const ParamSet as OfxParamSetHandle
     }
+    #[allow(clippy::vec_box)]
     fn lock(&self) -> MutexGuard<'_, Vec<Box<Param>>> {
         self.params.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -650,7 +653,7 @@ fn now_of(p: &Param) -> f64 {
 }
 
 #[no_mangle]
-pub extern "C" fn harness_param_shape(param: *mut c_void, kind: *mut c_int) -> c_int {
+pub(crate) unsafe extern "C" fn harness_param_shape(param: *mut c_void, kind: *mut c_int) -> c_int {
     std::panic::catch_unwind(|| {
         // SAFETY: the pointer came from the plugin's variadic call; checked by param_from.
         match unsafe { param_from(param) } {
@@ -669,7 +672,7 @@ pub extern "C" fn harness_param_shape(param: *mut c_void, kind: *mut c_int) -> c
 }
 
 #[no_mangle]
-pub extern "C" fn harness_param_get(
+pub(crate) unsafe extern "C" fn harness_param_get(
     param: *mut c_void,
     at_time: c_int,
     time: f64,
@@ -717,7 +720,7 @@ pub extern "C" fn harness_param_get(
 }
 
 #[no_mangle]
-pub extern "C" fn harness_param_set(
+pub(crate) unsafe extern "C" fn harness_param_set(
     param: *mut c_void,
     at_time: c_int,
     time: f64,
@@ -765,7 +768,7 @@ pub extern "C" fn harness_param_set(
 }
 
 #[no_mangle]
-pub extern "C" fn harness_param_derivative(
+pub(crate) unsafe extern "C" fn harness_param_derivative(
     param: *mut c_void,
     _time: f64,
     outs: *mut f64,
@@ -786,7 +789,7 @@ pub extern "C" fn harness_param_derivative(
 }
 
 #[no_mangle]
-pub extern "C" fn harness_param_integral(
+pub(crate) unsafe extern "C" fn harness_param_integral(
     param: *mut c_void,
     t1: f64,
     t2: f64,

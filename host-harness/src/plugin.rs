@@ -115,9 +115,9 @@ pub fn find_binaries(dir: &Path) -> Vec<PathBuf> {
         entries.sort();
         for p in entries {
             let n = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-            if p.is_dir() && n.ends_with(".ofx.bundle") {
-                out.push(p);
-            } else if p.is_file() && n.ends_with(".ofx") {
+            let bundle = p.is_dir() && n.ends_with(".ofx.bundle");
+            let bare = p.is_file() && n.ends_with(".ofx");
+            if bundle || bare {
                 out.push(p);
             } else if p.is_dir() && depth > 0 {
                 walk(&p, depth - 1, out);
@@ -190,8 +190,6 @@ impl Binary {
             entries.push(e);
             raw.push(p as *const OfxPlugin);
         }
-        drop(count);
-        drop(get);
         Ok(Binary {
             inner: Arc::new(BinaryInner {
                 path: file,

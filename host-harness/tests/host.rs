@@ -478,6 +478,45 @@ fn abort_stops_the_render() {
 }
 
 #[test]
+fn abort_raised_during_a_render_stops_it_after_the_current_tile() {
+    let (_p, mut inst) = gain_instance();
+    let abort = inst.abort_handle();
+    let b = Rect::new(0, 0, 64, 64);
+    let plate = std::sync::Arc::new(pattern(b, BitDepth::Float, Components::Rgba));
+    // Frame 2 is first read by the plugin's own fetch inside the first render call (it asks
+    // for frame + 1); reading it raises abort, as a user pressing cancel mid-render would.
+    let trigger = abort.clone();
+    inst.set_input(
+        "Source",
+        ClipInput::Loader(std::sync::Arc::new(move |f| {
+            if f == 2 {
+                trigger.raise();
+            }
+            Ok(plate.clone())
+        })),
+    )
+    .unwrap();
+    inst.set_param("gain", 2.0).unwrap();
+    inst.set_param("frame_offset", 1).unwrap();
+    let opts = RenderOptions {
+        tile: Some((16, 16)),
+        threads: Some(1),
+        ..Default::default()
+    };
+    let err = inst.render_frame(1.0, &opts).unwrap_err();
+    assert!(
+        matches!(err, HostError::Aborted { frame } if frame == 1.0),
+        "{err}"
+    );
+    let (fetched, released) = inst.image_counts();
+    assert_eq!(
+        (fetched, released),
+        (2, 2),
+        "one of 16 tiles ran, and released its images"
+    );
+}
+
+#[test]
 fn render_scale_and_pixel_aspect_keep_pixel_bounds() {
     let (_p, mut inst) = gain_instance();
     inst.set_input_image(

@@ -189,7 +189,17 @@ fn tiff_8_and_16_bit_round_trip_exactly() {
 fn tiff_float_round_trips_bit_exactly_including_hdr_and_negative_values() {
     let dir = scratch("tiff-float");
     let specials = [
-        0.0f32, -0.0, 1.0, -0.5, 1.0e4, 6.1e-5, 1.0e-40, 0.1, 65504.0,
+        0.0f32,
+        -0.0,
+        1.0,
+        -0.5,
+        1.0e4,
+        6.1e-5,
+        1.0e-40,
+        0.1,
+        65504.0,
+        f32::INFINITY,
+        f32::from_bits(0x7FC0_0001), // NaN with a payload
     ];
     for comps in [Components::Rgba, Components::Rgb] {
         let img = image_from_bytes(ODD, BitDepth::Float, comps, |i| {
@@ -225,9 +235,16 @@ fn half_image(bounds: Rect, comps: Components) -> HostImage {
     })
 }
 
+/// Spread-out float bit patterns plus ±infinity and a NaN: a compositor expects even those
+/// back unchanged from a float file.
 fn float_image(bounds: Rect, comps: Components) -> HostImage {
     image_from_bytes(bounds, BitDepth::Float, comps, |i| {
-        let bits = (i as u32).wrapping_mul(2654435761) & 0xBFFF_FFFF; // no NaN/inf exponents
+        let bits = match i % 11 {
+            3 => f32::INFINITY.to_bits(),
+            7 => f32::NEG_INFINITY.to_bits(),
+            9 => 0x7FC0_0001, // a quiet NaN with a payload
+            _ => (i as u32).wrapping_mul(2654435761) & 0xBFFF_FFFF,
+        };
         f32::from_bits(bits).to_ne_bytes().to_vec()
     })
 }
@@ -309,8 +326,14 @@ fn exr_keeps_the_data_window_origin_and_display_window() {
         .iter()
         .find(|c| c.name.to_string() == "R")
         .unwrap();
-    let first: Vec<f32> = red.sample_data.values_as_f32().take(17).collect();
-    let top: Vec<f32> = (-7..10).map(|x| img.pixel(x, 17)[0]).collect();
+    // Compared as bits: the test image holds NaNs.
+    let first: Vec<u32> = red
+        .sample_data
+        .values_as_f32()
+        .take(17)
+        .map(f32::to_bits)
+        .collect();
+    let top: Vec<u32> = (-7..10).map(|x| img.pixel(x, 17)[0].to_bits()).collect();
     assert_eq!(first, top);
 
     // Without a display window the offset still round-trips.

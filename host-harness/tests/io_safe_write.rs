@@ -199,3 +199,14 @@ fn an_encoder_error_inside_write_image_keeps_the_previous_frame() {
     assert_eq!(std::fs::read(&p).unwrap(), before);
     assert!(temp_files(&dir).is_empty());
 }
+
+#[test]
+fn a_long_output_name_still_gets_a_valid_temporary_name() {
+    let dir = scratch("long-name");
+    // 250 bytes: legal on its own, too long once a temporary prefix is added in full.
+    let name = format!("{}.png", "a".repeat(246));
+    let p = dir.join(&name);
+    write_image(&p, &small(0.5), &WriteOptions::default()).unwrap();
+    assert!(read_image(&p).unwrap().same_pixels(&small(0.5)));
+    assert!(temp_files(&dir).is_empty());
+}

@@ -68,9 +68,11 @@ where
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let file_name = path
+    // The target's name (shortened: file names are limited to 255 bytes and the prefix
+    // needs room) keeps leftovers of a killed process recognisable.
+    let file_name: String = path
         .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
+        .map(|n| n.to_string_lossy().chars().take(120).collect())
         .unwrap_or_default();
     let temp_path = dir.join(format!(
         "{TEMP_PREFIX}{}-{}-{file_name}",
