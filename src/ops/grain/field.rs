@@ -2,9 +2,8 @@
 //! Poisson-distributed grains on the full-resolution pixel lattice, each spread by a separable
 //! cubic B-spline "dye cloud" and averaged over the output pixel's footprint.
 //!
-//! Everything here is written so a CUDA kernel can repeat it operation for operation:
-//! u32 hashing, integer Poisson look-up, f32 multiply-adds in a fixed order. Tables (taps,
-//! Poisson thresholds, impulse values) are computed once per render in f64 and stored as f32/u32.
+//! Written so a CUDA kernel can repeat it operation for operation (the recipe is on
+//! `FieldPlan::fields_at`): tables are built once per render in f64 and stored as f32.
 
 use super::{GrainParams, TemporalMode};
 
@@ -166,8 +165,9 @@ pub struct AxisTaps {
     pub first: Vec<i32>,
     /// `weights[n * taps + t]` for output coordinate `origin + n`.
     pub weights: Vec<f32>,
-    /// Every coordinate uses the same weights and `first` grows by one per coordinate.
-    pub shift_invariant: bool,
+    /// `Some(n)` when the scale is exactly 1/n: every coordinate then uses the same weights
+    /// and `first` grows by n per coordinate (full resolution and 1/2, 1/3, 1/4 proxies).
+    pub stride: Option<usize>,
 }
 
 impl AxisTaps {
@@ -176,12 +176,22 @@ impl AxisTaps {
         // Sites with centres strictly inside (a − support, b + support): at most this many.
         // A pure function of (scale, cloud), never of the window, so sums never change shape.
         let taps = ((1.0 / scale) + 2.0 * support).ceil() as usize + 1;
+        // A scale of exactly 1/n (as a host writes 0.5 or 1.0/3.0): footprints are computed as
+        // the integers n·x, so every coordinate gets bit-identical weights.
+        let stride = {
+            let n = (1.0 / scale).round();
+            ((1.0..=64.0).contains(&n) && 1.0 / n == scale).then_some(n as usize)
+        };
+        let footprint = |x: f64| match stride {
+            Some(n) => x * n as f64,
+            None => x / scale,
+        };
         let mut first = Vec::with_capacity(count);
         let mut weights = Vec::with_capacity(count * taps);
         for n in 0..count {
             let x = (origin + n as i32) as f64;
-            let a = x / scale;
-            let b = (x + 1.0) / scale;
+            let a = footprint(x);
+            let b = footprint(x + 1.0);
             // First site whose centre i + 0.5 lies strictly above a − support.
             let i0 = (a - support - 0.5).floor() as i32 + 1;
             first.push(i0);
@@ -197,7 +207,7 @@ impl AxisTaps {
             taps,
             first,
             weights,
-            shift_invariant: scale == 1.0,
+            stride,
         }
     }
 
@@ -355,9 +365,22 @@ impl FieldPlan {
         }
     }
 
-    /// The reference, one pixel at a time, in the order the tiled renderer (and a CUDA kernel)
-    /// must follow: for each octave, for each y tap, the x-filtered sum over x taps, multiplied
-    /// by the y weight and accumulated. Returns the three *unmixed* fields.
+    /// The reference, one pixel at a time: the order the tiled renderer follows and a CUDA
+    /// kernel must follow. Returns the three *unmixed* fields. For output pixel (x, y):
+    ///
+    /// 1. `frame_key = grain_frame_key(params)`; per octave o (0: the grain, 1: half-size grain,
+    ///    present when roughness > 0) `key_o = stream_key(seed, frame_key, o)`.
+    /// 2. Per octave, the axis taps: x sites `first_x + tx`, tx < Tx, weights `wx[tx]`; y sites
+    ///    `first_y + ty` with weights `wy[ty]` that already carry the octave weight and the
+    ///    unit-variance normalisation (see `AxisTaps` and `FieldPlan::new`).
+    /// 3. For field f in 0..3: `g_f = 0`; for each octave, for ty ascending:
+    ///    `rk = pcg(key_o + j)` (j = first_y + ty, wrapping u32), `h = 0`; for tx ascending:
+    ///    `u = pcg(rk + i)` (i = first_x + tx), `h += wx[tx] * table_o[(u >> 10 f) & 1023]`;
+    ///    then `g_f += wy[ty] * h`.
+    /// 4. `mix`: s = g0 + g1 + g2; g'_c = a·g_c + b·s.
+    ///
+    /// Every multiply and add is a separate IEEE f32 operation (CUDA: build with
+    /// `-fmad=false` or use `__fmul_rn` / `__fadd_rn`), so CPU and GPU agree bit for bit.
     pub fn fields_at(&self, x: i32, y: i32) -> [f32; 3] {
         let mut g = [0.0f32; 3];
         for o in &self.octaves {
@@ -494,8 +517,11 @@ impl FieldPlan {
                     *h = site_hash(rk, il + n as i32);
                 }
                 for f in 0..3 {
+                    // `impulse(h, f)` with the shift hoisted: a plain table gather per site.
+                    let shift = COUNT_BITS * f as u32;
+                    let table: &[f32; COUNT_LEVELS] = &plan.impulses.values;
                     for (v, &h) in scratch.impulses.iter_mut().zip(&scratch.hashes) {
-                        *v = plan.impulses.impulse(h, f);
+                        *v = table[(h >> shift) as usize & (COUNT_LEVELS - 1)];
                     }
                     let out = &mut scratch.filtered[o][f][r * width..(r + 1) * width];
                     filter_row(&plan.x, x1, il, &scratch.impulses, out);
@@ -516,26 +542,42 @@ pub struct ChunkRows {
 /// out[n] = Σ_t w(x1+n, t) · impulses[first(x1+n) + t − i_lo], t ascending (as `fields_at`).
 #[inline(always)]
 fn filter_row(taps: &AxisTaps, x1: i32, i_lo: i32, impulses: &[f32], out: &mut [f32]) {
-    if taps.shift_invariant {
-        // Full resolution: one set of weights, sites advancing with the pixel. Blocks of
-        // LANES pixels accumulate in registers; each pixel sums its taps in ascending order.
+    if let Some(stride) = taps.stride {
+        // Full resolution or a 1/n proxy: one set of weights, sites advancing by `stride` per
+        // pixel. Blocks of LANES pixels accumulate in registers; each pixel sums its taps in
+        // ascending order, as everywhere else.
         let (i0, w) = taps.at(x1);
         let start = (i0 - i_lo) as usize;
         let blocks = out.len() / LANES;
-        for blk in 0..blocks {
-            let x = blk * LANES;
-            let mut acc = [0.0f32; LANES];
-            for (t, &wt) in w.iter().enumerate() {
-                let src = &impulses[start + x + t..start + x + t + LANES];
-                for k in 0..LANES {
-                    acc[k] += wt * src[k];
+        if stride == 1 {
+            for blk in 0..blocks {
+                let x = blk * LANES;
+                let mut acc = [0.0f32; LANES];
+                for (t, &wt) in w.iter().enumerate() {
+                    let src = &impulses[start + x + t..start + x + t + LANES];
+                    for k in 0..LANES {
+                        acc[k] += wt * src[k];
+                    }
                 }
+                out[x..x + LANES].copy_from_slice(&acc);
             }
-            out[x..x + LANES].copy_from_slice(&acc);
+        } else {
+            for blk in 0..blocks {
+                let x = blk * LANES;
+                let mut acc = [0.0f32; LANES];
+                for (t, &wt) in w.iter().enumerate() {
+                    let base = start + x * stride + t;
+                    let src = &impulses[base..base + (LANES - 1) * stride + 1];
+                    for k in 0..LANES {
+                        acc[k] += wt * src[k * stride];
+                    }
+                }
+                out[x..x + LANES].copy_from_slice(&acc);
+            }
         }
         for (x, o) in out.iter_mut().enumerate().skip(blocks * LANES) {
             let mut s = 0.0f32;
-            for (&wt, &v) in w.iter().zip(&impulses[start + x..]) {
+            for (&wt, &v) in w.iter().zip(&impulses[start + x * stride..]) {
                 s += wt * v;
             }
             *o = s;

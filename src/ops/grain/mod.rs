@@ -55,7 +55,7 @@
 //! so a proxy render is the full-resolution grain seen smaller. (Pixel aspect is not
 //! compensated: grain is round in pixels.)
 
-mod domain;
+pub mod domain;
 pub mod field;
 mod presets;
 

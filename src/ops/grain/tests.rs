@@ -270,7 +270,7 @@ fn rough_params() -> GrainParams {
 fn output_does_not_depend_on_tiles_or_threads() {
     let bounds = Rect::new(-13, 7, 301, 190);
     let src = busy_plate(bounds);
-    for scale in [1.0, 0.37] {
+    for scale in [1.0, 0.37, 0.5, 1.0 / 3.0] {
         let p = GrainParams {
             render_scale: [scale, scale],
             ..rough_params()
@@ -349,7 +349,7 @@ fn tiled_renderer_equals_the_per_pixel_reference() {
     // The per-pixel gather (`fields_at`) is the form a CUDA kernel follows; the banded CPU
     // renderer must give bit-identical fields.
     let bounds = Rect::new(5, -9, 140, 70);
-    for scale in [1.0, 0.5, 0.29] {
+    for scale in [1.0, 0.5, 0.29, 1.0 / 3.0, 0.25] {
         let p = GrainParams {
             render_scale: [scale, scale],
             premultiplied: false,
