@@ -347,13 +347,19 @@ fn wide_vector_path_equals_the_portable_path() {
 #[test]
 fn tiled_renderer_equals_the_per_pixel_reference() {
     // The per-pixel gather (`fields_at`) is the form a CUDA kernel follows; the banded CPU
-    // renderer must give bit-identical fields.
+    // renderer must give bit-identical fields. 8 mm grain is sparse enough for the renderer to
+    // scatter grains instead of gathering sites.
     let bounds = Rect::new(5, -9, 140, 70);
-    for scale in [1.0, 0.5, 0.29, 1.0 / 3.0, 0.25] {
+    let sparse = GrainPreset::Film8mmFast.params();
+    let cases = [1.0, 0.5, 0.29, 1.0 / 3.0, 0.25]
+        .map(|s| (s, rough_params()))
+        .into_iter()
+        .chain([(1.0, sparse.clone()), (0.5, sparse)]);
+    for (scale, base) in cases {
         let p = GrainParams {
             render_scale: [scale, scale],
             premultiplied: false,
-            ..rough_params()
+            ..base
         };
         let src = flat(0, 0, [0.0; 4]);
         let p_zero = GrainParams {
