@@ -765,3 +765,35 @@ fn enum_orders_are_the_saved_choice_indices() {
         Some(7)
     );
 }
+
+#[test]
+fn abort_stops_the_render_and_byte_images_are_written() {
+    let src = busy_plate(Rect::new(0, 0, 64, 200));
+    let mut dst = src.clone();
+    let r = run_cpu(
+        &GrainParams::default(),
+        &src.view(),
+        &dst.view_mut(),
+        src.bounds(),
+        &|| true,
+    );
+    assert_eq!(r, Err(OpError::Aborted));
+    // An 8-bit destination gets the same grain, quantised by the image layer.
+    let bounds = src.bounds();
+    let float_out = render(&GrainParams::default(), &src, bounds);
+    let mut bytes = ImageBuf::new(bounds, PixelDepth::U8, Components::Rgba, 3, true);
+    run_cpu(
+        &GrainParams::default(),
+        &src.view(),
+        &bytes.view_mut(),
+        bounds,
+        &NeverAbort,
+    )
+    .unwrap();
+    for (b, f) in bytes.to_rgba_f32().iter().zip(float_out.to_rgba_f32()) {
+        for c in 0..4 {
+            let want = crate::image::quantize(f[c], 255.0) / 255.0;
+            assert!((b[c] - want).abs() < 1e-6);
+        }
+    }
+}
