@@ -425,14 +425,15 @@ impl<'p> RenderPlan<'p> {
             InputEncoding::Srgb // display encodings share the identity grain domain
         };
         let [g0, g1, g2] = &scratch.row_fields;
-        if !LINEAR && !PREMULT && centre.is_none() {
-            // The common case, one channel at a time so the loop vectorises (table reads
-            // become gathers on AVX2). Same expression as below, so the same bits.
+        if !PREMULT && centre.is_none() {
+            // The common case (straight alpha, graded plate), one channel at a time so the
+            // domain conversions vectorise. Same expressions as below, so the same bits.
             for (c, g) in [g0, g1, g2].into_iter().enumerate() {
                 let gain = self.gain[c];
                 for (px, &g) in row.iter_mut().zip(g.iter()) {
-                    let e = px[c];
-                    px[c] = e + self.response.at(e) * gain * g;
+                    let e = domain::to_grain_domain(enc, px[c]);
+                    let grained = e + self.response.at(e) * gain * g;
+                    px[c] = domain::from_grain_domain(enc, grained);
                 }
             }
             return;
