@@ -2,9 +2,8 @@
 //! Poisson-distributed grains on the full-resolution pixel lattice, each spread by a separable
 //! cubic B-spline "dye cloud" and averaged over the output pixel's footprint.
 //!
-//! Everything here is written so a CUDA kernel can repeat it operation for operation:
-//! u32 hashing, integer Poisson look-up, f32 multiply-adds in a fixed order. Tables (taps,
-//! Poisson thresholds, impulse values) are computed once per render in f64 and stored as f32/u32.
+//! Written so a CUDA kernel can repeat it operation for operation (the recipe is on
+//! `FieldPlan::fields_at`): tables are built once per render in f64 and stored as f32.
 
 use super::{GrainParams, TemporalMode};
 
@@ -70,14 +69,20 @@ pub const COUNT_LEVELS: usize = 1 << COUNT_BITS;
 /// Most grains one lattice site can hold (where the Poisson tail is cut).
 pub const MAX_GRAINS_PER_SITE: usize = 32;
 
-/// The normalised impulse of a site as a function of its 10-bit uniform draw u:
-/// `values[u] = (count(u) − mean) / std`, where count(u) = #{k : round(1024·P(N ≤ k)) ≤ u}
-/// for N ~ Poisson(grains per site) — inverse-CDF sampling on a 1/1024 grid. Mean and std are
-/// those of the 1024 equally likely entries, so the impulse has exactly mean 0 and variance 1.
+/// The grain count of a site as a function of its 10-bit uniform draw u:
+/// count(u) = #{k : round(1024·P(N ≤ k)) ≤ u} for N ~ Poisson(grains per site) — inverse-CDF
+/// sampling on a 1/1024 grid. The site's normalised impulse is (count − mean)/std with the mean
+/// and std of the 1024 equally likely entries (exactly mean 0, variance 1); the filters apply
+/// it as `inv_std · Σ w·count − mean_over_std · Σ w`, so empty sites cost nothing to sparse
+/// grain.
 #[derive(Clone, Debug)]
 pub struct ImpulseTable {
-    /// A fixed-size array so that a masked index needs no bounds check.
-    pub values: Box<[f32; COUNT_LEVELS]>,
+    /// Grain count per level, as f32 (a fixed-size array: a masked index needs no check).
+    pub counts: Box<[f32; COUNT_LEVELS]>,
+    pub inv_std: f32,
+    pub mean_over_std: f32,
+    /// Share of levels holding at least one grain.
+    pub occupied_share: f64,
 }
 
 impl ImpulseTable {
@@ -90,26 +95,44 @@ impl ImpulseTable {
             p *= m / (k + 1) as f64;
             *t = ((cdf * COUNT_LEVELS as f64).round() as u64).min(COUNT_LEVELS as u64);
         }
-        let counts: Vec<f64> = (0..COUNT_LEVELS as u64)
-            .map(|u| thresholds.iter().filter(|&&t| t <= u).count() as f64)
-            .collect();
-        let mean = counts.iter().sum::<f64>() / COUNT_LEVELS as f64;
-        let var = counts.iter().map(|c| (c - mean).powi(2)).sum::<f64>() / COUNT_LEVELS as f64;
+        let mut counts = Box::new([0.0f32; COUNT_LEVELS]);
+        for (u, c) in counts.iter_mut().enumerate() {
+            *c = thresholds.iter().filter(|&&t| t <= u as u64).count() as f32;
+        }
+        let n = COUNT_LEVELS as f64;
+        let mean = counts.iter().map(|&c| c as f64).sum::<f64>() / n;
+        let var = counts
+            .iter()
+            .map(|&c| (c as f64 - mean).powi(2))
+            .sum::<f64>()
+            / n;
         // A density so low that no level holds a grain would give a constant: no grain at all.
         let inv_std = if var > 0.0 { 1.0 / var.sqrt() } else { 0.0 };
-        let mut values = Box::new([0.0f32; COUNT_LEVELS]);
-        for (v, c) in values.iter_mut().zip(&counts) {
-            *v = ((c - mean) * inv_std) as f32;
+        ImpulseTable {
+            occupied_share: counts.iter().filter(|&&c| c > 0.0).count() as f64 / n,
+            counts,
+            inv_std: inv_std as f32,
+            mean_over_std: (mean * inv_std) as f32,
         }
-        ImpulseTable { values }
     }
 
-    /// Impulse of colour field `field` (0..3) at a site with hash `h`.
+    /// Grain count of colour field `field` (0..3) at a site with hash `h`.
     #[inline(always)]
-    pub fn impulse(&self, h: u32, field: usize) -> f32 {
-        self.values[((h >> (COUNT_BITS * field as u32)) as usize) & (COUNT_LEVELS - 1)]
+    pub fn count(&self, h: u32, field: usize) -> f32 {
+        self.counts[((h >> (COUNT_BITS * field as u32)) as usize) & (COUNT_LEVELS - 1)]
+    }
+
+    /// The normalised x-filtered impulse sum from its two parts (see the type's docs).
+    #[inline(always)]
+    pub fn normalise(&self, weighted_counts: f32, weight_sum: f32) -> f32 {
+        self.inv_std * weighted_counts - self.mean_over_std * weight_sum
     }
 }
+
+/// Below this share of occupied sites, x-filtering scatters each grain instead of gathering
+/// every site (same sums in the same order). A scattered tap is a scalar add, a gathered one
+/// an eighth of a vector add, so scattering pays below roughly 1/16 occupancy.
+const SPARSE_OCCUPANCY: f64 = 0.06;
 
 // ---------------------------------------------------------------------------------------------
 // Dye-cloud profile and per-axis taps
@@ -166,8 +189,11 @@ pub struct AxisTaps {
     pub first: Vec<i32>,
     /// `weights[n * taps + t]` for output coordinate `origin + n`.
     pub weights: Vec<f32>,
-    /// Every coordinate uses the same weights and `first` grows by one per coordinate.
-    pub shift_invariant: bool,
+    /// Σ_t weights, summed in ascending t in f32, per output coordinate.
+    pub sums: Vec<f32>,
+    /// `Some(n)` when the scale is exactly 1/n: every coordinate then uses the same weights
+    /// and `first` grows by n per coordinate (full resolution and 1/2, 1/3, 1/4 proxies).
+    pub stride: Option<usize>,
 }
 
 impl AxisTaps {
@@ -176,12 +202,22 @@ impl AxisTaps {
         // Sites with centres strictly inside (a − support, b + support): at most this many.
         // A pure function of (scale, cloud), never of the window, so sums never change shape.
         let taps = ((1.0 / scale) + 2.0 * support).ceil() as usize + 1;
+        // A scale of exactly 1/n (as a host writes 0.5 or 1.0/3.0): footprints are computed as
+        // the integers n·x, so every coordinate gets bit-identical weights.
+        let stride = {
+            let n = (1.0 / scale).round();
+            ((1.0..=64.0).contains(&n) && 1.0 / n == scale).then_some(n as usize)
+        };
+        let footprint = |x: f64| match stride {
+            Some(n) => x * n as f64,
+            None => x / scale,
+        };
         let mut first = Vec::with_capacity(count);
         let mut weights = Vec::with_capacity(count * taps);
         for n in 0..count {
             let x = (origin + n as i32) as f64;
-            let a = x / scale;
-            let b = (x + 1.0) / scale;
+            let a = footprint(x);
+            let b = footprint(x + 1.0);
             // First site whose centre i + 0.5 lies strictly above a − support.
             let i0 = (a - support - 0.5).floor() as i32 + 1;
             first.push(i0);
@@ -192,12 +228,17 @@ impl AxisTaps {
                 weights.push((w * extra) as f32);
             }
         }
+        let sums = weights
+            .chunks_exact(taps)
+            .map(|w| w.iter().fold(0.0f32, |acc, &v| acc + v))
+            .collect();
         AxisTaps {
             origin,
             taps,
             first,
             weights,
-            shift_invariant: scale == 1.0,
+            sums,
+            stride,
         }
     }
 
@@ -208,6 +249,11 @@ impl AxisTaps {
             self.first[n],
             &self.weights[n * self.taps..(n + 1) * self.taps],
         )
+    }
+
+    #[inline(always)]
+    pub fn sum_at(&self, coord: i32) -> f32 {
+        self.sums[(coord - self.origin) as usize]
     }
 }
 
@@ -355,9 +401,22 @@ impl FieldPlan {
         }
     }
 
-    /// The reference, one pixel at a time, in the order the tiled renderer (and a CUDA kernel)
-    /// must follow: for each octave, for each y tap, the x-filtered sum over x taps, multiplied
-    /// by the y weight and accumulated. Returns the three *unmixed* fields.
+    /// The reference, one pixel at a time: the order the tiled renderer follows and a CUDA
+    /// kernel must follow. Returns the three *unmixed* fields. For output pixel (x, y):
+    ///
+    /// 1. `frame_key = grain_frame_key(params)`; per octave o (0: the grain, 1: half-size grain,
+    ///    present when roughness > 0) `key_o = stream_key(seed, frame_key, o)`.
+    /// 2. Per octave, the axis taps: x sites `first_x + tx`, tx < Tx, weights `wx[tx]`; y sites
+    ///    `first_y + ty` with weights `wy[ty]` that already carry the octave weight and the
+    ///    unit-variance normalisation (see `AxisTaps` and `FieldPlan::new`).
+    /// 3. For field f in 0..3: `g_f = 0`; for each octave, for ty ascending:
+    ///    `rk = pcg(key_o + j)` (j = first_y + ty, wrapping u32), `c = 0`; for tx ascending:
+    ///    `u = pcg(rk + i)` (i = first_x + tx), `c += wx[tx] * counts_o[(u >> 10 f) & 1023]`;
+    ///    then `h = inv_std_o * c - mean_over_std_o * Σwx` and `g_f += wy[ty] * h`.
+    /// 4. `mix`: s = g0 + g1 + g2; g'_c = a·g_c + b·s.
+    ///
+    /// Every multiply and add is a separate IEEE f32 operation (CUDA: build with
+    /// `-fmad=false` or use `__fmul_rn` / `__fadd_rn`), so CPU and GPU agree bit for bit.
     pub fn fields_at(&self, x: i32, y: i32) -> [f32; 3] {
         let mut g = [0.0f32; 3];
         for o in &self.octaves {
@@ -366,10 +425,11 @@ impl FieldPlan {
             for (f, gf) in g.iter_mut().enumerate() {
                 for (ty, &wyv) in wy.iter().enumerate() {
                     let rk = row_key(o.key, iy + ty as i32);
-                    let mut h = 0.0f32;
+                    let mut c = 0.0f32;
                     for (tx, &wxv) in wx.iter().enumerate() {
-                        h += wxv * o.impulses.impulse(site_hash(rk, ix + tx as i32), f);
+                        c += wxv * o.impulses.count(site_hash(rk, ix + tx as i32), f);
                     }
+                    let h = o.impulses.normalise(c, o.x.sum_at(x));
                     *gf += wyv * h;
                 }
             }
@@ -493,12 +553,35 @@ impl FieldPlan {
                 for (n, h) in scratch.hashes.iter_mut().enumerate() {
                     *h = site_hash(rk, il + n as i32);
                 }
+                let sparse =
+                    plan.x.stride.is_some() && plan.impulses.occupied_share < SPARSE_OCCUPANCY;
                 for f in 0..3 {
+                    // `count(h, f)` with the shift hoisted: a plain table gather per site.
+                    let shift = COUNT_BITS * f as u32;
+                    let table: &[f32; COUNT_LEVELS] = &plan.impulses.counts;
                     for (v, &h) in scratch.impulses.iter_mut().zip(&scratch.hashes) {
-                        *v = plan.impulses.impulse(h, f);
+                        *v = table[(h >> shift) as usize & (COUNT_LEVELS - 1)];
                     }
                     let out = &mut scratch.filtered[o][f][r * width..(r + 1) * width];
-                    filter_row(&plan.x, x1, il, &scratch.impulses, out);
+                    if sparse {
+                        scatter_row(&plan.x, x1, il, &scratch.impulses, out);
+                    } else {
+                        filter_row(&plan.x, x1, il, &scratch.impulses, out);
+                    }
+                    let imp = &plan.impulses;
+                    match plan.x.stride {
+                        Some(_) => {
+                            let sum = plan.x.sum_at(x1);
+                            for c in out.iter_mut() {
+                                *c = imp.normalise(*c, sum);
+                            }
+                        }
+                        None => {
+                            for (n, c) in out.iter_mut().enumerate() {
+                                *c = imp.normalise(*c, plan.x.sum_at(x1 + n as i32));
+                            }
+                        }
+                    }
                 }
             }
         }
@@ -516,26 +599,42 @@ pub struct ChunkRows {
 /// out[n] = Σ_t w(x1+n, t) · impulses[first(x1+n) + t − i_lo], t ascending (as `fields_at`).
 #[inline(always)]
 fn filter_row(taps: &AxisTaps, x1: i32, i_lo: i32, impulses: &[f32], out: &mut [f32]) {
-    if taps.shift_invariant {
-        // Full resolution: one set of weights, sites advancing with the pixel. Blocks of
-        // LANES pixels accumulate in registers; each pixel sums its taps in ascending order.
+    if let Some(stride) = taps.stride {
+        // Full resolution or a 1/n proxy: one set of weights, sites advancing by `stride` per
+        // pixel. Blocks of LANES pixels accumulate in registers; each pixel sums its taps in
+        // ascending order, as everywhere else.
         let (i0, w) = taps.at(x1);
         let start = (i0 - i_lo) as usize;
         let blocks = out.len() / LANES;
-        for blk in 0..blocks {
-            let x = blk * LANES;
-            let mut acc = [0.0f32; LANES];
-            for (t, &wt) in w.iter().enumerate() {
-                let src = &impulses[start + x + t..start + x + t + LANES];
-                for k in 0..LANES {
-                    acc[k] += wt * src[k];
+        if stride == 1 {
+            for blk in 0..blocks {
+                let x = blk * LANES;
+                let mut acc = [0.0f32; LANES];
+                for (t, &wt) in w.iter().enumerate() {
+                    let src = &impulses[start + x + t..start + x + t + LANES];
+                    for k in 0..LANES {
+                        acc[k] += wt * src[k];
+                    }
                 }
+                out[x..x + LANES].copy_from_slice(&acc);
             }
-            out[x..x + LANES].copy_from_slice(&acc);
+        } else {
+            for blk in 0..blocks {
+                let x = blk * LANES;
+                let mut acc = [0.0f32; LANES];
+                for (t, &wt) in w.iter().enumerate() {
+                    let base = start + x * stride + t;
+                    let src = &impulses[base..base + (LANES - 1) * stride + 1];
+                    for k in 0..LANES {
+                        acc[k] += wt * src[k * stride];
+                    }
+                }
+                out[x..x + LANES].copy_from_slice(&acc);
+            }
         }
         for (x, o) in out.iter_mut().enumerate().skip(blocks * LANES) {
             let mut s = 0.0f32;
-            for (&wt, &v) in w.iter().zip(&impulses[start + x..]) {
+            for (&wt, &v) in w.iter().zip(&impulses[start + x * stride..]) {
                 s += wt * v;
             }
             *o = s;
@@ -549,6 +648,36 @@ fn filter_row(taps: &AxisTaps, x1: i32, i_lo: i32, impulses: &[f32], out: &mut [
                 s += wt * v;
             }
             *acc = s;
+        }
+    }
+}
+
+/// `filter_row` for sparse counts on strided taps: each occupied site adds its weighted count
+/// to the pixels it reaches, sites ascending, so every pixel receives the same terms in the
+/// same order as the gather (the skipped terms are exact zeros).
+#[inline(always)]
+fn scatter_row(taps: &AxisTaps, x1: i32, i_lo: i32, counts: &[f32], out: &mut [f32]) {
+    let stride = taps.stride.unwrap_or(1) as i64;
+    let (i0, w) = taps.at(x1);
+    let t = w.len() as i64;
+    let first0 = (i0 - i_lo) as i64; // first site of pixel 0, relative to counts[0]
+    out.fill(0.0);
+    let width = out.len() as i64;
+    for (n, &k) in counts.iter().enumerate() {
+        if k == 0.0 {
+            continue;
+        }
+        // Pixels x with first0 + stride·x <= n < first0 + stride·x + t.
+        let n = n as i64;
+        let (lo, hi) = if stride == 1 {
+            (n - first0 - t + 1, n - first0)
+        } else {
+            let d = n - first0 - t; // x > d / stride
+            (d.div_euclid(stride) + 1, (n - first0).div_euclid(stride))
+        };
+        for x in lo.max(0)..=hi.min(width - 1) {
+            let tap = n - first0 - stride * x;
+            out[x as usize] += w[tap as usize] * k;
         }
     }
 }
@@ -578,28 +707,51 @@ mod tests {
         for m in [0.002, 0.05, 0.5, 2.0, 8.0] {
             let t = ImpulseTable::new(m);
             let n = COUNT_LEVELS as f64;
-            let mean = t.values.iter().map(|&v| v as f64).sum::<f64>() / n;
-            let var = t.values.iter().map(|&v| (v as f64).powi(2)).sum::<f64>() / n;
-            assert!(mean.abs() < 1e-6, "m={m}: mean {mean}");
+            let imp = |c: f32| t.normalise(c, 1.0) as f64;
+            let mean = t.counts.iter().map(|&c| imp(c)).sum::<f64>() / n;
+            let var = t.counts.iter().map(|&c| imp(c).powi(2)).sum::<f64>() / n;
+            assert!(mean.abs() < 1e-5, "m={m}: mean {mean}");
             assert!((var - 1.0).abs() < 1e-5, "m={m}: var {var}");
-            // Counts follow Poisson: the share of empty sites (the lowest impulse, level 0 on)
-            // is e^-m to the table's 1/1024 (at m = 8 it rounds to no empty level at all).
-            let empty = t.values.iter().filter(|&&v| v == t.values[0]).count() as f64 / n;
-            let want = (-m).exp();
-            if want * n >= 1.0 {
-                assert!(
-                    (empty - want).abs() <= 0.5 / n + 1e-12,
-                    "m={m}: P(0) {empty}"
-                );
-            }
+            // Counts follow Poisson: the share of empty sites is e^-m to the table's 1/1024.
+            let empty = 1.0 - t.occupied_share;
+            assert!(
+                (empty - (-m).exp()).abs() <= 0.5 / n + 1e-12,
+                "m={m}: P(0) {empty}"
+            );
         }
         // Fields read disjoint bits: changing field 1's bits leaves fields 0 and 2 alone.
         let t = ImpulseTable::new(1.0);
         let h = 0x2345_6789u32;
         let h2 = h ^ (0x3ff << COUNT_BITS);
-        assert_eq!(t.impulse(h, 0), t.impulse(h2, 0));
-        assert_eq!(t.impulse(h, 2), t.impulse(h2, 2));
-        assert_ne!(t.impulse(h, 1), t.impulse(h2, 1));
+        assert_eq!(t.count(h, 0), t.count(h2, 0));
+        assert_eq!(t.count(h, 2), t.count(h2, 2));
+        assert_ne!(t.count(h, 1), t.count(h2, 1));
+    }
+
+    #[test]
+    fn scatter_equals_gather_bit_for_bit() {
+        let counts: Vec<f32> = (0..300u32)
+            .map(|i| {
+                if pcg_hash(i) % 7 == 0 {
+                    (1 + pcg_hash(i) % 3) as f32
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        for (scale, cloud) in [(1.0, 5.9), (0.5, 2.0), (0.25, 1.1)] {
+            let taps = AxisTaps::new(3, 40, scale, cloud, 1.0);
+            let i_lo = taps.first[0] - 2;
+            let (mut a, mut b) = (vec![9.0f32; 40], vec![7.0f32; 40]);
+            filter_row(&taps, 3, i_lo, &counts, &mut a);
+            scatter_row(&taps, 3, i_lo, &counts, &mut b);
+            assert!(a.iter().any(|&v| v != 0.0));
+            assert_eq!(
+                a.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                b.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                "scale {scale}"
+            );
+        }
     }
 
     #[test]

@@ -270,7 +270,7 @@ fn rough_params() -> GrainParams {
 fn output_does_not_depend_on_tiles_or_threads() {
     let bounds = Rect::new(-13, 7, 301, 190);
     let src = busy_plate(bounds);
-    for scale in [1.0, 0.37] {
+    for scale in [1.0, 0.37, 0.5, 1.0 / 3.0] {
         let p = GrainParams {
             render_scale: [scale, scale],
             ..rough_params()
@@ -347,13 +347,19 @@ fn wide_vector_path_equals_the_portable_path() {
 #[test]
 fn tiled_renderer_equals_the_per_pixel_reference() {
     // The per-pixel gather (`fields_at`) is the form a CUDA kernel follows; the banded CPU
-    // renderer must give bit-identical fields.
+    // renderer must give bit-identical fields. 8 mm grain is sparse enough for the renderer to
+    // scatter grains instead of gathering sites.
     let bounds = Rect::new(5, -9, 140, 70);
-    for scale in [1.0, 0.5, 0.29] {
+    let sparse = GrainPreset::Film8mmFast.params();
+    let cases = [1.0, 0.5, 0.29, 1.0 / 3.0, 0.25]
+        .map(|s| (s, rough_params()))
+        .into_iter()
+        .chain([(1.0, sparse.clone()), (0.5, sparse)]);
+    for (scale, base) in cases {
         let p = GrainParams {
             render_scale: [scale, scale],
             premultiplied: false,
-            ..rough_params()
+            ..base
         };
         let src = flat(0, 0, [0.0; 4]);
         let p_zero = GrainParams {
@@ -758,4 +764,36 @@ fn enum_orders_are_the_saved_choice_indices() {
             .position(|e| *e == GrainPreset::DebandDither),
         Some(7)
     );
+}
+
+#[test]
+fn abort_stops_the_render_and_byte_images_are_written() {
+    let src = busy_plate(Rect::new(0, 0, 64, 200));
+    let mut dst = src.clone();
+    let r = run_cpu(
+        &GrainParams::default(),
+        &src.view(),
+        &dst.view_mut(),
+        src.bounds(),
+        &|| true,
+    );
+    assert_eq!(r, Err(OpError::Aborted));
+    // An 8-bit destination gets the same grain, quantised by the image layer.
+    let bounds = src.bounds();
+    let float_out = render(&GrainParams::default(), &src, bounds);
+    let mut bytes = ImageBuf::new(bounds, PixelDepth::U8, Components::Rgba, 3, true);
+    run_cpu(
+        &GrainParams::default(),
+        &src.view(),
+        &bytes.view_mut(),
+        bounds,
+        &NeverAbort,
+    )
+    .unwrap();
+    for (b, f) in bytes.to_rgba_f32().iter().zip(float_out.to_rgba_f32()) {
+        for c in 0..4 {
+            let want = crate::image::quantize(f[c], 255.0) / 255.0;
+            assert!((b[c] - want).abs() < 1e-6);
+        }
+    }
 }
