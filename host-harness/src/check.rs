@@ -292,12 +292,15 @@ fn probe(
     let frame = 1.0;
 
     if opts.probes.null_inputs {
-        inst.set_null_inputs(true);
         let (back, r) = with_timeout(inst, opts.timeout, move |i| {
             i.render_frame(
                 frame,
                 &RenderOptions {
                     threads: Some(1),
+                    faults: crate::Faults {
+                        null_source_images: true,
+                        ..Default::default()
+                    },
                     ..Default::default()
                 },
             )
@@ -305,7 +308,6 @@ fn probe(
         match back {
             Some(i) => {
                 inst = i;
-                inst.set_null_inputs(false);
                 // Failing is a fine answer to missing images; what matters is returning.
                 report
                     .steps

@@ -82,8 +82,8 @@ pub(crate) struct FrameState {
     /// The effect's region of definition for the current frame (canonical).
     pub rod: Option<OfxRectD>,
     pub frame_range: (f64, f64),
-    /// Conformance probe: every source clip returns no image (as some hosts do).
-    pub null_inputs: bool,
+    /// Injected host faults for the render in progress (and conformance probes).
+    pub faults: crate::instance::Faults,
     /// Images produced by a Loader, by (clip, frame).
     pub cache: HashMap<(String, i64), Arc<HostImage>>,
 }
@@ -390,10 +390,14 @@ fn make_image_props(
         Some(effect.findings.clone()),
     );
     let b = layout.bounds;
+    let faults = effect.state().faults.clone();
     p.define_str(name(kOfxPropType), &[name(kOfxTypeImage)]);
     p.define_str(
         name(kOfxImageEffectPropPixelDepth),
-        &[layout.depth.ofx_name()],
+        &[faults
+            .image_pixel_depth
+            .as_deref()
+            .unwrap_or(layout.depth.ofx_name())],
     );
     p.define_str(
         name(kOfxImageEffectPropComponents),
@@ -418,6 +422,9 @@ fn make_image_props(
         name(kOfxImagePropUniqueIdentifier),
         &[&format!("{clip}@{time}#{serial}")],
     );
+    if let Some(dropped) = &faults.drop_image_property {
+        p.remove(dropped);
+    }
     p
 }
 
@@ -457,7 +464,7 @@ fn fetch_source(
             st.pixel_aspect,
             st.input_rows,
             st.clip_formats.get(&clip.name).copied(),
-            st.null_inputs,
+            st.faults.null_source_images,
         )
     };
     if null_inputs {
@@ -543,6 +550,9 @@ fn fetch_output(
         // Output images exist only during a render.
         return Err(STAT_FAILED);
     };
+    if effect.state().faults.null_output_image {
+        return Err(STAT_FAILED);
+    }
     layout.premult = premult;
     let props = make_image_props(
         effect,

@@ -43,6 +43,25 @@ pub struct RenderOptions {
     /// Fill the output around the render window (and row padding) with canary values and
     /// report any the plugin overwrites.
     pub canary: bool,
+    /// Deliberate host misbehaviour, to test that a plugin survives it.
+    pub faults: Faults,
+}
+
+/// Ways a (buggy or unusual) host can misbehave, injected on purpose so a plugin's handling of
+/// them can be tested. All off by default.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Faults {
+    /// Every source clip returns no image (Resolve can do this for connected clips).
+    pub null_source_images: bool,
+    /// The output clip returns no image during render.
+    pub null_output_image: bool,
+    /// Send this render window to the plugin as is — even an empty or inverted one — instead
+    /// of the (non-empty) window the host computed.
+    pub render_window: Option<Rect>,
+    /// Report this pixel depth string on every image (e.g. `OfxBitDepthNone`).
+    pub image_pixel_depth: Option<String>,
+    /// Leave this property out of every image's property set (e.g. `OfxImagePropRowBytes`).
+    pub drop_image_property: Option<String>,
 }
 
 impl Default for RenderOptions {
@@ -58,6 +77,7 @@ impl Default for RenderOptions {
             input_rows: None,
             output_rows: RowLayout::default(),
             canary: true,
+            faults: Faults::default(),
         }
     }
 }
@@ -839,6 +859,7 @@ impl Instance {
             st.scale = opts.render_scale;
             st.pixel_aspect = opts.pixel_aspect;
             st.input_rows = opts.input_rows;
+            st.faults = opts.faults.clone();
             st.output = None;
             st.rod = None;
         }
@@ -847,12 +868,13 @@ impl Instance {
         let rod_c = self.region_of_definition(frame, opts.render_scale)?;
         self.effect.state_mut().rod = Some(rod_c);
         let rod = canonical_to_pixels(&rod_c, opts.render_scale, opts.pixel_aspect);
-        let window = match opts.window {
-            Some(w) if !rod.is_empty() => w.intersect(&rod),
-            Some(w) => w,
-            None => rod,
+        let window = match (opts.faults.render_window, opts.window) {
+            (Some(w), _) => w,
+            (None, Some(w)) if !rod.is_empty() => w.intersect(&rod),
+            (None, Some(w)) => w,
+            (None, None) => rod,
         };
-        if window.is_empty() {
+        if window.is_empty() && opts.faults.render_window.is_none() {
             return Err(HostError::Render {
                 frame,
                 reason: format!(
@@ -949,6 +971,7 @@ impl Instance {
             .unwrap_or(self.plugin.binary.core.config.threads)
             .max(1);
         let tiles: Vec<Rect> = match opts.tile {
+            _ if opts.faults.render_window.is_some() => vec![window],
             Some((tw, th)) if supports_tiles => split_tiles(&window, tw.max(1), th.max(1)),
             Some(_) => {
                 self.plugin.findings.push(
@@ -1122,10 +1145,6 @@ impl Instance {
         }
     }
 
-    /// Test/check hook: make every source clip return no image (as Resolve may).
-    pub(crate) fn set_null_inputs(&self, on: bool) {
-        self.effect.state_mut().null_inputs = on;
-    }
     /// Check hook: dispatch render calls even with abort raised.
     pub(crate) fn set_dispatch_when_aborted(&mut self, on: bool) {
         self.dispatch_when_aborted = on;

@@ -45,7 +45,7 @@ pub use host::HostConfig;
 pub use image::{
     BitDepth, Components, HostImage, HostPixels, ImageLayout, Premult, Rect, RowLayout,
 };
-pub use instance::{split_tiles, AbortHandle, Instance, RenderOptions, RenderOutput};
+pub use instance::{split_tiles, AbortHandle, Faults, Instance, RenderOptions, RenderOutput};
 pub use params::{ParamInfo, ParamType, ParamValue};
 pub use plugin::{Binary, ClipInfo, ContextDescription, Plugin, PluginDescription, PluginEntry};
 

@@ -187,6 +187,13 @@ impl PropertySet {
     pub fn define_ptr(&self, key: &str, v: &[usize]) {
         self.define(key, PropValue::Pointer(v.to_vec()));
     }
+    /// Removes a property (fault injection: a host that lacks it).
+    pub fn remove(&self, key: &str) {
+        self.props
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(key);
+    }
 
     /// Replaces the values of an existing or new property, keeping its dimension rule.
     pub fn set(&self, key: &str, value: PropValue) {
