@@ -8,15 +8,18 @@ use platerestore::image::{Components, ImageBuf, PixelDepth, Rect};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-/// `target/<profile>/libplaterestore.so`, found next to this test executable's `deps/` folder.
+/// The plugin binary cargo built for this test run. `cargo test` compiles the crate's cdylib
+/// into `target/<profile>/deps/` next to the test executables (only `cargo build` copies it up
+/// to `target/<profile>/`, where it could be stale), so that is where it is taken from.
 pub fn plugin_library() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("tests run from target/<profile>/deps");
-    let lib = profile_dir.join(platerestore_bundle::lib_file_name());
-    assert!(lib.exists(), "{} was not built", lib.display());
+    let deps = exe.parent().expect("tests run from target/<profile>/deps");
+    let lib = deps.join(platerestore_bundle::lib_file_name());
+    assert!(
+        lib.exists(),
+        "{} was not built by this cargo test run",
+        lib.display()
+    );
     lib
 }
 
@@ -26,6 +29,7 @@ pub fn bundle() -> &'static Path {
     BUNDLE.get_or_init(|| {
         let out = plugin_library()
             .parent()
+            .and_then(Path::parent)
             .unwrap()
             .join(format!("test-bundles/{}", std::process::id()));
         std::fs::create_dir_all(&out).unwrap();
