@@ -52,6 +52,7 @@ fn help_documents_every_render_option() {
         "--clip",
         "--scale",
         "--strict",
+        "--cuda",
     ] {
         assert!(t.contains(opt), "render --help lacks {opt}:\n{t}");
     }
