@@ -3,7 +3,7 @@
 //! accounting of fetched images — one `render_frame` call per output frame.
 
 use crate::cuda::{CudaArgs, CudaFrame, CudaRenderReport, CudaSupport};
-use crate::device::{CudaDevice, DeviceStream};
+use crate::device::CudaDevice;
 use crate::effect::*;
 use crate::error::HostError;
 use crate::findings::{Finding, FindingKind};
@@ -460,21 +460,19 @@ impl Instance {
 
     /// A stream for a Begin/EndSequenceRender action when the host renders with CUDA and the
     /// plugin declared it; `None` sends host-memory inArgs.
-    fn sequence_stream(&self) -> Result<Option<(Box<dyn DeviceStream>, bool)>, HostError> {
+    fn sequence_stream(&self) -> Result<Option<CudaFrame>, HostError> {
         let core = &self.plugin.binary.core;
         if !core.config.cuda.is_on() || !self.cuda.supported() {
             return Ok(None);
         }
-        let stream = core
-            .cuda_device()?
+        let device = core.cuda_device()?;
+        let stream = device
             .new_stream()
             .map_err(|e| HostError::CudaUnavailable {
                 reason: e.to_string(),
             })?;
-        Ok(Some((
-            stream,
-            core.config.cuda.streams() && self.cuda.streams(),
-        )))
+        let offer = core.config.cuda.streams() && self.cuda.streams();
+        Ok(Some(CudaFrame::new(stream, offer, device.description())))
     }
 
     /// Sends a sequence action with CUDA inArgs as the host configuration says, then waits for
@@ -484,24 +482,21 @@ impl Instance {
         action: &'static [u8],
         (first, last, step, scale): (f64, f64, f64, (f64, f64)),
     ) -> Result<OfxStatus, HostError> {
-        let stream = self.sequence_stream()?;
-        let cuda = match &stream {
-            None => CudaArgs::Off,
-            Some((s, offer)) => CudaArgs::On {
-                stream: offer.then_some(s.handle() as usize),
-            },
-        };
-        let a = self.sequence_args(first, last, step, scale, cuda);
+        let cuda = self.sequence_stream()?;
+        let args = cuda.as_ref().map_or(CudaArgs::Off, CudaFrame::args);
+        let a = self.sequence_args(first, last, step, scale, args);
         let st = self.plugin.action(
             action,
             self.effect.handle() as *const c_void,
             Some(&a),
             None,
         );
-        if let Some((s, _)) = stream {
-            s.synchronize().map_err(|e| HostError::CudaUnavailable {
-                reason: format!("synchronising after {}: {e}", name(action)),
-            })?;
+        if let Some(cuda) = cuda {
+            cuda.stream
+                .synchronize()
+                .map_err(|e| HostError::CudaUnavailable {
+                    reason: format!("synchronising after {}: {e}", name(action)),
+                })?;
         }
         Ok(st)
     }
