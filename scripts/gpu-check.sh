@@ -7,7 +7,10 @@
 #                       (upload + kernel + download), CUDA on device-resident images (OFX CUDA
 #                       render), and a device-to-device copy of the same bytes (the bandwidth
 #                       ceiling a memory-bound kernel such as inverse tone mapping should approach)
-#   run.sh              runs both on the GPU machine
+#   deps/itm-through-host  the Inverse Tone Map plugin loaded by the headless host in its OFX
+#                       CUDA render mode (device pointers, the host's stream), compared with its
+#                       CPU render (`cuda_` tests, with libplaterestore.so beside deps/)
+#   run.sh              runs them on the GPU machine
 #
 # On the GPU machine: an NVIDIA driver for CUDA 12.0 or newer (the embedded PTX is ISA 8.0;
 # cubins cover sm_75..sm_120), no CUDA toolkit needed. Copy the folder over and run
@@ -43,6 +46,12 @@ bench=$(cargo bench -p platerestore --bench device --no-run --message-format=jso
 [ -n "$tests" ] && [ -n "$bench" ] || { echo "gpu-check: build produced no binaries" >&2; exit 1; }
 cp "$tests" "$out/platerestore-tests"
 cp "$bench" "$out/device-bench"
+# The integration test finds the plugin library in the folder above its own (target/<profile>).
+itm=$(cargo test -p platerestore --test itm_through_host --no-run --message-format=json | executable itm_through_host test)
+[ -n "$itm" ] || { echo "gpu-check: the host CUDA-render test did not build" >&2; exit 1; }
+mkdir -p "$out/deps"
+cp "$itm" "$out/deps/itm-through-host"
+cp "$(dirname "$(dirname "$itm")")/libplaterestore.so" "$out/"
 
 cat > "$out/run.sh" <<'RUN'
 #!/usr/bin/env bash
@@ -54,6 +63,8 @@ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv || echo "nv
 if [ "$what" = all ] || [ "$what" = tests ]; then
     echo "== CUDA kernels against the CPU reference"
     ./platerestore-tests --ignored cuda_ --test-threads=1
+    echo "== OFX CUDA render through the headless host against the CPU render"
+    ./deps/itm-through-host --ignored cuda_ --test-threads=1
 fi
 if [ "$what" = all ] || [ "$what" = bench ]; then
     echo "== per-pixel throughput (1080p RGBA f32 -> half)"
@@ -61,5 +72,5 @@ if [ "$what" = all ] || [ "$what" = bench ]; then
 fi
 RUN
 chmod +x "$out/run.sh"
-echo "gpu-check: built $out (platerestore-tests, device-bench, run.sh)"
+echo "gpu-check: built $out (platerestore-tests, device-bench, deps/itm-through-host, run.sh)"
 echo "gpu-check: copy that folder to a machine with an NVIDIA GPU and run ./run.sh there"

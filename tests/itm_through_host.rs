@@ -236,3 +236,81 @@ fn an_alpha_only_plate_keeps_its_alpha_exactly() {
         assert_eq!(g[3], w[3]);
     }
 }
+
+/// Same value, or both NaN (payloads may differ between devices).
+fn same_or_both_nan(a: &[[f32; 4]], b: &[[f32; 4]]) -> Option<(usize, [f32; 4], [f32; 4])> {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .enumerate()
+        .find(|(_, (p, q))| (0..4).any(|c| p[c] != q[c] && !(p[c].is_nan() && q[c].is_nan())))
+        .map(|(i, (p, q))| (i, *p, *q))
+}
+
+#[test]
+#[ignore = "needs an NVIDIA GPU: scripts/gpu-check.sh"]
+fn cuda_render_through_the_host_equals_the_cpu_render() {
+    use ofx_harness::{CudaMode, Host, HostConfig};
+    // A host that renders as DaVinci Resolve does: device pointers and its own CUDA stream.
+    let host = Host::new(HostConfig {
+        cuda: CudaMode::DRIVER,
+        ..Default::default()
+    });
+    if let Err(e) = host.cuda_device() {
+        panic!(
+            "this test needs an NVIDIA GPU and driver ({e}); run it through scripts/gpu-check.sh"
+        );
+    }
+    let plugin = host
+        .plugin(&format!("{}:{ID}", common::bundle().display()))
+        .expect("plugin loads from the bundle");
+    let bounds = Rect::new(-7, 13, 258, 154);
+    let (mut host_img, _) = common::pattern_pair(bounds, PixelDepth::F32, Components::Rgba);
+    host_img.set_premult(Premult::PreMultiplied);
+    let mut fx = plugin.instance("filter").unwrap();
+    fx.set_input_image("Source", host_img).unwrap();
+    let window = ofx_harness::Rect::new(0, 20, 240, 150);
+    for (method, transfer) in [(0, 0), (1, 1), (2, 2)] {
+        fx.set_param("method", method).unwrap();
+        fx.set_param("outputTransfer", transfer).unwrap();
+        for rows in [
+            RowLayout::default(),
+            RowLayout {
+                padding_bytes: 48,
+                bottom_up: true,
+            },
+        ] {
+            let opts = RenderOptions {
+                window: Some(window),
+                input_rows: Some(rows),
+                output_rows: rows,
+                ..Default::default()
+            };
+            let on_gpu = fx.render_frame(1.0, &opts).unwrap();
+            let on_cpu = fx
+                .render_frame(
+                    1.0,
+                    &RenderOptions {
+                        cuda: Some(false),
+                        ..opts.clone()
+                    },
+                )
+                .unwrap();
+            let report = on_gpu.cuda.as_ref().expect("rendered with CUDA");
+            assert!(
+                report.stream.is_some(),
+                "the effect takes the host's stream"
+            );
+            assert!(on_cpu.cuda.is_none());
+            // Canaries around the window live in device memory too.
+            assert!(on_gpu.findings.is_empty(), "{:?}", on_gpu.findings);
+            // The device tests' tolerance: the kernels repeat the CPU's IEEE operations in the
+            // same order without FMA, so pixels are identical, NaN payloads aside.
+            let diff = same_or_both_nan(&on_gpu.image.to_rgba_f32(), &on_cpu.image.to_rgba_f32());
+            assert_eq!(
+                diff, None,
+                "method {method} transfer {transfer} rows {rows:?}"
+            );
+        }
+    }
+}

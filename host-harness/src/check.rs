@@ -153,7 +153,7 @@ pub fn check_plugin(host: &Host, spec: &str, opts: &CheckOptions) -> CheckReport
         report.finding(
             FindingKind::Capability,
             format!(
-                "declares CUDA render '{}' (streams '{}'); this host renders on the CPU only",
+                "declares CUDA render '{}' (streams '{}'); the check renders host-memory images (`ofxrun render --cuda` renders with CUDA)",
                 desc.cuda.render, desc.cuda.stream
             ),
         );

@@ -108,6 +108,8 @@ pub(crate) struct EffectObj {
     pub fetched: AtomicUsize,
     pub released: AtomicUsize,
     pub progress: Mutex<Vec<(String, f64)>>,
+    /// The device side of the CUDA render in progress; `None` for host-memory renders.
+    pub cuda_frame: Mutex<Option<crate::cuda::CudaFrame>>,
 }
 
 // SAFETY: every mutable part of EffectObj is behind a lock or atomic; the raw pointers reachable
@@ -175,6 +177,7 @@ impl EffectObj {
             fetched: AtomicUsize::new(0),
             released: AtomicUsize::new(0),
             progress: Mutex::new(Vec::new()),
+            cuda_frame: Mutex::new(None),
         })
     }
     pub fn handle(&self) -> OfxImageEffectHandle {
@@ -511,11 +514,25 @@ fn fetch_source(
     };
     let mut layout = *img.layout();
     layout.premult = premult;
+    // In a CUDA render the plugin gets a device copy, laid out exactly as the host copy.
+    let data = match lock(&effect.cuda_frame).as_mut() {
+        None => img.data_ptr() as *mut u8,
+        Some(cuda) => match cuda.upload(&clip.name, &img, false) {
+            Ok(address) => address as usize as *mut u8,
+            Err(e) => {
+                log::warn!(
+                    "clip '{}' frame {frame}: upload to the GPU failed: {e}",
+                    clip.name
+                );
+                return Err(STAT_ERR_MEMORY);
+            }
+        },
+    };
     let props = make_image_props(
         effect,
         &clip.name,
         time,
-        img.data_ptr() as *mut u8,
+        data,
         &layout,
         src.bounds(),
         scale,

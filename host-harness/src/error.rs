@@ -37,6 +37,10 @@ pub enum HostError {
     Aborted { frame: f64 },
     #[error("strict mode: {count} conformance error(s), first: {first}")]
     Strict { count: usize, first: String },
+    #[error("CUDA render needs an NVIDIA driver and GPU: {reason}. Render without --cuda (HostConfig::cuda = Off) to hand the plugin host-memory images")]
+    CudaUnavailable { reason: String },
+    #[error("plugin {plugin}: {reason}")]
+    CudaRefused { plugin: String, reason: String },
     #[error("action {action} did not return within {seconds} s (the plugin may be hung; its thread was left running)")]
     Timeout { action: String, seconds: f64 },
 }

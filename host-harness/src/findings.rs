@@ -48,6 +48,9 @@ pub enum FindingKind {
     Portability,
     /// The plugin declared something the harness reports (CUDA support, tiles, …).
     Capability,
+    /// A render the host refused over CUDA: device memory for a plugin that does not declare
+    /// OFX CUDA render, or host memory for one that declares it "needed".
+    CudaRender,
 }
 
 impl FindingKind {
@@ -64,7 +67,8 @@ impl FindingKind {
             | Crash
             | Load
             | BadHandle
-            | ActionFailed => Severity::Error,
+            | ActionFailed
+            | CudaRender => Severity::Error,
             DefaultOutOfRange | PropertyTypeMismatch | Portability | UnknownProperty => {
                 Severity::Warning
             }

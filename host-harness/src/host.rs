@@ -1,10 +1,13 @@
 //! The host itself: its configuration, its property set, `fetchSuite`, and the suites that need
 //! no effect (memory, multi-thread). One `HostCore` is shared by every binary it loads.
 
+use crate::cuda::CudaMode;
+use crate::device::{CudaDevice, DeviceError, DriverDevice, EmulatedDevice};
 use crate::effect::{
     IMAGE_EFFECT_SUITE, MESSAGE_SUITE_V1, MESSAGE_SUITE_V2, PROGRESS_SUITE_V1, PROGRESS_SUITE_V2,
     TIMELINE_SUITE,
 };
+use crate::error::HostError;
 use crate::findings::Findings;
 use crate::params::PARAMETER_SUITE;
 use crate::props::*;
@@ -12,7 +15,7 @@ use ofx_sys::*;
 use std::cell::Cell;
 use std::collections::BTreeSet;
 use std::ffi::{c_char, c_int, c_uint, c_void};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::thread::ThreadId;
 
 /// What the caller chooses about the host.
@@ -22,8 +25,8 @@ pub struct HostConfig {
     pub threads: usize,
     /// Strict mode: error-severity findings make renders and checks fail.
     pub strict: bool,
-    /// Whether the host offers OFX CUDA render to plugins. Always off for now: see
-    /// [`crate::cuda`] for the extension point.
+    /// Whether the host offers OFX CUDA render to plugins (off by default); see [`crate::cuda`].
+    /// When on, renders use device memory unless `RenderOptions::cuda` says otherwise.
     pub cuda: crate::cuda::CudaMode,
 }
 
@@ -47,6 +50,8 @@ pub struct HostCore {
     pub findings: Arc<Findings>,
     /// Suites plugins asked for that this host does not provide (name, version).
     pub(crate) missing_suites: Mutex<BTreeSet<(String, i32)>>,
+    /// The CUDA device, opened at the first CUDA render (a failure is remembered too).
+    cuda_device: OnceLock<Result<Arc<dyn CudaDevice>, DeviceError>>,
 }
 
 // SAFETY: HostCore's raw parts are the OfxHost struct (a pointer to `props`, which lives as long
@@ -72,7 +77,34 @@ impl HostCore {
             },
             findings,
             missing_suites: Mutex::new(BTreeSet::new()),
+            cuda_device: OnceLock::new(),
         })
+    }
+
+    /// The device CUDA renders use; opens it on first call. Never touches the driver unless
+    /// the configuration asks for it, and then only after checking that libcuda loads.
+    pub(crate) fn cuda_device(&self) -> Result<Arc<dyn CudaDevice>, HostError> {
+        let unavailable = |reason: String| HostError::CudaUnavailable { reason };
+        match self.config.cuda {
+            CudaMode::Off => Err(unavailable(
+                "this host was configured without CUDA render (HostConfig::cuda is Off)".into(),
+            )),
+            CudaMode::Emulated { .. } => Ok(self
+                .cuda_device
+                .get_or_init(|| Ok(Arc::new(EmulatedDevice)))
+                .clone()
+                .map_err(|e| unavailable(e.to_string()))?),
+            CudaMode::Driver { .. } => self
+                .cuda_device
+                .get_or_init(|| {
+                    DriverDevice::open(0).map(|d| {
+                        log::info!("CUDA render on {}", d.description());
+                        Arc::new(d) as Arc<dyn CudaDevice>
+                    })
+                })
+                .clone()
+                .map_err(|e| unavailable(e.to_string())),
+        }
     }
     pub(crate) fn ofx_host_ptr(&self) -> *mut OfxHost {
         &*self.ofx_host as *const OfxHost as *mut OfxHost

@@ -476,6 +476,15 @@ impl HostImage {
         &mut self.storage_bytes_mut()[s..s + n]
     }
 
+    /// All stored bytes, padding included, in memory order (what a device copy moves).
+    pub fn raw_storage(&self) -> &[u8] {
+        self.storage_bytes()
+    }
+    /// Where pixel `(bounds.x1, bounds.y1)` lies in [`Self::raw_storage`]: `data_ptr()` minus
+    /// the storage's start (the last row's start for bottom-up images).
+    pub fn data_offset(&self) -> usize {
+        self.start
+    }
     /// All stored bytes, padding included, in memory order (for fills such as canaries).
     pub fn raw_storage_mut(&mut self) -> &mut [u8] {
         self.storage_bytes_mut()

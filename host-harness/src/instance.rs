@@ -2,7 +2,8 @@
 //! interest, tiled and concurrent render calls, canaries around the render window, and the
 //! accounting of fetched images — one `render_frame` call per output frame.
 
-use crate::cuda::CudaSupport;
+use crate::cuda::{CudaArgs, CudaFrame, CudaRenderReport, CudaSupport};
+use crate::device::CudaDevice;
 use crate::effect::*;
 use crate::error::HostError;
 use crate::findings::{Finding, FindingKind};
@@ -45,6 +46,10 @@ pub struct RenderOptions {
     pub canary: bool,
     /// Deliberate host misbehaviour, to test that a plugin survives it.
     pub faults: Faults,
+    /// OFX CUDA render for this frame: `None` follows `HostConfig::cuda`; `Some(true)` asks
+    /// for device memory (an error if the host has no CUDA or the plugin does not declare
+    /// it); `Some(false)` hands host memory even on a CUDA host.
+    pub cuda: Option<bool>,
 }
 
 /// Ways a (buggy or unusual) host can misbehave, injected on purpose so a plugin's handling of
@@ -78,6 +83,7 @@ impl Default for RenderOptions {
             output_rows: RowLayout::default(),
             canary: true,
             faults: Faults::default(),
+            cuda: None,
         }
     }
 }
@@ -103,6 +109,8 @@ pub struct RenderOutput {
     pub total_seconds: f64,
     /// Findings raised while rendering this frame.
     pub findings: Vec<Finding>,
+    /// Set for a CUDA render: the device, the stream and the device images handed over.
+    pub cuda: Option<CudaRenderReport>,
 }
 
 /// Raises and clears the host's abort flag from any thread while a render runs.
@@ -450,12 +458,56 @@ impl Instance {
             .action(kOfxActionEndInstanceChanged, h, Some(&begin), None);
     }
 
+    /// A stream for a Begin/EndSequenceRender action when the host renders with CUDA and the
+    /// plugin declared it; `None` sends host-memory inArgs.
+    fn sequence_stream(&self) -> Result<Option<CudaFrame>, HostError> {
+        let core = &self.plugin.binary.core;
+        if !core.config.cuda.is_on() || !self.cuda.supported() {
+            return Ok(None);
+        }
+        let device = core.cuda_device()?;
+        let stream = device
+            .new_stream()
+            .map_err(|e| HostError::CudaUnavailable {
+                reason: e.to_string(),
+            })?;
+        let offer = core.config.cuda.streams() && self.cuda.streams();
+        Ok(Some(CudaFrame::new(stream, offer, device.description())))
+    }
+
+    /// Sends a sequence action with CUDA inArgs as the host configuration says, then waits for
+    /// the stream it handed over (the plugin may have queued work on it).
+    fn sequence_action(
+        &self,
+        action: &'static [u8],
+        (first, last, step, scale): (f64, f64, f64, (f64, f64)),
+    ) -> Result<OfxStatus, HostError> {
+        let cuda = self.sequence_stream()?;
+        let args = cuda.as_ref().map_or(CudaArgs::Off, CudaFrame::args);
+        let a = self.sequence_args(first, last, step, scale, args);
+        let st = self.plugin.action(
+            action,
+            self.effect.handle() as *const c_void,
+            Some(&a),
+            None,
+        );
+        if let Some(cuda) = cuda {
+            cuda.stream
+                .synchronize()
+                .map_err(|e| HostError::CudaUnavailable {
+                    reason: format!("synchronising after {}: {e}", name(action)),
+                })?;
+        }
+        Ok(st)
+    }
+
     fn sequence_args(
         &self,
         first: f64,
         last: f64,
         step: f64,
         scale: (f64, f64),
+        cuda: CudaArgs,
     ) -> Box<PropertySet> {
         let a =
             PropertySet::new_strict("sequence render inArgs", Some(self.plugin.findings.clone()));
@@ -465,7 +517,7 @@ impl Instance {
         a.define_double(name(kOfxImageEffectPropRenderScale), &[scale.0, scale.1]);
         a.define_int(name(kOfxImageEffectPropSequentialRenderStatus), &[1]);
         a.define_int(name(kOfxImageEffectPropInteractiveRenderStatus), &[0]);
-        crate::cuda::render_in_args(&a, self.plugin.binary.core.config.cuda, &self.cuda);
+        crate::cuda::render_in_args(&a, cuda, &self.cuda);
         a
     }
 
@@ -477,13 +529,10 @@ impl Instance {
         step: f64,
         scale: (f64, f64),
     ) -> Result<(), HostError> {
-        let a = self.sequence_args(first, last, step, scale);
-        let st = self.plugin.action(
+        let st = self.sequence_action(
             kOfxImageEffectActionBeginSequenceRender,
-            self.effect.handle() as *const c_void,
-            Some(&a),
-            None,
-        );
+            (first, last, step, scale),
+        )?;
         if st != STAT_OK && st != STAT_REPLY_DEFAULT {
             return Err(self.action_error("kOfxImageEffectActionBeginSequenceRender", st));
         }
@@ -502,13 +551,10 @@ impl Instance {
             return Ok(());
         }
         self.in_sequence = false;
-        let a = self.sequence_args(first, last, step, scale);
-        let st = self.plugin.action(
+        let st = self.sequence_action(
             kOfxImageEffectActionEndSequenceRender,
-            self.effect.handle() as *const c_void,
-            Some(&a),
-            None,
-        );
+            (first, last, step, scale),
+        )?;
         if st != STAT_OK && st != STAT_REPLY_DEFAULT {
             return Err(self.action_error("kOfxImageEffectActionEndSequenceRender", st));
         }
@@ -823,7 +869,13 @@ impl Instance {
         Some((clip, time))
     }
 
-    fn render_args(&self, frame: f64, scale: (f64, f64), window: &Rect) -> Box<PropertySet> {
+    fn render_args(
+        &self,
+        frame: f64,
+        scale: (f64, f64),
+        window: &Rect,
+        cuda: CudaArgs,
+    ) -> Box<PropertySet> {
         let a = PropertySet::new_strict("render inArgs", Some(self.plugin.findings.clone()));
         a.define_double(name(kOfxPropTime), &[frame]);
         a.define_str(
@@ -841,8 +893,45 @@ impl Instance {
         );
         a.define_int(name(kOfxImageEffectPropInteractiveRenderStatus), &[0]);
         a.define_int(name(kOfxImageEffectPropRenderQualityDraft), &[0]);
-        crate::cuda::render_in_args(&a, self.plugin.binary.core.config.cuda, &self.cuda);
+        crate::cuda::render_in_args(&a, cuda, &self.cuda);
         a
+    }
+
+    /// Decides whether this frame renders with CUDA, before any action is sent: the device to
+    /// use, or `None` for host memory. Refuses (with a finding) device memory for a plugin
+    /// that did not declare CUDA render, and host memory for one that needs CUDA.
+    fn cuda_device_for(
+        &self,
+        frame: f64,
+        opts: &RenderOptions,
+    ) -> Result<Option<Arc<dyn CudaDevice>>, HostError> {
+        let core = &self.plugin.binary.core;
+        let want = opts.cuda.unwrap_or(core.config.cuda.is_on());
+        let refuse = |reason: String| {
+            self.plugin
+                .findings
+                .push(FindingKind::CudaRender, format!("frame {frame}: {reason}"));
+            Err(HostError::CudaRefused {
+                plugin: self.plugin.entry.identifier.clone(),
+                reason,
+            })
+        };
+        if want && !self.cuda.supported() {
+            return refuse(format!(
+                "it does not declare OFX CUDA render ({} is '{}'), so it cannot be given device memory; render it without --cuda",
+                crate::cuda::PROP_CUDA_RENDER_SUPPORTED, self.cuda.render
+            ));
+        }
+        if !want && self.cuda.required() {
+            return refuse(format!(
+                "it declares OFX CUDA render 'needed' ({}), so it cannot render host-memory images; render it with --cuda",
+                crate::cuda::PROP_CUDA_RENDER_SUPPORTED
+            ));
+        }
+        if !want {
+            return Ok(None);
+        }
+        core.cuda_device().map(Some)
     }
 
     /// Renders one frame.
@@ -853,6 +942,7 @@ impl Instance {
     ) -> Result<RenderOutput, HostError> {
         let t0 = Instant::now();
         let before = self.plugin.findings.len();
+        let cuda_device = self.cuda_device_for(frame, opts)?;
         self.effect.set_time(frame);
         {
             let mut st = self.effect.state_mut();
@@ -925,6 +1015,7 @@ impl Instance {
                 plugin_seconds: 0.0,
                 total_seconds: t0.elapsed().as_secs_f64(),
                 findings,
+                cuda: None,
             });
         }
 
@@ -949,7 +1040,29 @@ impl Instance {
         if use_canary {
             fill_canary(&mut output);
         }
-        self.effect.state_mut().output = Some((output.data_ptr_mut() as usize, *output.layout()));
+        // A CUDA render hands the plugin a device copy of the output, canaries and all.
+        let cuda_args = match &cuda_device {
+            None => {
+                self.effect.state_mut().output =
+                    Some((output.data_ptr_mut() as usize, *output.layout()));
+                CudaArgs::Off
+            }
+            Some(device) => {
+                let device_error = |e: crate::device::DeviceError| HostError::Render {
+                    frame,
+                    reason: format!("CUDA on {}: {e}", device.description()),
+                };
+                let stream = device.new_stream().map_err(device_error)?;
+                let core = &self.plugin.binary.core;
+                let offer = core.config.cuda.streams() && self.cuda.streams();
+                let mut cuda = CudaFrame::new(stream, offer, device.description());
+                let data = cuda.upload(out_name, &output, true).map_err(device_error)?;
+                let args = cuda.args();
+                self.effect.state_mut().output = Some((data as usize, *output.layout()));
+                *lock_opt(&self.effect.cuda_frame) = Some(cuda);
+                args
+            }
+        };
 
         // Tiles and threads.
         let desc = &self.plugin.descriptor.props;
@@ -1029,7 +1142,7 @@ impl Instance {
                 rois,
                 threads,
             }));
-            let args = self.render_args(frame, opts.render_scale, tile);
+            let args = self.render_args(frame, opts.render_scale, tile, cuda_args);
             let st = self.plugin.action(
                 kOfxImageEffectActionRender,
                 self.effect.handle() as *const c_void,
@@ -1051,8 +1164,21 @@ impl Instance {
         } else {
             worker();
         }
-        let plugin_seconds = t_render.elapsed().as_secs_f64();
         self.effect.state_mut().output = None;
+        // The plugin may have queued work on our stream without waiting: synchronise, then read
+        // the output back (into the host image the canary check and the result use).
+        let cuda_frame = lock_opt(&self.effect.cuda_frame).take();
+        let cuda_report = match cuda_frame {
+            None => None,
+            Some(cuda) => {
+                let device = cuda.device.clone();
+                Some(cuda.finish(&mut output).map_err(|e| HostError::Render {
+                    frame,
+                    reason: format!("CUDA on {device} after the render: {e}"),
+                })?)
+            }
+        };
+        let plugin_seconds = t_render.elapsed().as_secs_f64();
 
         let leaked = reclaim_images(&self.effect);
         if !leaked.is_empty() {
@@ -1116,6 +1242,7 @@ impl Instance {
             plugin_seconds,
             total_seconds: t0.elapsed().as_secs_f64(),
             findings,
+            cuda: cuda_report,
         })
     }
 

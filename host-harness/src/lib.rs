@@ -26,6 +26,7 @@
 
 pub mod check;
 pub mod cuda;
+pub mod device;
 mod effect;
 pub mod error;
 pub mod findings;
@@ -38,6 +39,7 @@ pub mod plugin;
 pub mod props;
 
 pub use check::{check_plugin, CheckOptions, CheckReport};
+pub use cuda::{CudaMode, CudaSupport};
 pub use effect::{canonical_to_pixels, pixels_to_canonical, ClipInput, Message};
 pub use error::HostError;
 pub use findings::{Finding, FindingKind, Severity};
@@ -67,6 +69,12 @@ impl Host {
     }
     pub fn config(&self) -> &HostConfig {
         &self.core.config
+    }
+    /// The device CUDA renders use (`HostConfig::cuda`), opened on first call: an error when
+    /// the configuration is Off or no NVIDIA driver/GPU is usable. The host keeps working
+    /// either way; only CUDA renders need it.
+    pub fn cuda_device(&self) -> Result<Arc<dyn device::CudaDevice>, HostError> {
+        self.core.cuda_device()
     }
     /// Host-level findings (e.g. a binary whose OfxGetPlugin returned NULL).
     pub fn findings(&self) -> Vec<Finding> {

@@ -52,6 +52,7 @@ fn help_documents_every_render_option() {
         "--clip",
         "--scale",
         "--strict",
+        "--cuda",
     ] {
         assert!(t.contains(opt), "render --help lacks {opt}:\n{t}");
     }
@@ -227,4 +228,29 @@ fn check_isolates_a_crashing_plugin_and_passes_a_good_one() {
     assert!(t.contains("[Crash] the plugin crashed (signal 11)"), "{t}");
     // The rest of the check still ran and reported.
     assert!(t.contains("ok    render tiled 37x29, one thread"), "{t}");
+}
+
+#[test]
+fn render_with_cuda_fails_clearly_where_it_cannot_run() {
+    let dir = scratch("cuda");
+    let plugin = bundle(Fixture::NoCuda);
+    let o = ofxrun(
+        &[
+            "render",
+            plugin.to_str().unwrap(),
+            "--cuda",
+            "-o",
+            "out.exr",
+        ],
+        &dir,
+    );
+    assert!(!o.status.success(), "{}", text(&o));
+    let t = text(&o);
+    if ofx_harness::device::driver_present() {
+        // A GPU machine gets as far as the plugin, which declares no CUDA render.
+        assert!(t.contains("does not declare OFX CUDA render"), "{t}");
+    } else {
+        assert!(t.contains("CUDA render needs an NVIDIA driver"), "{t}");
+    }
+    assert!(!dir.join("out.exr").exists(), "nothing written");
 }

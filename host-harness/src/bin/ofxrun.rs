@@ -103,6 +103,12 @@ struct RenderArgs {
     /// Fail (exit code 1) on any conformance error found while rendering.
     #[arg(long)]
     strict: bool,
+    /// Render with OFX CUDA render, as DaVinci Resolve does: images in GPU memory (same row
+    /// layout as on the CPU), OfxImageEffectPropCudaEnabled = 1 and the host's CUDA stream
+    /// when the plugin supports streams. Needs an NVIDIA driver and GPU; refused for plugins
+    /// that do not declare CUDA render.
+    #[arg(long)]
+    cuda: bool,
 }
 
 #[derive(Args)]
@@ -393,8 +399,17 @@ fn render(a: RenderArgs, verbose: u8) -> Result<ExitCode, CliError> {
     let host = Host::new(HostConfig {
         threads,
         strict: a.strict,
-        ..Default::default()
+        cuda: if a.cuda {
+            CudaMode::DRIVER
+        } else {
+            CudaMode::Off
+        },
     });
+    if a.cuda {
+        // Fail before reading any input when there is no GPU to render on.
+        let device = host.cuda_device()?;
+        log::info!("CUDA render on {}", device.description());
+    }
     let plugin = host.plugin(&a.plugin)?;
     let contexts = plugin.contexts();
     let ctx = a.context.clone().unwrap_or_else(|| {

@@ -17,20 +17,32 @@ pub enum Fixture {
     NullCrash,
     HangOnNull,
     BadDefault,
+    /// Declares CUDA render and streams; logs the CUDA inArgs and image pointers it receives.
+    CudaProbe,
+    /// Declares CUDA render without streams; logs like CudaProbe.
+    CudaProbeNoStreams,
+    /// Declares no CUDA render at all.
+    NoCuda,
+    /// Declares CUDA render "needed"; logs like CudaProbe.
+    CudaNeeded,
 }
 
 impl Fixture {
-    fn flag(self) -> Option<&'static str> {
+    fn flags(self) -> &'static [&'static str] {
         match self {
-            Fixture::Gain => None,
-            Fixture::NoGetPlugin => Some("FIXTURE_NO_GETPLUGIN"),
-            Fixture::FailDescribe => Some("FIXTURE_FAIL_DESCRIBE"),
-            Fixture::WritesOutside => Some("FIXTURE_WRITES_OUTSIDE"),
-            Fixture::GarbageStatus => Some("FIXTURE_GARBAGE_STATUS"),
-            Fixture::LeakImage => Some("FIXTURE_LEAK_IMAGE"),
-            Fixture::NullCrash => Some("FIXTURE_NULL_CRASH"),
-            Fixture::HangOnNull => Some("FIXTURE_HANG_ON_NULL"),
-            Fixture::BadDefault => Some("FIXTURE_BAD_DEFAULT"),
+            Fixture::Gain => &[],
+            Fixture::NoGetPlugin => &["FIXTURE_NO_GETPLUGIN"],
+            Fixture::FailDescribe => &["FIXTURE_FAIL_DESCRIBE"],
+            Fixture::WritesOutside => &["FIXTURE_WRITES_OUTSIDE"],
+            Fixture::GarbageStatus => &["FIXTURE_GARBAGE_STATUS"],
+            Fixture::LeakImage => &["FIXTURE_LEAK_IMAGE"],
+            Fixture::NullCrash => &["FIXTURE_NULL_CRASH"],
+            Fixture::HangOnNull => &["FIXTURE_HANG_ON_NULL"],
+            Fixture::BadDefault => &["FIXTURE_BAD_DEFAULT"],
+            Fixture::CudaProbe => &["FIXTURE_CUDA_LOG", "FIXTURE_CUDA_STREAMS"],
+            Fixture::CudaProbeNoStreams => &["FIXTURE_CUDA_LOG"],
+            Fixture::NoCuda => &["FIXTURE_NO_CUDA"],
+            Fixture::CudaNeeded => &["FIXTURE_CUDA_NEEDED", "FIXTURE_CUDA_LOG"],
         }
     }
     pub fn bundle_name(self) -> String {
@@ -85,7 +97,7 @@ fn compile(f: Fixture, out: &Path) {
         .arg(&src)
         .arg(format!("-I{}", src.parent().unwrap().display()))
         .arg(format!("-DFIXTURE_ID=\"{}\"", f.identifier()));
-    if let Some(flag) = f.flag() {
+    for flag in f.flags() {
         cmd.arg(format!("-D{flag}"));
     }
     cmd.arg("-lm");
