@@ -1,0 +1,120 @@
+// Film grain, one fused pass: read any OFX layout, add the grain of src/ops/grain, write any
+// layout. A step-for-step port of `FieldPlan::fields_at` (hash, Poisson counts, B-spline
+// footprint weights — tabulated on the host, as the CPU does) and of the per-pixel apply in
+// `RenderPlan::apply_row`, with the same f32 operations in the same order (no FMA: built with
+// --fmad=false), so every output bit equals the CPU's. The model is documented in
+// src/ops/grain/mod.rs.
+#include "common.cuh"
+
+// field::pcg_hash: PCG-RXS-M-XS 32 (Jarzynski & Olano, JCGT 9(3) 2020). Unsigned arithmetic
+// wraps exactly as Rust's wrapping ops do.
+PR_FN unsigned int pr_pcg_hash(unsigned int v) {
+    unsigned int state = v * 747796405u + 2891336453u;
+    unsigned int word = ((state >> ((state >> 28) + 4u)) ^ state) * 277803737u;
+    return (word >> 22) ^ word;
+}
+
+// domain::cube_root: bit-pattern first guess, two Halley steps, IEEE operations only.
+PR_FN float pr_cube_root(float x) {
+    float y = pr_bits_as_float(pr_float_as_bits(x) / 3u + 709921077u);
+    for (int i = 0; i < 2; ++i) {
+        float y3 = y * y * y;
+        y = y * (y3 + 2.0f * x) / (2.0f * y3 + x);
+    }
+    return y;
+}
+
+// domain::to_grain_domain for scene-linear plates (display plates use their code values).
+PR_FN float pr_to_lightness(const GrainKernelParams& p, float v) {
+    return v > p.lstar_break ? 1.16f * pr_cube_root(v) - 0.16f : p.lstar_slope * v;
+}
+
+// domain::from_grain_domain for scene-linear plates.
+PR_FN float pr_from_lightness(const GrainKernelParams& p, float e) {
+    if (e > 0.08f) {
+        float t = (e + 0.16f) * p.inv_1_16;
+        return t * t * t;
+    }
+    return e * p.lstar_inv_slope;
+}
+
+// ResponseTable::at: clamp (NaN reads as 0), nearest sample through the 2^23 rounding trick.
+PR_FN float pr_response(const float* t, float e) {
+    float s = fminf(fmaxf(e, 0.0f), 1.0f) * (float)PR_GRAIN_RESPONSE_STEPS;
+    unsigned int index = pr_float_as_bits(s + 8388608.0f) & (unsigned int)PR_GRAIN_RESPONSE_STEPS;
+    return t[index];
+}
+
+// FieldPlan::fields_at, the three colour fields at once: each site is hashed once and its three
+// counts go to three accumulators, so every field sees the same additions in the same order as
+// the CPU's one-field-at-a-time loop.
+PR_FN void pr_grain_fields(const GrainKernelParams& p, const float* t, int x, int y, float* g) {
+    g[0] = 0.0f;
+    g[1] = 0.0f;
+    g[2] = 0.0f;
+    for (unsigned int o = 0; o < p.octave_count; ++o) {
+        const PrGrainOctave& oc = p.octaves[o];
+        unsigned int nx = (unsigned int)(x - oc.x.origin);
+        unsigned int ny = (unsigned int)(y - oc.y.origin);
+        int ix = (int)t[oc.x.first + nx];
+        int iy = (int)t[oc.y.first + ny];
+        const float* wx = t + oc.x.weights + nx * oc.x.taps;
+        const float* wy = t + oc.y.weights + ny * oc.y.taps;
+        const float* counts = t + oc.counts;
+        float weight_sum = t[oc.x.sums + nx];
+        for (unsigned int ty = 0; ty < oc.y.taps; ++ty) {
+            unsigned int row_key = pr_pcg_hash(oc.key + (unsigned int)(iy + (int)ty));
+            float c0 = 0.0f, c1 = 0.0f, c2 = 0.0f;
+            for (unsigned int tx = 0; tx < oc.x.taps; ++tx) {
+                unsigned int h = pr_pcg_hash(row_key + (unsigned int)(ix + (int)tx));
+                float w = wx[tx];
+                c0 += w * counts[h & 1023u];
+                c1 += w * counts[(h >> PR_GRAIN_COUNT_BITS) & 1023u];
+                c2 += w * counts[(h >> (2 * PR_GRAIN_COUNT_BITS)) & 1023u];
+            }
+            float wyv = wy[ty];
+            g[0] += wyv * (oc.inv_std * c0 - oc.mean_over_std * weight_sum);
+            g[1] += wyv * (oc.inv_std * c1 - oc.mean_over_std * weight_sum);
+            g[2] += wyv * (oc.inv_std * c2 - oc.mean_over_std * weight_sum);
+        }
+    }
+    // FieldPlan::mix.
+    float s = g[0] + g[1] + g[2];
+    for (int c = 0; c < 3; ++c) g[c] = p.mix_a * g[c] + p.mix_b * s;
+}
+
+extern "C" __global__ void grain_rgba(const GrainKernelParams p) {
+    int x, y;
+    if (!pr_thread_pixel(p.window, &x, &y)) return;
+    const float* t = (const float*)p.tables;
+    PrPixel px = pr_load_pixel(p.src, x, y);
+    float alpha = px.a;
+    if (p.premultiplied != 0 && alpha <= 0.0f) {
+        // Fully transparent premultiplied colour has no colour to grain (and no grain to show).
+        if (p.grain_only != 0) {
+            px.r = 0.0f;
+            px.g = 0.0f;
+            px.b = 0.0f;
+        }
+        pr_store_pixel(p.dst, x, y, px);
+        return;
+    }
+    float g[3];
+    pr_grain_fields(p, t, x, y, g);
+    const float* response = t + p.response;
+    float rgb[3] = {px.r, px.g, px.b};
+    for (int c = 0; c < 3; ++c) {
+        float v = p.premultiplied != 0 ? rgb[c] / alpha : rgb[c];
+        float e = p.linear != 0 ? pr_to_lightness(p, v) : v;
+        float grained = e + pr_response(response, e) * p.gain[c] * g[c];
+        float o = p.linear != 0 ? pr_from_lightness(p, grained) : grained;
+        // Grain only: for display plates exactly the grain, for linear ones the linear
+        // difference a compositor adds back.
+        if (p.grain_only != 0) o = o - v + p.centre;
+        rgb[c] = p.premultiplied != 0 ? o * alpha : o;
+    }
+    px.r = rgb[0];
+    px.g = rgb[1];
+    px.b = rgb[2];
+    pr_store_pixel(p.dst, x, y, px);
+}

@@ -1,0 +1,181 @@
+//! Film grain on CUDA: the CPU's render plan (`ops::grain::field::FieldPlan` and the response
+//! table) flattened into one f32 table array plus the kernel's params struct, and the two ways
+//! to run kernels/grain.cu — host-memory images, or the host's own stream and device images.
+
+use super::cuda::{CudaEngine, DeviceImage, HostRender};
+use super::kernels::Kernel;
+use super::params::{GrainKernelParams, PrGrainAxis, PrGrainOctave, PrImage, PR_GRAIN_MAX_OCTAVES};
+use super::DeviceError;
+use crate::image::{ImageView, ImageViewMut, Rect};
+use crate::ops::grain::domain::{ResponseTable, LSTAR_SLOPE, LSTAR_Y_BREAK};
+use crate::ops::grain::field::{AxisTaps, FieldPlan};
+use crate::ops::grain::{GrainOutput, GrainParams, InputEncoding};
+
+/// Largest lattice-site index the tables can hold: sites are stored as f32, exact up to 2^24.
+const MAX_EXACT_SITE: i64 = 1 << 24;
+
+/// A grain render prepared for the GPU: the tables (read-only, uploaded once per content) and
+/// every constant of the kernel argument except the image and table addresses.
+pub struct GrainDevicePlan {
+    pub tables: Vec<f32>,
+    params: GrainKernelParams,
+}
+
+impl GrainDevicePlan {
+    /// The plan for `window` (output pixels at `params.render_scale`). The tables hold exactly
+    /// the values the CPU renderer computes for the same window, so the kernel reads the CPU's
+    /// weights rather than recomputing them.
+    pub fn new(params: &GrainParams, window: Rect) -> Result<Self, DeviceError> {
+        params
+            .validate()
+            .map_err(|e| DeviceError::Settings(e.to_string()))?;
+        let field = FieldPlan::new(params, window);
+        if field.octaves.len() > PR_GRAIN_MAX_OCTAVES as usize {
+            return Err(DeviceError::Settings(format!(
+                "{} grain octaves; the kernel holds {PR_GRAIN_MAX_OCTAVES}",
+                field.octaves.len()
+            )));
+        }
+        let response = ResponseTable::new(params.input_encoding, &params.response);
+        let mut tables: Vec<f32> = Vec::new();
+        let response_offset = push(&mut tables, response.values())?;
+        let mut octaves = [PrGrainOctave::default(); PR_GRAIN_MAX_OCTAVES as usize];
+        for (slot, o) in octaves.iter_mut().zip(&field.octaves) {
+            *slot = PrGrainOctave {
+                key: o.key,
+                counts: push(&mut tables, &o.impulses.counts[..])?,
+                inv_std: o.impulses.inv_std,
+                mean_over_std: o.impulses.mean_over_std,
+                x: push_axis(&mut tables, &o.x)?,
+                y: push_axis(&mut tables, &o.y)?,
+            };
+        }
+        let table_len = u32::try_from(tables.len())
+            .map_err(|_| DeviceError::TooLarge(format!("{} grain table floats", tables.len())))?;
+        let centre = match params.output {
+            GrainOutput::GradedPlate => None,
+            GrainOutput::GrainOnlyCentredZero => Some(0.0),
+            GrainOutput::GrainOnlyCentredHalf => Some(0.5),
+        };
+        let kernel_params = GrainKernelParams {
+            src: PrImage::default(),
+            dst: PrImage::default(),
+            window: window.into(),
+            tables: 0,
+            table_len,
+            octave_count: field.octaves.len() as u32,
+            octaves,
+            response: response_offset,
+            linear: (params.input_encoding == InputEncoding::Linear) as u32,
+            premultiplied: params.premultiplied as u32,
+            grain_only: centre.is_some() as u32,
+            centre: centre.unwrap_or(0.0),
+            gain: params.channel_amount.map(|c| params.amount * c),
+            mix_a: field.mix.0,
+            mix_b: field.mix.1,
+            // The f32 constants of domain::to_grain_domain / from_grain_domain, rounded the
+            // same way here as there.
+            lstar_break: LSTAR_Y_BREAK as f32,
+            lstar_slope: (LSTAR_SLOPE / 100.0) as f32,
+            lstar_inv_slope: (100.0 / LSTAR_SLOPE) as f32,
+            inv_1_16: 1.0f32 / 1.16f32,
+        };
+        Ok(GrainDevicePlan {
+            tables,
+            params: kernel_params,
+        })
+    }
+
+    /// The kernel argument for images `src` and `dst`, with the tables at device address
+    /// `tables`.
+    pub fn kernel_params(&self, src: PrImage, dst: PrImage, tables: u64) -> GrainKernelParams {
+        GrainKernelParams {
+            src,
+            dst,
+            tables,
+            ..self.params
+        }
+    }
+
+    /// The window the plan covers.
+    pub fn window(&self) -> Rect {
+        let w = self.params.window;
+        Rect::new(w.x1, w.y1, w.x2, w.y2)
+    }
+}
+
+/// Appends `values`, returning their offset.
+fn push(tables: &mut Vec<f32>, values: &[f32]) -> Result<u32, DeviceError> {
+    let offset = u32::try_from(tables.len())
+        .map_err(|_| DeviceError::TooLarge("grain tables over 2^32 floats".into()))?;
+    tables.extend_from_slice(values);
+    Ok(offset)
+}
+
+fn push_axis(tables: &mut Vec<f32>, taps: &AxisTaps) -> Result<PrGrainAxis, DeviceError> {
+    if taps
+        .first
+        .iter()
+        .any(|&i| (i as i64).abs() >= MAX_EXACT_SITE)
+    {
+        return Err(DeviceError::TooLarge(
+            "grain lattice coordinates beyond 2^24 pixels".into(),
+        ));
+    }
+    let first: Vec<f32> = taps.first.iter().map(|&i| i as f32).collect();
+    Ok(PrGrainAxis {
+        origin: taps.origin,
+        taps: taps.taps as u32,
+        first: push(tables, &first)?,
+        weights: push(tables, &taps.weights)?,
+        sums: push(tables, &taps.sums)?,
+    })
+}
+
+/// Grain on host-memory images on the GPU (upload, kernel, download). `params` carries the
+/// render scale, frame and premultiplication, as for `ops::grain::run_cpu`.
+pub fn run_grain_cuda(
+    engine: &CudaEngine,
+    params: &GrainParams,
+    src: &ImageView<'_>,
+    dst: &ImageViewMut<'_>,
+    window: Rect,
+) -> Result<(), DeviceError> {
+    let win = window.intersect(&dst.bounds());
+    if win.is_empty() {
+        return Ok(());
+    }
+    let plan = GrainDevicePlan::new(params, win)?;
+    engine.run_per_pixel_with_tables(
+        Kernel::GrainRgba,
+        src,
+        dst,
+        win,
+        &plan.tables,
+        |s, d, tables| plan.kernel_params(s, d, tables),
+    )
+}
+
+/// Grain on the host's stream, reading and writing the host's device images in place. Only the
+/// tables (cached by content, so unchanged between frames of a shot) are uploaded, on our own
+/// stream.
+pub fn run_grain_on_host_stream(
+    host: &HostRender,
+    params: &GrainParams,
+    src: &DeviceImage,
+    dst: &DeviceImage,
+    window: Rect,
+) -> Result<(), DeviceError> {
+    src.check()?;
+    dst.check()?;
+    let win = window.intersect(&dst.layout.bounds);
+    if win.is_empty() {
+        return Ok(());
+    }
+    let plan = GrainDevicePlan::new(params, win)?;
+    let engine = host.engine();
+    engine.with_tables(&plan.tables, host.stream(), |tables| {
+        let p = plan.kernel_params(src.as_params(), dst.as_params(), tables);
+        engine.launch_over_rect(host.stream(), Kernel::GrainRgba, win, &p)
+    })
+}
