@@ -48,29 +48,44 @@ PR_FN float pr_response(const float* t, float e) {
 // FieldPlan::fields_at, the three colour fields at once: each site is hashed once and its three
 // counts go to three accumulators, so every field sees the same additions in the same order as
 // the CPU's one-field-at-a-time loop.
-PR_FN void pr_grain_fields(const GrainKernelParams& p, const float* t, int x, int y, float* g) {
+// Lattice site, weights and weight sum of output coordinate `coord` along one axis.
+PR_FN void pr_axis_taps(const PrGrainAxis& a, const float* t, int coord, int* site,
+                        const float** weights, float* weight_sum) {
+    unsigned int n = (unsigned int)(coord - a.origin);
+    if (a.stride != 0) {
+        *site = (int)t[a.first] + (int)(n * a.stride);
+        n = 0;
+    } else {
+        *site = (int)t[a.first + n];
+    }
+    *weights = t + a.weights + n * a.taps;
+    *weight_sum = t[a.sums + n];
+}
+
+PR_FN void pr_grain_fields(const GrainKernelParams& p, const float* t, const float* block_counts,
+                           int x, int y, float* g) {
     g[0] = 0.0f;
     g[1] = 0.0f;
     g[2] = 0.0f;
-    for (unsigned int o = 0; o < p.octave_count; ++o) {
+    // A constant trip count, so the octaves unroll and the params are never indexed at run time.
+    for (unsigned int o = 0; o < PR_GRAIN_MAX_OCTAVES; ++o) {
+        if (o >= p.octave_count) break;
         const PrGrainOctave& oc = p.octaves[o];
-        unsigned int nx = (unsigned int)(x - oc.x.origin);
-        unsigned int ny = (unsigned int)(y - oc.y.origin);
-        int ix = (int)t[oc.x.first + nx];
-        int iy = (int)t[oc.y.first + ny];
-        const float* wx = t + oc.x.weights + nx * oc.x.taps;
-        const float* wy = t + oc.y.weights + ny * oc.y.taps;
-        const float* counts = t + oc.counts;
-        float weight_sum = t[oc.x.sums + nx];
+        int ix, iy;
+        const float *wx, *wy;
+        float weight_sum, unused;
+        pr_axis_taps(oc.x, t, x, &ix, &wx, &weight_sum);
+        pr_axis_taps(oc.y, t, y, &iy, &wy, &unused);
+        const float* counts = block_counts + o * PR_GRAIN_COUNT_LEVELS;
         for (unsigned int ty = 0; ty < oc.y.taps; ++ty) {
             unsigned int row_key = pr_pcg_hash(oc.key + (unsigned int)(iy + (int)ty));
             float c0 = 0.0f, c1 = 0.0f, c2 = 0.0f;
             for (unsigned int tx = 0; tx < oc.x.taps; ++tx) {
                 unsigned int h = pr_pcg_hash(row_key + (unsigned int)(ix + (int)tx));
                 float w = wx[tx];
-                c0 += w * counts[h & 1023u];
-                c1 += w * counts[(h >> PR_GRAIN_COUNT_BITS) & 1023u];
-                c2 += w * counts[(h >> (2 * PR_GRAIN_COUNT_BITS)) & 1023u];
+                c0 += w * counts[h & (PR_GRAIN_COUNT_LEVELS - 1)];
+                c1 += w * counts[(h >> PR_GRAIN_COUNT_BITS) & (PR_GRAIN_COUNT_LEVELS - 1)];
+                c2 += w * counts[(h >> (2 * PR_GRAIN_COUNT_BITS)) & (PR_GRAIN_COUNT_LEVELS - 1)];
             }
             float wyv = wy[ty];
             g[0] += wyv * (oc.inv_std * c0 - oc.mean_over_std * weight_sum);
@@ -84,9 +99,19 @@ PR_FN void pr_grain_fields(const GrainKernelParams& p, const float* t, int x, in
 }
 
 extern "C" __global__ void grain_rgba(const GrainKernelParams p) {
+    const float* t = (const float*)p.tables;
+    // The grain counts are read at random (three per lattice site): from shared memory that
+    // costs a few bank conflicts, from the cache one transaction per distinct line.
+    __shared__ float counts[PR_GRAIN_MAX_OCTAVES * PR_GRAIN_COUNT_LEVELS];
+    unsigned int threads = blockDim.x * blockDim.y;
+    for (unsigned int i = threadIdx.y * blockDim.x + threadIdx.x;
+         i < p.octave_count * PR_GRAIN_COUNT_LEVELS; i += threads) {
+        unsigned int level = i % PR_GRAIN_COUNT_LEVELS;
+        counts[i] = t[(i < PR_GRAIN_COUNT_LEVELS ? p.octaves[0].counts : p.octaves[1].counts) + level];
+    }
+    __syncthreads();
     int x, y;
     if (!pr_thread_pixel(p.window, &x, &y)) return;
-    const float* t = (const float*)p.tables;
     PrPixel px = pr_load_pixel(p.src, x, y);
     float alpha = px.a;
     if (p.premultiplied != 0 && alpha <= 0.0f) {
@@ -100,7 +125,7 @@ extern "C" __global__ void grain_rgba(const GrainKernelParams p) {
         return;
     }
     float g[3];
-    pr_grain_fields(p, t, x, y, g);
+    pr_grain_fields(p, t, counts, x, y, g);
     const float* response = t + p.response;
     float rgb[3] = {px.r, px.g, px.b};
     for (int c = 0; c < 3; ++c) {

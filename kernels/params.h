@@ -130,16 +130,20 @@ typedef struct ItmKernelParams {
 #define PR_GRAIN_MAX_OCTAVES 2
 #define PR_GRAIN_RESPONSE_STEPS 4095
 #define PR_GRAIN_COUNT_BITS 10
+#define PR_GRAIN_COUNT_LEVELS 1024 /* 1 << PR_GRAIN_COUNT_BITS */
 
 /* One axis of one octave (`field::AxisTaps`): output coordinate origin + n reads lattice sites
  * first[n] .. first[n] + taps with weights[n * taps ..], normalised with sums[n]. `first` is
- * stored as f32 holding an exact integer (|first| < 2^24, checked on the host). */
+ * stored as f32 holding an exact integer (|first| < 2^24, checked on the host). With
+ * `stride` n > 0 (render scale exactly 1/n, checked on the host) every coordinate has entry
+ * 0's weights and sum and first[0] + n * stride: one copy of the weights, read warp-uniform. */
 typedef struct PrGrainAxis {
     int origin;
     unsigned int taps;
     unsigned int first;
     unsigned int weights;
     unsigned int sums;
+    unsigned int stride;
 } PrGrainAxis;
 
 /* One grain octave (`field::OctavePlan`). */

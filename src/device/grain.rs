@@ -122,6 +122,18 @@ fn push_axis(tables: &mut Vec<f32>, taps: &AxisTaps) -> Result<PrGrainAxis, Devi
             "grain lattice coordinates beyond 2^24 pixels".into(),
         ));
     }
+    if let Some(stride) = uniform_stride(taps) {
+        // One copy: coordinate origin + n reads first[0] + n·stride with entry 0's weights,
+        // which is what the CPU's strided filter reads too.
+        return Ok(PrGrainAxis {
+            origin: taps.origin,
+            taps: taps.taps as u32,
+            first: push(tables, &[taps.first[0] as f32])?,
+            weights: push(tables, &taps.weights[..taps.taps])?,
+            sums: push(tables, &taps.sums[..1])?,
+            stride,
+        });
+    }
     let first: Vec<f32> = taps.first.iter().map(|&i| i as f32).collect();
     Ok(PrGrainAxis {
         origin: taps.origin,
@@ -129,7 +141,28 @@ fn push_axis(tables: &mut Vec<f32>, taps: &AxisTaps) -> Result<PrGrainAxis, Devi
         first: push(tables, &first)?,
         weights: push(tables, &taps.weights)?,
         sums: push(tables, &taps.sums)?,
+        stride: 0,
     })
+}
+
+/// `Some(n)` when the axis is strided (scale exactly 1/n) and every coordinate really has entry
+/// 0's weights and sum with its first site n further on; the kernel then reads one copy.
+/// Checked rather than assumed, so a table that ever broke the pattern would still render
+/// exactly (per-coordinate tables).
+fn uniform_stride(taps: &AxisTaps) -> Option<u32> {
+    let stride = taps.stride?;
+    let count = taps.first.len();
+    if count == 0 || taps.taps == 0 {
+        return None;
+    }
+    let w0 = &taps.weights[..taps.taps];
+    let uniform = (0..count).all(|n| {
+        let wn = &taps.weights[n * taps.taps..(n + 1) * taps.taps];
+        taps.first[n] as i64 == taps.first[0] as i64 + (n * stride) as i64
+            && taps.sums[n].to_bits() == taps.sums[0].to_bits()
+            && wn.iter().zip(w0).all(|(a, b)| a.to_bits() == b.to_bits())
+    });
+    uniform.then_some(stride as u32)
 }
 
 /// Grain on host-memory images on the GPU (upload, kernel, download). `params` carries the

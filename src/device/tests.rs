@@ -1051,6 +1051,27 @@ fn grain_is_the_same_whatever_the_window_the_gpu_is_given() {
 }
 
 #[test]
+fn grain_plans_keep_one_copy_of_strided_taps() {
+    // Scales 1 and 1/2 share one set of weights per axis (a few hundred floats besides the
+    // 4096 response values and 1024 counts per octave); 0.37 needs a set per coordinate.
+    use crate::ops::grain::GrainParams;
+    let window = Rect::new(-100, 7, 3740, 2167);
+    let floats = |scale: f64| {
+        let params = GrainParams {
+            render_scale: [scale, scale],
+            ..GrainParams::default()
+        };
+        super::grain::GrainDevicePlan::new(&params, window)
+            .unwrap()
+            .tables
+            .len()
+    };
+    assert!(floats(1.0) < 4096 + 2 * 1024 + 200, "{}", floats(1.0));
+    assert!(floats(0.5) < 4096 + 2 * 1024 + 200, "{}", floats(0.5));
+    assert!(floats(0.37) > 3840 * 2, "{}", floats(0.37));
+}
+
+#[test]
 fn grain_plans_refuse_what_the_kernel_cannot_hold() {
     use crate::ops::grain::GrainParams;
     let bad = GrainParams {
