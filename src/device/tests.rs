@@ -964,6 +964,16 @@ fn grain_cases() -> Vec<crate::ops::grain::GrainParams> {
             });
         }
     }
+    // Clouds far wider than a block's shared rows: the kernel's direct (untiled) path.
+    cases.push(GrainParams {
+        amount: 0.1,
+        size_px: 24.0,
+        softness: 1.0,
+        roughness: 0.5,
+        colour: 0.7,
+        frame: 3.0,
+        ..GrainParams::default()
+    });
     cases
 }
 
