@@ -192,6 +192,24 @@ fn grain(c: &mut Criterion) {
     group.bench_function("cpu", |b| {
         b.iter(|| run_cpu(&default, &src.view(), &dst.view_mut(), UHD, &NeverAbort).unwrap())
     });
+    // Host-side work of a GPU render: building the plan and its tables, and reusing them for
+    // the next frame (part of the `cuda_device_resident_render` and `cuda_host_images` rows,
+    // not of the `cuda_kernel_*` ones).
+    group.bench_function("gpu_plan_on_the_cpu", |b| {
+        b.iter(|| GrainDevicePlan::new(&default, UHD).unwrap())
+    });
+    // What a shot's renders pay: the tables are reused, only the frame changes.
+    let mut frame = 0.0;
+    group.bench_function("gpu_plan_next_frame", |b| {
+        b.iter(|| {
+            frame += 1.0;
+            let p = GrainParams {
+                frame,
+                ..default.clone()
+            };
+            GrainDevicePlan::for_render(&p, UHD).unwrap()
+        })
+    });
     let Some(engine) = gpu_or_note() else {
         group.finish();
         return;

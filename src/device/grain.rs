@@ -8,17 +8,41 @@ use super::params::{GrainKernelParams, PrGrainAxis, PrGrainOctave, PrImage, PR_G
 use super::DeviceError;
 use crate::image::{ImageView, ImageViewMut, Rect};
 use crate::ops::grain::domain::{ResponseTable, LSTAR_SLOPE, LSTAR_Y_BREAK};
-use crate::ops::grain::field::{AxisTaps, FieldPlan};
-use crate::ops::grain::{GrainOutput, GrainParams, InputEncoding};
+use crate::ops::grain::field::{colour_mix, grain_frame_key, stream_key, AxisTaps, FieldPlan};
+use crate::ops::grain::{GrainOutput, GrainParams, InputEncoding, TemporalMode};
+use std::sync::{Arc, Mutex};
 
 /// Largest lattice-site index the tables can hold: sites are stored as f32, exact up to 2^24.
 const MAX_EXACT_SITE: i64 = 1 << 24;
 
 /// A grain render prepared for the GPU: the tables (read-only, uploaded once per content) and
 /// every constant of the kernel argument except the image and table addresses.
+#[derive(Clone)]
 pub struct GrainDevicePlan {
-    pub tables: Vec<f32>,
+    pub tables: Arc<Vec<f32>>,
     params: GrainKernelParams,
+}
+
+/// The last plan built, under the settings its tables depend on: frames, seeds, amounts and
+/// output modes change only the kernel constants, so a shot's renders build the tables (about
+/// a millisecond for a 4K window) once.
+type CachedPlan = (GrainParams, Rect, GrainDevicePlan);
+static LAST_PLAN: Mutex<Option<CachedPlan>> = Mutex::new(None);
+
+/// `params` with everything the tables do not depend on set to fixed values.
+fn table_settings(params: &GrainParams) -> GrainParams {
+    GrainParams {
+        amount: 0.0,
+        channel_amount: [0.0; 3],
+        colour: 0.0,
+        temporal: TemporalMode::Static,
+        hold_frames: 1,
+        seed: 0,
+        output: GrainOutput::GradedPlate,
+        premultiplied: false,
+        frame: 0.0,
+        ..params.clone()
+    }
 }
 
 impl GrainDevicePlan {
@@ -42,7 +66,7 @@ impl GrainDevicePlan {
         let mut octaves = [PrGrainOctave::default(); PR_GRAIN_MAX_OCTAVES as usize];
         for (slot, o) in octaves.iter_mut().zip(&field.octaves) {
             *slot = PrGrainOctave {
-                key: o.key,
+                key: 0, // set_render_constants
                 counts: push(&mut tables, &o.impulses.counts[..])?,
                 inv_std: o.impulses.inv_std,
                 mean_over_std: o.impulses.mean_over_std,
@@ -52,12 +76,7 @@ impl GrainDevicePlan {
         }
         let table_len = u32::try_from(tables.len())
             .map_err(|_| DeviceError::TooLarge(format!("{} grain table floats", tables.len())))?;
-        let centre = match params.output {
-            GrainOutput::GradedPlate => None,
-            GrainOutput::GrainOnlyCentredZero => Some(0.0),
-            GrainOutput::GrainOnlyCentredHalf => Some(0.5),
-        };
-        let kernel_params = GrainKernelParams {
+        let mut kernel_params = GrainKernelParams {
             src: PrImage::default(),
             dst: PrImage::default(),
             window: window.into(),
@@ -67,23 +86,39 @@ impl GrainDevicePlan {
             octaves,
             response: response_offset,
             linear: (params.input_encoding == InputEncoding::Linear) as u32,
-            premultiplied: params.premultiplied as u32,
-            grain_only: centre.is_some() as u32,
-            centre: centre.unwrap_or(0.0),
-            gain: params.channel_amount.map(|c| params.amount * c),
-            mix_a: field.mix.0,
-            mix_b: field.mix.1,
             // The f32 constants of domain::to_grain_domain / from_grain_domain, rounded the
             // same way here as there.
             lstar_break: LSTAR_Y_BREAK as f32,
             lstar_slope: (LSTAR_SLOPE / 100.0) as f32,
             lstar_inv_slope: (100.0 / LSTAR_SLOPE) as f32,
             inv_1_16: 1.0f32 / 1.16f32,
+            ..GrainKernelParams::default()
         };
+        set_render_constants(&mut kernel_params, params);
         Ok(GrainDevicePlan {
-            tables,
+            tables: Arc::new(tables),
             params: kernel_params,
         })
+    }
+
+    /// `new`, reusing the tables of the previous call when only settings they do not depend on
+    /// changed (frame, seed, amounts, colour, output, alpha): the same plan, built faster.
+    pub fn for_render(params: &GrainParams, window: Rect) -> Result<Self, DeviceError> {
+        params
+            .validate()
+            .map_err(|e| DeviceError::Settings(e.to_string()))?;
+        let settings = table_settings(params);
+        let mut last = LAST_PLAN.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((cached_settings, cached_window, plan)) = &*last {
+            if *cached_settings == settings && *cached_window == window {
+                let mut plan = plan.clone();
+                set_render_constants(&mut plan.params, params);
+                return Ok(plan);
+            }
+        }
+        let plan = Self::new(params, window)?;
+        *last = Some((settings, window, plan.clone()));
+        Ok(plan)
     }
 
     /// The kernel argument for images `src` and `dst`, with the tables at device address
@@ -102,6 +137,27 @@ impl GrainDevicePlan {
         let w = self.params.window;
         Rect::new(w.x1, w.y1, w.x2, w.y2)
     }
+}
+
+/// The kernel constants that do not touch the tables: octave keys (seed, frame), gains, colour
+/// mix, alpha and output mode. Same values as `FieldPlan::new` and `RenderPlan::new` compute.
+fn set_render_constants(kp: &mut GrainKernelParams, params: &GrainParams) {
+    let frame_key = grain_frame_key(params);
+    for (o, octave) in kp.octaves.iter_mut().enumerate() {
+        octave.key = stream_key(params.seed, frame_key, o as u32);
+    }
+    let centre = match params.output {
+        GrainOutput::GradedPlate => None,
+        GrainOutput::GrainOnlyCentredZero => Some(0.0),
+        GrainOutput::GrainOnlyCentredHalf => Some(0.5),
+    };
+    let (mix_a, mix_b) = colour_mix(1.0 - params.colour as f64);
+    kp.premultiplied = params.premultiplied as u32;
+    kp.grain_only = centre.is_some() as u32;
+    kp.centre = centre.unwrap_or(0.0);
+    kp.gain = params.channel_amount.map(|c| params.amount * c);
+    kp.mix_a = mix_a;
+    kp.mix_b = mix_b;
 }
 
 /// Appends `values`, returning their offset.
@@ -178,7 +234,7 @@ pub fn run_grain_cuda(
     if win.is_empty() {
         return Ok(());
     }
-    let plan = GrainDevicePlan::new(params, win)?;
+    let plan = GrainDevicePlan::for_render(params, win)?;
     engine.run_per_pixel_with_tables(
         Kernel::GrainRgba,
         src,
@@ -205,7 +261,7 @@ pub fn run_grain_on_host_stream(
     if win.is_empty() {
         return Ok(());
     }
-    let plan = GrainDevicePlan::new(params, win)?;
+    let plan = GrainDevicePlan::for_render(params, win)?;
     let engine = host.engine();
     engine.with_tables(&plan.tables, host.stream(), |tables| {
         let p = plan.kernel_params(src.as_params(), dst.as_params(), tables);

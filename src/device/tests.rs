@@ -1061,6 +1061,34 @@ fn grain_is_the_same_whatever_the_window_the_gpu_is_given() {
 }
 
 #[test]
+fn grain_plans_reused_between_renders_equal_fresh_ones() {
+    // Frames, seeds, amounts and modes change between renders of a shot; the cached tables
+    // must then give exactly the plan a fresh build gives, and a change the tables depend on
+    // (every other case) must rebuild them.
+    use super::grain::GrainDevicePlan;
+    let window = Rect::new(-3, 5, 40, 30);
+    for params in grain_cases() {
+        for (frame, seed) in [(0.0, 0), (1.0, 0), (17.6, 9), (-4.0, 0xffff_ffff)] {
+            let p = crate::ops::grain::GrainParams {
+                frame,
+                seed,
+                ..params.clone()
+            };
+            let fresh = GrainDevicePlan::new(&p, window).unwrap();
+            let reused = GrainDevicePlan::for_render(&p, window).unwrap();
+            let bits = |t: &[f32]| t.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&fresh.tables), bits(&reused.tables));
+            let none = PrImage::default();
+            assert_eq!(
+                fresh.kernel_params(none, none, 0),
+                reused.kernel_params(none, none, 0),
+                "{p:?}"
+            );
+        }
+    }
+}
+
+#[test]
 fn grain_plans_keep_one_copy_of_strided_taps() {
     // Scales 1 and 1/2 share one set of weights per axis (a few hundred floats besides the
     // 4096 response values and 1024 counts per octave); 0.37 needs a set per coordinate.
