@@ -124,4 +124,59 @@ typedef struct ItmKernelParams {
     PrItmConstants c;
 } ItmKernelParams;
 
+/* Film grain (src/ops/grain): the render's prepared plan (`field::FieldPlan`, `ResponseTable`)
+ * copied by src/device/grain.rs. Every table lives in one f32 array; the fields below hold
+ * offsets into it (in floats). */
+#define PR_GRAIN_MAX_OCTAVES 2
+#define PR_GRAIN_RESPONSE_STEPS 4095
+#define PR_GRAIN_COUNT_BITS 10
+#define PR_GRAIN_COUNT_LEVELS 1024 /* 1 << PR_GRAIN_COUNT_BITS */
+
+/* One axis of one octave (`field::AxisTaps`): output coordinate origin + n reads lattice sites
+ * first[n] .. first[n] + taps with weights[n * taps ..], normalised with sums[n]. `first` is
+ * stored as f32 holding an exact integer (|first| < 2^24, checked on the host). With
+ * `stride` n > 0 (render scale exactly 1/n, checked on the host) every coordinate has entry
+ * 0's weights and sum and first[0] + n * stride: one copy of the weights, read warp-uniform. */
+typedef struct PrGrainAxis {
+    int origin;
+    unsigned int taps;
+    unsigned int first;
+    unsigned int weights;
+    unsigned int sums;
+    unsigned int stride;
+} PrGrainAxis;
+
+/* One grain octave (`field::OctavePlan`). */
+typedef struct PrGrainOctave {
+    unsigned int key;    /* stream key (seed, frame key, octave) */
+    unsigned int counts; /* offset of the 1024 grain counts (`ImpulseTable::counts`) */
+    float inv_std;
+    float mean_over_std;
+    PrGrainAxis x;
+    PrGrainAxis y;
+} PrGrainOctave;
+
+/* grain_rgba: every pixel of `window` read from src, grained, written to dst (one pass). */
+typedef struct GrainKernelParams {
+    PrImage src;
+    PrImage dst;
+    PrRect window;
+    unsigned long long tables; /* device address of the f32 table array */
+    unsigned int table_len;    /* floats in it */
+    unsigned int octave_count; /* 1, or 2 with roughness */
+    PrGrainOctave octaves[PR_GRAIN_MAX_OCTAVES];
+    unsigned int response;      /* offset of the PR_GRAIN_RESPONSE_STEPS + 1 response values */
+    unsigned int linear;        /* scene-linear plate: grain in L* / 100, else on code values */
+    unsigned int premultiplied; /* grain un-premultiplied colour */
+    unsigned int grain_only;    /* write grain (+ centre) instead of the graded plate */
+    float centre;               /* grain-only outputs: 0 or 0.5 */
+    float gain[3];              /* amount x channel amount */
+    float mix_a;                /* colour mix: g'_c = mix_a * g_c + mix_b * (g0 + g1 + g2) */
+    float mix_b;
+    float lstar_break;          /* linear value where L* leaves its line for the cube root */
+    float lstar_slope;          /* the line's slope, over 100 */
+    float lstar_inv_slope;      /* its inverse */
+    float inv_1_16;             /* 1 / 1.16 rounded to f32 */
+} GrainKernelParams;
+
 #endif

@@ -6,7 +6,9 @@
 #   device-bench        criterion: per-pixel throughput on the CPU, CUDA with host-memory images
 #                       (upload + kernel + download), CUDA on device-resident images (OFX CUDA
 #                       render), and a device-to-device copy of the same bytes (the bandwidth
-#                       ceiling a memory-bound kernel such as inverse tone mapping should approach)
+#                       ceiling a memory-bound kernel such as inverse tone mapping should approach);
+#                       film grain on a 4K UHD frame (grain_uhd_rgba_f32: the target is under
+#                       1 ms per frame for cuda_kernel_35mm_medium and cuda_device_resident_render)
 #   deps/itm-through-host  the Inverse Tone Map plugin loaded by the headless host in its OFX
 #                       CUDA render mode (device pointers, the host's stream), compared with its
 #                       CPU render (`cuda_` tests, with libplaterestore.so beside deps/)
@@ -14,7 +16,7 @@
 #
 # On the GPU machine: an NVIDIA driver for CUDA 12.0 or newer (the embedded PTX is ISA 8.0;
 # cubins cover sm_75..sm_120), no CUDA toolkit needed. Copy the folder over and run
-#   cd gpu-check && ./run.sh            # or ./run.sh tests | ./run.sh bench
+#   cd gpu-check && ./run.sh            # or ./run.sh tests | ./run.sh bench | ./run.sh grain
 # Report the GPU (printed first), the test summary and the criterion table in BENCHMARKS.md.
 set -euo pipefail
 
@@ -67,8 +69,14 @@ if [ "$what" = all ] || [ "$what" = tests ]; then
     ./deps/itm-through-host --ignored cuda_ --test-threads=1
 fi
 if [ "$what" = all ] || [ "$what" = bench ]; then
-    echo "== per-pixel throughput (1080p RGBA f32 -> half)"
-    ./device-bench --bench
+    echo "== per-pixel throughput (1080p RGBA f32 -> half), inverse tone map (1080p)"
+    ./device-bench --bench 'copy_|itm_'
+    echo "== film grain, 4K UHD RGBA f32 (target: under 1 ms per frame on the GPU)"
+    ./device-bench --bench grain_
+fi
+if [ "$what" = grain ]; then
+    ./platerestore-tests --ignored cuda_grain --test-threads=1
+    ./device-bench --bench grain_
 fi
 RUN
 chmod +x "$out/run.sh"

@@ -245,3 +245,56 @@ fn analyze_matches_the_grain_of_a_reference_plate() {
     };
     assert!(measured.contains("Grain analysis"), "{measured}");
 }
+
+#[test]
+fn declares_cuda_render_and_a_device_choice_that_never_changes_the_pixels() {
+    let plugin = common::plugin(ID);
+    let d = plugin.describe();
+    assert_eq!(d.cuda.render, "true");
+    assert_eq!(d.cuda.stream, "true");
+    assert_eq!(d.version, (1, 1));
+    for ctx in &d.contexts {
+        // Appended last, so the saved indices of every older parameter stay as they were.
+        let last = ctx.params.last().unwrap();
+        assert_eq!(last.name, "device");
+        assert_eq!(last.options, ["Auto", "CPU", "CUDA GPU"]);
+    }
+
+    let bounds = Rect::new(-3, 4, 45, 31);
+    let (mut host_img, buf) = common::pattern_pair(bounds, PixelDepth::F32, Components::Rgba);
+    host_img.set_premult(ofx_harness::Premult::PreMultiplied);
+    let params = GrainParams {
+        premultiplied: true,
+        frame: 5.0,
+        ..GrainParams::default()
+    };
+    let want = direct(&buf, &params, bounds);
+    let mut fx = plugin.instance("filter").unwrap();
+    fx.set_input_image("Source", host_img).unwrap();
+    // CUDA GPU: the GPU where one works (bit-identical to the CPU), else the CPU with one notice.
+    fx.set_param("device", 2).unwrap();
+    for frame_opts in [
+        RenderOptions::default(),
+        RenderOptions {
+            tile: Some((16, 9)),
+            threads: Some(2),
+            ..Default::default()
+        },
+    ] {
+        let out = fx.render_frame(5.0, &frame_opts).unwrap();
+        assert!(out.findings.is_empty(), "{:?}", out.findings);
+        // Not assert_eq: a failure would print every pixel.
+        assert!(out.image.to_rgba_f32() == want, "{frame_opts:?}");
+    }
+    let gpu_works =
+        platerestore::device::Device::select(platerestore::device::DevicePreference::Cuda)
+            .is_cuda();
+    let notices = fx
+        .messages()
+        .iter()
+        .filter(|m| m.persistent && m.text.contains("CPU"))
+        .count();
+    if std::env::var_os(platerestore::device::DEVICE_ENV).is_none() {
+        assert_eq!(notices, usize::from(!gpu_works), "{:?}", fx.messages());
+    }
+}

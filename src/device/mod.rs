@@ -5,6 +5,7 @@
 #[cfg(test)]
 mod build_support;
 pub mod cuda;
+pub mod grain;
 pub mod itm;
 pub mod kernels;
 pub mod params;
@@ -92,6 +93,8 @@ pub enum DeviceError {
     HostContextNotPrimary,
     #[error("image too large for one launch: {0}")]
     TooLarge(String),
+    #[error("settings the GPU path cannot take: {0}")]
+    Settings(String),
     #[error("bad device image: {0}")]
     Image(#[from] crate::image::ImageError),
 }

@@ -923,3 +923,288 @@ fn cuda_itm_on_the_host_stream_matches_the_cpu() {
     let out = host_stream.clone_dtoh(&dst_dev).unwrap();
     assert_eq!(out, raw_rows(&mut on_cpu));
 }
+
+// ---- film grain --------------------------------------------------------------------------------
+
+/// Grain settings covering every branch of the kernel: presets (one and two octaves), sizes from
+/// the smallest to clouds wider than the test image, all colour/mono mixes, the three encodings
+/// and outputs, straight and premultiplied alpha, render scales 1, 1/2, 1/3 (the strided taps)
+/// and non-reciprocal ones (per-coordinate taps), several frames, seeds and temporal modes.
+fn grain_cases() -> Vec<crate::ops::grain::GrainParams> {
+    use crate::ops::grain::*;
+    let scales = [
+        [1.0, 1.0],
+        [0.5, 0.5],
+        [1.0 / 3.0, 1.0 / 3.0],
+        [0.37, 0.8],
+        [1.0, 0.5],
+    ];
+    let mut cases = Vec::new();
+    for (i, preset) in GrainPreset::ALL.into_iter().enumerate() {
+        for k in 0..3 {
+            let n = 3 * i + k;
+            let base = preset.params();
+            cases.push(GrainParams {
+                // Strong grain, so every bit of the field shows in 8-bit outputs too.
+                amount: [0.05, 0.2, base.amount][k],
+                channel_amount: [[1.0, 0.8, 1.6], [0.0, 1.0, 2.5], base.channel_amount][k],
+                size_px: [base.size_px, 0.5, 7.3][k],
+                softness: [base.softness, 1.0, 0.3][k],
+                roughness: [base.roughness, 0.0, 0.8][k],
+                colour: [0.0, 1.0, 0.4][n % 3],
+                temporal: TemporalMode::ALL[n % 3],
+                hold_frames: 1 + (n % 4) as u32,
+                seed: [0, 1, 0xdead_beef, 77][n % 4],
+                frame: [0.0, 7.4, -3.0, 1001.0][(n / 2) % 4],
+                input_encoding: InputEncoding::ALL[n % 3],
+                output: GrainOutput::ALL[(n / 3) % 3],
+                premultiplied: n % 2 == 1,
+                render_scale: scales[n % scales.len()],
+                ..base
+            });
+        }
+    }
+    // Clouds far wider than a block's shared rows: the kernel's direct (untiled) path.
+    cases.push(GrainParams {
+        amount: 0.1,
+        size_px: 24.0,
+        softness: 1.0,
+        roughness: 0.5,
+        colour: 0.7,
+        frame: 3.0,
+        ..GrainParams::default()
+    });
+    cases
+}
+
+/// A plate for grain: mostly in-range code values (scene-linear cases also see values above 1
+/// through the ×4), the specials of test_value now and then, alpha including 0 and NaN.
+fn grain_test_pixel(x: i32, y: i32) -> [f32; 4] {
+    let [r, g, b, a] = itm_test_pixel(x, y);
+    let hdr = |v: f32| if (x ^ y) & 4 == 0 { v * 4.0 } else { v };
+    [hdr(r), g, b, if (x + 2 * y) % 11 == 0 { 0.0 } else { a }]
+}
+
+#[test]
+fn grain_kernel_matches_the_cpu_reference_bit_for_bit() {
+    use crate::ops::grain::{run_cpu, GrainOutput};
+    let formats = formats();
+    let dst_bounds = Rect::new(-4, 10, 28, 27);
+    let window = WINDOW.intersect(&dst_bounds);
+    let mut changed_pixels = 0usize;
+    for (i, params) in grain_cases().iter().enumerate() {
+        let (sd, sc, sp, sf) = formats[(5 * i) % formats.len()];
+        let (dd, dc, dp, df) = formats[(7 * i + 3) % formats.len()];
+        let (sc, dc) = if params.premultiplied {
+            (Components::Rgba, Components::Rgba)
+        } else {
+            (sc, dc)
+        };
+        let mut src = ImageBuf::new(SRC_BOUNDS, sd, sc, sp, sf);
+        src.fill_with(grain_test_pixel);
+        let mut on_emu = ImageBuf::new(dst_bounds, dd, dc, dp, df);
+        on_emu.fill_with(|x, y| [0.1, x as f32 / 50.0, y as f32 / 50.0, 0.9]);
+        let mut on_cpu = on_emu.clone();
+        let plan = super::grain::GrainDevicePlan::new(params, window).unwrap();
+        let kernel_params = plan.kernel_params(
+            PrImage::new(src.as_mut_ptr() as u64, src.layout()),
+            PrImage::new(on_emu.as_mut_ptr() as u64, on_emu.layout()),
+            plan.tables.as_ptr() as u64,
+        );
+        emu_over_rect(Kernel::GrainRgba, window, &kernel_params);
+        run_cpu(params, &src.view(), &on_cpu.view_mut(), WINDOW, &NeverAbort).unwrap();
+        assert_same_pixels(&on_emu, &on_cpu, &(i, params, sd, sc, dd, dc));
+        if !dd.is_float() {
+            assert_eq!(raw_rows(&mut on_emu), raw_rows(&mut on_cpu), "case {i}");
+        }
+        // The comparison must be about grain: graded outputs differ from the plate somewhere.
+        if params.output == GrainOutput::GradedPlate {
+            for y in window.y1..window.y2 {
+                for x in window.x1..window.x2 {
+                    let (a, b) = (on_emu.pixel(x, y), src.pixel(x, y));
+                    changed_pixels += (a[..3] != b[..3]) as usize;
+                }
+            }
+        }
+    }
+    assert!(
+        changed_pixels > 100,
+        "only {changed_pixels} pixels got grain"
+    );
+}
+
+#[test]
+fn grain_is_the_same_whatever_the_window_the_gpu_is_given() {
+    // Tiles: two half windows on the GPU path give the whole-window CPU result.
+    use crate::ops::grain::{run_cpu, GrainParams};
+    let params = GrainParams {
+        amount: 0.1,
+        render_scale: [0.5, 0.5],
+        roughness: 0.6,
+        ..GrainParams::default()
+    };
+    let bounds = Rect::new(-5, 3, 27, 21);
+    let mut src = ImageBuf::from_fn(bounds, grain_test_pixel);
+    let mut tiled = ImageBuf::new(bounds, PixelDepth::F32, Components::Rgba, 0, false);
+    let mut whole = tiled.clone();
+    for tile in [Rect::new(-5, 3, 27, 11), Rect::new(-5, 11, 27, 21)] {
+        let plan = super::grain::GrainDevicePlan::new(&params, tile).unwrap();
+        let p = plan.kernel_params(
+            PrImage::new(src.as_mut_ptr() as u64, src.layout()),
+            PrImage::new(tiled.as_mut_ptr() as u64, tiled.layout()),
+            plan.tables.as_ptr() as u64,
+        );
+        emu_over_rect(Kernel::GrainRgba, tile, &p);
+    }
+    run_cpu(&params, &src.view(), &whole.view_mut(), bounds, &NeverAbort).unwrap();
+    assert_same_pixels(&tiled, &whole, &"tiles");
+}
+
+#[test]
+fn grain_plans_reused_between_renders_equal_fresh_ones() {
+    // Frames, seeds, amounts and modes change between renders of a shot; the cached tables
+    // must then give exactly the plan a fresh build gives, and a change the tables depend on
+    // (every other case) must rebuild them.
+    use super::grain::GrainDevicePlan;
+    let window = Rect::new(-3, 5, 40, 30);
+    for params in grain_cases() {
+        for (frame, seed) in [(0.0, 0), (1.0, 0), (17.6, 9), (-4.0, 0xffff_ffff)] {
+            let p = crate::ops::grain::GrainParams {
+                frame,
+                seed,
+                ..params.clone()
+            };
+            let fresh = GrainDevicePlan::new(&p, window).unwrap();
+            let reused = GrainDevicePlan::for_render(&p, window).unwrap();
+            let bits = |t: &[f32]| t.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&fresh.tables), bits(&reused.tables));
+            let none = PrImage::default();
+            assert_eq!(
+                fresh.kernel_params(none, none, 0),
+                reused.kernel_params(none, none, 0),
+                "{p:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn grain_plans_keep_one_copy_of_strided_taps() {
+    // Scales 1 and 1/2 share one set of weights per axis (a few hundred floats besides the
+    // 4096 response values and 1024 counts per octave); 0.37 needs a set per coordinate.
+    use crate::ops::grain::GrainParams;
+    let window = Rect::new(-100, 7, 3740, 2167);
+    let floats = |scale: f64| {
+        let params = GrainParams {
+            render_scale: [scale, scale],
+            ..GrainParams::default()
+        };
+        super::grain::GrainDevicePlan::new(&params, window)
+            .unwrap()
+            .tables
+            .len()
+    };
+    assert!(floats(1.0) < 4096 + 2 * 1024 + 200, "{}", floats(1.0));
+    assert!(floats(0.5) < 4096 + 2 * 1024 + 200, "{}", floats(0.5));
+    assert!(floats(0.37) > 3840 * 2, "{}", floats(0.37));
+}
+
+#[test]
+fn grain_plans_refuse_what_the_kernel_cannot_hold() {
+    use crate::ops::grain::GrainParams;
+    let bad = GrainParams {
+        size_px: 100.0,
+        ..GrainParams::default()
+    };
+    assert!(matches!(
+        super::grain::GrainDevicePlan::new(&bad, Rect::new(0, 0, 8, 8)),
+        Err(DeviceError::Settings(_))
+    ));
+    // Lattice sites beyond 2^24 are not exact in the f32 tables: refused (the CPU takes it).
+    let far = Rect::new(1 << 24, 0, (1 << 24) + 8, 8);
+    assert!(matches!(
+        super::grain::GrainDevicePlan::new(&GrainParams::default(), far),
+        Err(DeviceError::TooLarge(_))
+    ));
+    let near = Rect::new((1 << 24) - 100, 0, (1 << 24) - 92, 8);
+    assert!(super::grain::GrainDevicePlan::new(&GrainParams::default(), near).is_ok());
+}
+
+#[test]
+#[ignore = "needs an NVIDIA GPU: scripts/gpu-check.sh"]
+fn cuda_grain_matches_the_cpu_reference_for_every_option() {
+    use crate::ops::grain::run_cpu;
+    let engine = gpu();
+    let formats = formats();
+    let dst_bounds = Rect::new(-4, 10, 28, 27);
+    for (i, params) in grain_cases().iter().enumerate() {
+        let (sd, sc, sp, sf) = formats[(5 * i) % formats.len()];
+        let (dd, dc, dp, df) = formats[(7 * i + 3) % formats.len()];
+        let (sc, dc) = if params.premultiplied {
+            (Components::Rgba, Components::Rgba)
+        } else {
+            (sc, dc)
+        };
+        let src = ImageBuf::new(SRC_BOUNDS, sd, sc, sp, sf);
+        src.fill_with(grain_test_pixel);
+        let mut on_gpu = ImageBuf::new(dst_bounds, dd, dc, dp, df);
+        on_gpu.fill_with(|x, y| [0.1, x as f32 / 50.0, y as f32 / 50.0, 0.9]);
+        let mut on_cpu = on_gpu.clone();
+        super::grain::run_grain_cuda(&engine, params, &src.view(), &on_gpu.view_mut(), WINDOW)
+            .unwrap();
+        run_cpu(params, &src.view(), &on_cpu.view_mut(), WINDOW, &NeverAbort).unwrap();
+        // Same IEEE operations in the same order, no FMA: bit-identical, NaN payloads aside.
+        assert_same_pixels(&on_gpu, &on_cpu, &(i, params));
+    }
+}
+
+#[test]
+#[ignore = "needs an NVIDIA GPU: scripts/gpu-check.sh"]
+fn cuda_grain_on_the_host_stream_matches_the_cpu() {
+    use crate::ops::grain::{run_cpu, GrainParams, InputEncoding};
+    use cudarc::driver::DevicePtr;
+    let engine = gpu();
+    let host_stream = engine.context().new_stream().unwrap();
+    let bounds = Rect::new(0, 0, 1920, 1080);
+    let src = ImageBuf::from_fn(bounds, grain_test_pixel);
+    for params in [
+        GrainParams::default(),
+        GrainParams {
+            roughness: 0.7,
+            colour: 0.3,
+            input_encoding: InputEncoding::Linear,
+            render_scale: [0.5, 0.5],
+            frame: 12.0,
+            ..GrainParams::default()
+        },
+    ] {
+        let mut on_cpu = ImageBuf::new(bounds, PixelDepth::F32, Components::Rgba, 0, false);
+        run_cpu(
+            &params,
+            &src.view(),
+            &on_cpu.view_mut(),
+            bounds,
+            &NeverAbort,
+        )
+        .unwrap();
+        let src_dev = host_stream.clone_htod(&raw_rows(&mut src.clone())).unwrap();
+        let dst_dev = host_stream
+            .alloc_zeros::<u8>(bounds.pixel_count() * 16)
+            .unwrap();
+        let s = DeviceImage {
+            ptr: src_dev.device_ptr(&host_stream).0,
+            layout: *src.layout(),
+        };
+        let d = DeviceImage {
+            ptr: dst_dev.device_ptr(&host_stream).0,
+            layout: *on_cpu.layout(),
+        };
+        // SAFETY: a live stream of the primary context, alive until after the render.
+        let host =
+            unsafe { HostRender::bind(host_stream.cu_stream() as *mut std::ffi::c_void) }.unwrap();
+        super::grain::run_grain_on_host_stream(&host, &params, &s, &d, bounds).unwrap();
+        host.finish().unwrap();
+        let out = host_stream.clone_dtoh(&dst_dev).unwrap();
+        assert!(out == raw_rows(&mut on_cpu), "{params:?}");
+    }
+}

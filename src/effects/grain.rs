@@ -6,8 +6,11 @@
 //! projects would render differently; parameters and choice options are append-only.
 //! History:
 //! - 1.0: first release (shot-noise dye-cloud model, film response, presets, matching).
+//! - 1.1: Device parameter appended; OFX CUDA render (same pixels as the CPU, bit for bit).
 
 use super::common::{self, Describe, HostAbort, OUTPUT, SOURCE};
+use crate::device::grain::{run_grain_cuda, run_grain_on_host_stream};
+use crate::device::{Device, DevicePreference, HostRender};
 use crate::image::Rect;
 use crate::ops::grain::{self, AnalyzeOptions, FilmResponse, GrainParams, GrainPreset};
 use ofx::{
@@ -41,6 +44,7 @@ pub mod param {
     pub const OUTPUT_MODE: &CStr = c"outputMode";
     pub const ANALYZE: &CStr = c"analyze";
     pub const MEASURED: &CStr = c"measured";
+    pub const DEVICE: &CStr = c"device";
     pub const GROUP_CHANNELS: &CStr = c"channelsGroup";
     pub const GROUP_RESPONSE: &CStr = c"responseGroup";
     pub const GROUP_TIME: &CStr = c"timeGroup";
@@ -54,7 +58,7 @@ impl Plugin for Grain {
         IDENTIFIER
     }
     fn version(&self) -> (u32, u32) {
-        (1, 0)
+        (1, 1)
     }
 
     fn describe(&self, effect: &ImageEffect) -> Result<()> {
@@ -67,7 +71,9 @@ impl Plugin for Grain {
                 multi_resolution: true,
                 temporal: false,
             },
-        )
+        )?;
+        common::declare_cuda_render(effect);
+        Ok(())
     }
 
     fn describe_in_context(&self, effect: &ImageEffect, _context: Context) -> Result<()> {
@@ -103,16 +109,15 @@ impl Plugin for Grain {
     }
 
     fn render(&self, effect: &ImageEffect, args: &RenderArgs) -> Result<()> {
-        let mut params = read_params(&effect.params()?, args.time)?;
+        let ps = effect.params()?;
+        let mut params = read_params(&ps, args.time)?;
         let Some(images) = common::fetch_images(effect, args)? else {
             return Ok(());
         };
-        if args.cuda.is_some() {
-            // Not declared, so a conforming host never sends it; refuse rather than misread
-            // device pointers as host memory.
-            return Err(Error::unsupported(
-                "Grain renders on the CPU only; turn off GPU processing for this node",
-            ));
+        params.render_scale = args.render_scale;
+        params.frame = args.time;
+        if let Some(cuda) = args.cuda {
+            return render_on_host_gpu(&images, &params, cuda);
         }
         let dst = common::output_view(&images.output, &images.output_info)?;
         let (Some(src_img), Some(src_info)) = (&images.source, &images.source_info) else {
@@ -128,10 +133,20 @@ impl Plugin for Grain {
             return Ok(());
         };
         let src = common::source_view(src_img, src_info)?;
-        params.render_scale = args.render_scale;
-        params.frame = args.time;
-        params.premultiplied = src_info.premultiplication == ofx::Premultiplication::Premultiplied
-            && src_info.components == ImageComponents::Rgba;
+        params.premultiplied = is_premultiplied(src_info);
+        let preference = common::read_device(&ps, param::DEVICE, args.time)?;
+        // Host-memory frames: until a measurement on real hardware says the GPU wins after the
+        // frame's upload and download, Auto stays on the CPU; CUDA only when asked for.
+        if preference == DevicePreference::Cuda {
+            if let Device::Cuda(engine) = Device::select(preference) {
+                match run_grain_cuda(&engine, &params, &src, &dst, images.window) {
+                    Ok(()) => return Ok(()),
+                    Err(e) => common::gpu_fallback(effect, &e),
+                }
+            } else {
+                common::gpu_unavailable(effect);
+            }
+        }
         grain::run_cpu(&params, &src, &dst, images.window, &HostAbort(effect))
             .map_err(common::op_error)
     }
@@ -153,6 +168,38 @@ impl Plugin for Grain {
         // Anything else (including names hosts invent, e.g. Resolve's): nothing to do.
         Ok(())
     }
+}
+
+fn is_premultiplied(info: &ofx::clip::ImageInfo) -> bool {
+    info.premultiplication == ofx::Premultiplication::Premultiplied
+        && info.components == ImageComponents::Rgba
+}
+
+/// OFX CUDA render (Resolve): images are device pointers, the kernel goes on the host's stream
+/// and reads and writes them in place. No CPU fallback: the pixels live on the GPU, so a
+/// failure is reported to the host.
+fn render_on_host_gpu(
+    images: &common::RenderImages,
+    params: &GrainParams,
+    cuda: ofx::cuda::CudaRender,
+) -> Result<()> {
+    let dst = common::device_image(&images.output_info);
+    let (Some(src_info), Some(_)) = (&images.source_info, &images.source) else {
+        return Err(Error::failed(
+            "no source image in a CUDA render; connect the Source input",
+        ));
+    };
+    let params = GrainParams {
+        premultiplied: is_premultiplied(src_info),
+        ..params.clone()
+    };
+    let src = common::device_image(src_info);
+    // SAFETY: the stream comes from this render's inArgs and outlives the HostRender, which is
+    // dropped before render returns.
+    let host = unsafe { HostRender::bind(cuda.stream) }.map_err(common::device_error)?;
+    run_grain_on_host_stream(&host, &params, &src, &dst, images.window)
+        .map_err(common::device_error)?;
+    host.finish().map_err(common::device_error)
 }
 
 /// Measures the grain of the Reference clip at `time` and sets the parameters to match it; the
@@ -182,8 +229,7 @@ fn analyze_reference(effect: &ImageEffect, ps: &ParamSet, time: f64) -> Result<(
     let current = read_params(ps, time)?;
     let options = AnalyzeOptions {
         input_encoding: current.input_encoding,
-        premultiplied: info.premultiplication == ofx::Premultiplication::Premultiplied
-            && info.components == ImageComponents::Rgba,
+        premultiplied: is_premultiplied(&info),
         assumed_softness: current.softness,
         ..AnalyzeOptions::default()
     };
@@ -355,6 +401,8 @@ fn define_params(ps: &ParamSet) -> Result<()> {
         .evaluate_on_change(false)
         .hint("What the last Analyze measured: flat areas used, grain RMS against brightness per channel, grain size and channel correlation. Read-only information.")
         .define()?;
+    // Last: parameters are append-only, so saved projects keep their indices.
+    common::define_device_param(ps, param::DEVICE)?;
     Ok(())
 }
 
