@@ -303,10 +303,12 @@ fn decode(src: &[u8], depth: PixelDepth, components: Components, out: &mut [[f32
     };
     match depth {
         PixelDepth::F32 if components == Components::Rgba => {
-            for (o, s) in out.iter_mut().zip(src.chunks_exact(16)) {
-                for c in 0..4 {
-                    o[c] = f32::from_ne_bytes([s[4 * c], s[4 * c + 1], s[4 * c + 2], s[4 * c + 3]]);
-                }
+            // Same memory layout: a straight byte copy (any source alignment).
+            let n = src.len().min(out.len() * 16);
+            // SAFETY: `out` is `out.len() * 16` bytes of plain f32s; every bit pattern is a
+            // valid f32, and the copy stays within both slices.
+            unsafe {
+                std::ptr::copy_nonoverlapping(src.as_ptr(), out.as_mut_ptr() as *mut u8, n);
             }
         }
         _ => {
@@ -342,10 +344,10 @@ fn encode(src: &[[f32; 4]], depth: PixelDepth, components: Components, dst: &mut
     let nc = map.len();
     match depth {
         PixelDepth::F32 if components == Components::Rgba => {
-            for (d, s) in dst.chunks_exact_mut(16).zip(src) {
-                for c in 0..4 {
-                    d[4 * c..4 * c + 4].copy_from_slice(&s[c].to_ne_bytes());
-                }
+            let n = dst.len().min(src.len() * 16);
+            // SAFETY: `src` is `src.len() * 16` bytes of f32s; the copy stays within both.
+            unsafe {
+                std::ptr::copy_nonoverlapping(src.as_ptr() as *const u8, dst.as_mut_ptr(), n);
             }
         }
         _ => {
