@@ -13,8 +13,9 @@
 //!    super-whites and negative float values have no meaning to them.
 //! 2. **Decode** the input encoding to relative linear SDR light `0..=1` (1 = SDR white):
 //!    sRGB (IEC 61966-2-1 piecewise), BT.1886 (pure 2.4 power, zero black) or none.
-//!    Fast path: table `decode` (2^-24..1, 128 samples/octave); below 2^-24 the straight line
-//!    `x·decode_toe_slope`, so sRGB's linear toe and linear input stay exact and 0 stays 0.
+//!    Fast path: table `decode` (128 samples/octave from 2^-5 for sRGB, 2^-16 for BT.1886; none
+//!    for linear); below it the straight line `x·decode_toe_slope`, so sRGB's linear toe and
+//!    linear input stay exact and 0 stays 0.
 //! 3. **To BT.2020**: `s = input_to_bt2020 · lin` (for Rec.709 input the BT.2087 matrix, computed
 //!    from the primaries). All expansion happens in linear BT.2020.
 //! 4. **Expand** to display light `hdr` in cd/m² (linear BT.2020), by `method`:
@@ -69,9 +70,10 @@
 //! 9. **Encode**: PQ: `o` clamped to `0..=10000` cd/m², ST 2084 inverse EOTF (table `encode`
 //!    over `o/10000`, 2^-40..1, 32 samples/octave). HLG: `o` clamped at 0, inverse OOTF for a
 //!    display of peak `Lw = peak` (γ = 1.2 + 0.42·log10(Lw/1000), luminance `Y_D` with the
-//!    output primaries' weights, `E = o·(Y_D/Lw)^((1−γ)/γ)/Lw`, fast path
-//!    `exp2(hlg_ootf_exponent·log2(Y_D·inv_peak_nits))·inv_peak_nits`), `E` clamped to 1, HLG
-//!    OETF (table `encode` over E).
+//!    output primaries' weights, `E = o·(Y_D/Lw)^((1−γ)/γ)/Lw`, fast path: with `o` already
+//!    divided by Lw, `E = o·exp2(hlg_ootf_exponent·log2(Y_D))`), `E` clamped to 1, HLG OETF
+//!    (table `encode` over E). The fast path folds each output's scale (1/10000, 1/Lw, or the
+//!    scene-linear scale) into `bt2020_to_output`.
 //!    Scene-linear: `o·linear_reference_white/reference_white`, unclamped (negatives from the
 //!    gamut conversion kept, as scene-linear pipelines expect).
 //!
@@ -571,6 +573,9 @@ pub struct ItmConstants {
     /// 1: step 7 runs.
     pub apply_mix: u32,
     pub input_to_bt2020: [f32; 9],
+    /// BT.2020 → output primaries, with the output's scale folded in: × 1/10000 for PQ (light
+    /// as PQ's normalised luminance), × 1/peak for HLG (light relative to Lw), ×
+    /// `linear_reference_white / reference_white` for scene-linear (the final values).
     pub bt2020_to_output: [f32; 9],
     /// BT.2020 RGB → Y (display-referred gain, steps 5, 6).
     pub bt2020_luma: [f32; 3],
@@ -598,11 +603,12 @@ pub struct ItmConstants {
     pub mix: f32,
     /// `(1 − mix)·reference_white`: cd/m² per unit of un-expanded SDR light in step 7.
     pub unexpanded_nits: f32,
-    /// HLG: 1 / peak.
+    /// 1 / peak.
     pub inv_peak_nits: f32,
     /// HLG inverse OOTF exponent (1 − γ)/γ.
     pub hlg_ootf_exponent: f32,
-    /// Scene-linear output: `linear_reference_white / reference_white`.
+    /// Scene-linear output: `linear_reference_white / reference_white` (already folded into
+    /// `bt2020_to_output`; kept for reference).
     pub linear_scale: f32,
     /// Step 2: input code value → relative linear light (sRGB / BT.1886 / identity).
     pub decode: LogLut,
@@ -625,6 +631,8 @@ pub struct ItmPrepared {
     pub constants: ItmConstants,
     /// The samples of every [`LogLut`] in `constants`, one array.
     pub tables: Vec<f32>,
+    /// Neighbouring samples of `tables` packed in pairs, for the AVX2 reads.
+    pairs: Vec<u64>,
     /// The CPU runs the AVX2 build of the row loop (same results, faster).
     avx2: bool,
 }
@@ -707,12 +715,27 @@ impl ItmPrepared {
             ItmMethod::Bt2446C => luma.map(|w| (1.0 - 3.0 * method_c::ALPHA) * w + method_c::ALPHA),
             ItmMethod::DisplayReferred => luma,
         };
-        // Table resolutions: see `bits`. Bottoms: 2^-24 in (decode: 2.6e-9 linear sRGB),
-        // 2^-32 for x^(1/2.4) (1e-4 signal, nothing after Method A's curve), 2^-20 for q^2.4
-        // (1e-14 of peak), 2^-40 of 10000 cd/m² for PQ (PQ 1.4e-5 there against 7e-7 at 0).
+        // Table resolutions: see `bits`. Bottoms: 2^-32 for x^(1/2.4) (1e-4 signal, nothing
+        // after Method A's curve), 2^-20 for q^2.4 (1e-14 of peak), 2^-40 of 10000 cd/m² for
+        // PQ (PQ 1.4e-5 there against 7e-7 at 0).
         let mut tables = Vec::with_capacity(8192);
         let enc = params.input_encoding;
-        let decode = LogLut::build(&mut tables, -24, 24, bits::DECODE, |v| decode_input(enc, v));
+        // The decode table only spans where its curve is not a straight line through 0 (below
+        // it the toe line takes over, exactly): sRGB is linear below 0.04045 > 2^-5; BT.1886's
+        // 2.4 power is below 3e-12 under 2^-16; linear input needs no table at all (x_min = 1,
+        // so every x < 1 takes the toe line of slope 1). Small tables stay in L1.
+        let (decode_min_exp, decode_octaves) = match enc {
+            InputEncoding::Srgb => (-5, 5),
+            InputEncoding::Bt1886 => (-16, 16),
+            InputEncoding::Linear => (0, 1),
+        };
+        let decode = LogLut::build(
+            &mut tables,
+            decode_min_exp,
+            decode_octaves,
+            bits::DECODE,
+            |v| decode_input(enc, v),
+        );
         let (mut gamma_encode, mut gamma_decode) = (LogLut::default(), LogLut::default());
         if params.method == ItmMethod::Bt2446A {
             gamma_encode = LogLut::build(
@@ -744,7 +767,17 @@ impl ItmPrepared {
             apply_saturation: (params.saturation != 1.0) as u32,
             apply_mix: (params.mix != 1.0) as u32,
             input_to_bt2020: gamut::mat_to_f32(&params.input_to_bt2020()),
-            bt2020_to_output: gamut::mat_to_f32(&params.bt2020_to_output()),
+            bt2020_to_output: gamut::mat_to_f32(&params.bt2020_to_output().map(|row| {
+                row.map(|v| {
+                    v * match params.output_transfer {
+                        OutputTransfer::Pq => 1.0 / transfer::pq::PEAK_NITS,
+                        OutputTransfer::Hlg => 1.0 / peak,
+                        OutputTransfer::SceneLinear => {
+                            params.linear_reference_white as f64 / reference
+                        }
+                    }
+                })
+            })),
             bt2020_luma: f32x3(luma),
             method_luma: f32x3(method_luma),
             output_luma: f32x3(gamut::luminance_weights(params.output_primaries.space())),
@@ -776,6 +809,7 @@ impl ItmPrepared {
         Ok(ItmPrepared {
             params: *params,
             constants,
+            pairs: lut::sample_pairs(&tables),
             tables,
             avx2: cpu_has_avx2(),
         })
@@ -793,10 +827,11 @@ impl ItmPrepared {
     ) {
         let c = &self.constants;
         let t = &self.tables[..];
-        // 1, 2. clamp and decode. Below the table (2^-24) the curve continues as a straight
-        // line to 0 (exact for sRGB's linear toe and for linear input); ≤ 0 or NaN → 0.
+        let pairs = &self.pairs[..];
+        // 1, 2. clamp and decode. Below the table the curve continues as a straight line to 0
+        // (exact for sRGB's linear toe and for linear input); ≤ 0 or NaN → 0.
         for ch in rgb.iter_mut() {
-            let lin = c.decode.read::<N, { bits::DECODE }, AVX2>(t, ch);
+            let lin = c.decode.read::<N, { bits::DECODE }, AVX2>(t, pairs, ch);
             for k in 0..N {
                 let x = ch[k];
                 let toe = if x > 0.0 { x * c.decode_toe_slope } else { 0.0 };
@@ -814,7 +849,7 @@ impl ItmPrepared {
             for ch in 0..3 {
                 let root = c
                     .gamma_encode
-                    .read::<N, { bits::GAMMA_ENCODE }, AVX2>(t, &s[ch]);
+                    .read::<N, { bits::GAMMA_ENCODE }, AVX2>(t, pairs, &s[ch]);
                 // Below the tables' bottoms the true values are < 1e-4 (signal) and
                 // < 4e-15·peak (light): 0 there, so black stays exactly black (HLG's square
                 // root would show anything else).
@@ -849,7 +884,7 @@ impl ItmPrepared {
             for ch in 0..3 {
                 let light = c
                     .gamma_decode
-                    .read::<N, { bits::GAMMA_DECODE }, AVX2>(t, &q[ch]);
+                    .read::<N, { bits::GAMMA_DECODE }, AVX2>(t, pairs, &q[ch]);
                 for k in 0..N {
                     hdr[ch][k] = if q[ch][k] < c.gamma_decode.x_min {
                         0.0
@@ -929,14 +964,11 @@ impl ItmPrepared {
         }
         // 8. output primaries.
         let o = mat3_lanes(&c.bt2020_to_output, &hdr);
-        // 9. encode.
+        // 9. encode (`o` is already divided by 10000 cd/m² for PQ, by the peak for HLG, and
+        // in scene-linear units for scene-linear: the scale is folded into the matrix).
         if TRANSFER == OutputTransfer::Pq as u32 {
             for ch in 0..3 {
-                let mut y = o[ch];
-                for v in y.iter_mut() {
-                    *v *= 1.0 / 10_000.0;
-                }
-                rgb[ch] = c.encode.read::<N, { bits::ENCODE }, AVX2>(t, &y);
+                rgb[ch] = c.encode.read::<N, { bits::ENCODE }, AVX2>(t, pairs, &o[ch]);
             }
         } else if TRANSFER == OutputTransfer::Hlg as u32 {
             let mut f = o;
@@ -948,8 +980,9 @@ impl ItmPrepared {
             let yd = dot_lanes(c.output_luma, &f);
             let mut gain = [0.0f32; N];
             for k in 0..N {
-                // Inverse OOTF gain (Y_D/Lw)^((1−γ)/γ)/Lw; where Y_D = 0 every f is 0 too.
-                gain[k] = fm::pow(yd[k] * c.inv_peak_nits, c.hlg_ootf_exponent) * c.inv_peak_nits;
+                // Inverse OOTF gain (Y_D/Lw)^((1−γ)/γ) on light already divided by Lw; where
+                // Y_D = 0 every f is 0 too.
+                gain[k] = fm::pow(yd[k], c.hlg_ootf_exponent);
             }
             for ch in 0..3 {
                 let mut e = [0.0f32; N];
@@ -957,14 +990,10 @@ impl ItmPrepared {
                     let v = f[ch][k] * gain[k];
                     e[k] = if v < 1.0 { v } else { 1.0 };
                 }
-                rgb[ch] = c.encode.read::<N, { bits::ENCODE }, AVX2>(t, &e);
+                rgb[ch] = c.encode.read::<N, { bits::ENCODE }, AVX2>(t, pairs, &e);
             }
         } else {
-            for ch in 0..3 {
-                for k in 0..N {
-                    rgb[ch][k] = o[ch][k] * c.linear_scale;
-                }
-            }
+            *rgb = o;
         }
     }
 
@@ -975,33 +1004,41 @@ impl ItmPrepared {
         px: &mut [[f32; 4]],
     ) {
         debug_assert_eq!(px.len(), N);
-        let premultiplied = self.constants.premultiplied != 0;
-        // Straight colour: factors 1 (exact). Premultiplied: divide by alpha before and
-        // multiply after; alpha ≤ 0 or NaN gives factor 0, so that colour comes out 0.
-        let mut before = [1.0f32; N];
-        let mut after = [1.0f32; N];
-        if premultiplied {
-            for k in 0..N {
-                let a = px[k][3];
-                before[k] = if a > 0.0 { 1.0 / a } else { 0.0 };
-                after[k] = if a > 0.0 { a } else { 0.0 };
-            }
-        }
         let mut rgb = [[0.0f32; N]; 3];
+        if self.constants.premultiplied == 0 {
+            for k in 0..N {
+                for ch in 0..3 {
+                    rgb[ch][k] = px[k][ch];
+                }
+            }
+            self.process::<N, METHOD, TRANSFER, AVX2>(&mut rgb);
+            // All four channels are stored (alpha as read) so the stores form whole pixels.
+            for k in 0..N {
+                px[k] = [rgb[0][k], rgb[1][k], rgb[2][k], px[k][3]];
+            }
+            return;
+        }
+        // Premultiplied: divide by alpha before and multiply after; alpha ≤ 0 or NaN gives
+        // factor 0, so that colour comes out 0.
+        let mut before = [0.0f32; N];
+        let mut after = [0.0f32; N];
+        for k in 0..N {
+            let a = px[k][3];
+            before[k] = if a > 0.0 { 1.0 / a } else { 0.0 };
+            after[k] = if a > 0.0 { a } else { 0.0 };
+        }
         for k in 0..N {
             for ch in 0..3 {
                 rgb[ch][k] = px[k][ch] * before[k];
             }
         }
         self.process::<N, METHOD, TRANSFER, AVX2>(&mut rgb);
-        // All four channels are stored (alpha as read) so the stores form whole pixels.
         for k in 0..N {
-            let a = px[k][3];
             px[k] = [
                 rgb[0][k] * after[k],
                 rgb[1][k] * after[k],
                 rgb[2][k] * after[k],
-                a,
+                px[k][3],
             ];
         }
     }
