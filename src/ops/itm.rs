@@ -13,9 +13,9 @@
 //!    super-whites and negative float values have no meaning to them.
 //! 2. **Decode** the input encoding to relative linear SDR light `0..=1` (1 = SDR white):
 //!    sRGB (IEC 61966-2-1 piecewise), BT.1886 (pure 2.4 power, zero black) or none.
-//!    Fast path: table `decode` (128 samples/octave from 2^-5 for sRGB, 2^-16 for BT.1886; none
-//!    for linear); below it the straight line `x·decode_toe_slope`, so sRGB's linear toe and
-//!    linear input stay exact and 0 stays 0.
+//!    Fast path: table `decode` (128 samples/octave from 2^-5 for sRGB, 2^-16 for BT.1886) and
+//!    below it the straight line `x·decode_toe_slope`, so sRGB's linear toe stays exact and 0
+//!    stays 0; linear input is only clamped (no table read).
 //! 3. **To BT.2020**: `s = input_to_bt2020 · lin` (for Rec.709 input the BT.2087 matrix, computed
 //!    from the primaries). All expansion happens in linear BT.2020.
 //! 4. **Expand** to display light `hdr` in cd/m² (linear BT.2020), by `method`:
@@ -722,12 +722,12 @@ impl ItmPrepared {
         let enc = params.input_encoding;
         // The decode table only spans where its curve is not a straight line through 0 (below
         // it the toe line takes over, exactly): sRGB is linear below 0.04045 > 2^-5; BT.1886's
-        // 2.4 power is below 3e-12 under 2^-16; linear input needs no table at all (x_min = 1,
-        // so every x < 1 takes the toe line of slope 1). Small tables stay in L1.
+        // 2.4 power is below 3e-12 under 2^-16. Linear input is just clamped (its one-octave
+        // identity table exists for completeness and is not read). Small tables stay in L1.
         let (decode_min_exp, decode_octaves) = match enc {
             InputEncoding::Srgb => (-5, 5),
             InputEncoding::Bt1886 => (-16, 16),
-            InputEncoding::Linear => (0, 1),
+            InputEncoding::Linear => (-1, 1),
         };
         let decode = LogLut::build(
             &mut tables,
@@ -830,12 +830,21 @@ impl ItmPrepared {
         let pairs = &self.pairs[..];
         // 1, 2. clamp and decode. Below the table the curve continues as a straight line to 0
         // (exact for sRGB's linear toe and for linear input); ≤ 0 or NaN → 0.
+        let linear_input = c.input_encoding == InputEncoding::Linear as u32;
         for ch in rgb.iter_mut() {
+            if linear_input {
+                // No table: the toe line (slope 1) covers 0..1; the same values as reading it.
+                for v in ch.iter_mut() {
+                    *v = clamp_to(*v, 0.0, 1.0);
+                }
+                continue;
+            }
             let lin = c.decode.read::<N, { bits::DECODE }, AVX2>(t, pairs, ch);
             for k in 0..N {
                 let x = ch[k];
                 let toe = if x > 0.0 { x * c.decode_toe_slope } else { 0.0 };
-                ch[k] = if x < c.decode.x_min { toe } else { lin[k] };
+                // Written so that NaN takes the toe branch (and so becomes 0).
+                ch[k] = if x >= c.decode.x_min { lin[k] } else { toe };
             }
         }
         // 3. to BT.2020.

@@ -336,6 +336,10 @@ fn sweep_inputs() -> Vec<[f64; 3]> {
     for e in 1..=12 {
         v.push([10f64.powi(-e); 3]);
     }
+    // Out of the SDR range (float plates): clamped, NaN read as 0.
+    v.push([1.5, 0.5, -0.2]);
+    v.push([f64::NAN, 0.3, 2.0]);
+    v.push([1e9, -1e9, f64::INFINITY]);
     v
 }
 
