@@ -584,7 +584,7 @@ pub struct ItmConstants {
     pub method_luma: [f32; 3],
     /// Output primaries RGB → Y (HLG inverse OOTF).
     pub output_luma: [f32; 3],
-    pub peak_nits: f32,
+    /// Display-referred gain below the knee, cd/m² per unit of SDR light.
     pub reference_white_nits: f32,
     /// log2(peak / reference white): the display-referred expansion and the highlight range.
     pub log2_peak_over_reference: f32,
@@ -603,13 +603,8 @@ pub struct ItmConstants {
     pub mix: f32,
     /// `(1 − mix)·reference_white`: cd/m² per unit of un-expanded SDR light in step 7.
     pub unexpanded_nits: f32,
-    /// 1 / peak.
-    pub inv_peak_nits: f32,
     /// HLG inverse OOTF exponent (1 − γ)/γ.
     pub hlg_ootf_exponent: f32,
-    /// Scene-linear output: `linear_reference_white / reference_white` (already folded into
-    /// `bt2020_to_output`; kept for reference).
-    pub linear_scale: f32,
     /// Step 2: input code value → relative linear light (sRGB / BT.1886 / identity).
     pub decode: LogLut,
     /// Step 2 below `decode.x_min`: linear light = code value × this slope.
@@ -627,10 +622,10 @@ pub struct ItmConstants {
 /// builds it per call.
 #[derive(Debug, Clone)]
 pub struct ItmPrepared {
-    pub params: ItmParams,
-    pub constants: ItmConstants,
+    params: ItmParams,
+    constants: ItmConstants,
     /// The samples of every [`LogLut`] in `constants`, one array.
-    pub tables: Vec<f32>,
+    tables: Vec<f32>,
     /// Neighbouring samples of `tables` packed in pairs, for the AVX2 reads.
     pairs: Vec<u64>,
     /// The CPU runs the AVX2 build of the row loop (same results, faster).
@@ -702,6 +697,21 @@ macro_rules! for_each_variant {
 }
 
 impl ItmPrepared {
+    /// The parameters this was prepared from.
+    pub fn params(&self) -> &ItmParams {
+        &self.params
+    }
+
+    /// The per-frame constants, as a GPU kernel takes them.
+    pub fn constants(&self) -> &ItmConstants {
+        &self.constants
+    }
+
+    /// Every table's samples, one array (the `LogLut` headers in [`Self::constants`] index it).
+    pub fn tables(&self) -> &[f32] {
+        &self.tables
+    }
+
     /// Validates `params` and derives the constants.
     pub fn new(params: &ItmParams) -> Result<Self, OpError> {
         params.validate()?;
@@ -781,7 +791,6 @@ impl ItmPrepared {
             bt2020_luma: f32x3(luma),
             method_luma: f32x3(method_luma),
             output_luma: f32x3(gamut::luminance_weights(params.output_primaries.space())),
-            peak_nits: params.peak_nits,
             reference_white_nits: params.reference_white_nits,
             log2_peak_over_reference: log2_range as f32,
             inv_log2_peak_over_reference: if log2_range > 0.0 {
@@ -797,9 +806,7 @@ impl ItmPrepared {
             saturation: params.saturation,
             mix: params.mix,
             unexpanded_nits: ((1.0 - params.mix as f64) * reference) as f32,
-            inv_peak_nits: (1.0 / peak) as f32,
             hlg_ootf_exponent: ((1.0 - gamma) / gamma) as f32,
-            linear_scale: (params.linear_reference_white as f64 / reference) as f32,
             decode,
             decode_toe_slope: (decode_input(enc, decode.x_min as f64) / decode.x_min as f64) as f32,
             gamma_encode,

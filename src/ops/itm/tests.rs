@@ -267,7 +267,7 @@ fn neutral_controls_leave_the_method_untouched() {
     // The neutral values must switch their steps off entirely (not just nearly).
     let p = ItmParams::default();
     assert_eq!((p.highlight_boost, p.saturation, p.mix), (0.0, 1.0, 1.0));
-    let c = prepared(&p).constants;
+    let c = *prepared(&p).constants();
     assert_eq!(
         (c.apply_highlight, c.apply_saturation, c.apply_mix),
         (0, 0, 0)
@@ -547,7 +547,7 @@ fn validation_names_the_fix() {
         highlight_boost: 1.0,
         ..ItmParams::default()
     };
-    assert_eq!(prepared(&flat).constants.apply_highlight, 0);
+    assert_eq!(prepared(&flat).constants().apply_highlight, 0);
 }
 
 #[test]
