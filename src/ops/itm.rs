@@ -13,9 +13,9 @@
 //!    super-whites and negative float values have no meaning to them.
 //! 2. **Decode** the input encoding to relative linear SDR light `0..=1` (1 = SDR white):
 //!    sRGB (IEC 61966-2-1 piecewise), BT.1886 (pure 2.4 power, zero black) or none.
-//!    Fast path: table `decode` (128 samples/octave from 2^-5 for sRGB, 2^-16 for BT.1886; none
-//!    for linear); below it the straight line `x·decode_toe_slope`, so sRGB's linear toe and
-//!    linear input stay exact and 0 stays 0.
+//!    Fast path: table `decode` (128 samples/octave from 2^-5 for sRGB, 2^-16 for BT.1886) and
+//!    below it the straight line `x·decode_toe_slope`, so sRGB's linear toe stays exact and 0
+//!    stays 0; linear input is only clamped (no table read).
 //! 3. **To BT.2020**: `s = input_to_bt2020 · lin` (for Rec.709 input the BT.2087 matrix, computed
 //!    from the primaries). All expansion happens in linear BT.2020.
 //! 4. **Expand** to display light `hdr` in cd/m² (linear BT.2020), by `method`:
@@ -584,7 +584,7 @@ pub struct ItmConstants {
     pub method_luma: [f32; 3],
     /// Output primaries RGB → Y (HLG inverse OOTF).
     pub output_luma: [f32; 3],
-    pub peak_nits: f32,
+    /// Display-referred gain below the knee, cd/m² per unit of SDR light.
     pub reference_white_nits: f32,
     /// log2(peak / reference white): the display-referred expansion and the highlight range.
     pub log2_peak_over_reference: f32,
@@ -603,13 +603,8 @@ pub struct ItmConstants {
     pub mix: f32,
     /// `(1 − mix)·reference_white`: cd/m² per unit of un-expanded SDR light in step 7.
     pub unexpanded_nits: f32,
-    /// 1 / peak.
-    pub inv_peak_nits: f32,
     /// HLG inverse OOTF exponent (1 − γ)/γ.
     pub hlg_ootf_exponent: f32,
-    /// Scene-linear output: `linear_reference_white / reference_white` (already folded into
-    /// `bt2020_to_output`; kept for reference).
-    pub linear_scale: f32,
     /// Step 2: input code value → relative linear light (sRGB / BT.1886 / identity).
     pub decode: LogLut,
     /// Step 2 below `decode.x_min`: linear light = code value × this slope.
@@ -627,10 +622,10 @@ pub struct ItmConstants {
 /// builds it per call.
 #[derive(Debug, Clone)]
 pub struct ItmPrepared {
-    pub params: ItmParams,
-    pub constants: ItmConstants,
+    params: ItmParams,
+    constants: ItmConstants,
     /// The samples of every [`LogLut`] in `constants`, one array.
-    pub tables: Vec<f32>,
+    tables: Vec<f32>,
     /// Neighbouring samples of `tables` packed in pairs, for the AVX2 reads.
     pairs: Vec<u64>,
     /// The CPU runs the AVX2 build of the row loop (same results, faster).
@@ -702,6 +697,21 @@ macro_rules! for_each_variant {
 }
 
 impl ItmPrepared {
+    /// The parameters this was prepared from.
+    pub fn params(&self) -> &ItmParams {
+        &self.params
+    }
+
+    /// The per-frame constants, as a GPU kernel takes them.
+    pub fn constants(&self) -> &ItmConstants {
+        &self.constants
+    }
+
+    /// Every table's samples, one array (the `LogLut` headers in [`Self::constants`] index it).
+    pub fn tables(&self) -> &[f32] {
+        &self.tables
+    }
+
     /// Validates `params` and derives the constants.
     pub fn new(params: &ItmParams) -> Result<Self, OpError> {
         params.validate()?;
@@ -722,12 +732,12 @@ impl ItmPrepared {
         let enc = params.input_encoding;
         // The decode table only spans where its curve is not a straight line through 0 (below
         // it the toe line takes over, exactly): sRGB is linear below 0.04045 > 2^-5; BT.1886's
-        // 2.4 power is below 3e-12 under 2^-16; linear input needs no table at all (x_min = 1,
-        // so every x < 1 takes the toe line of slope 1). Small tables stay in L1.
+        // 2.4 power is below 3e-12 under 2^-16. Linear input is just clamped (its one-octave
+        // identity table exists for completeness and is not read). Small tables stay in L1.
         let (decode_min_exp, decode_octaves) = match enc {
             InputEncoding::Srgb => (-5, 5),
             InputEncoding::Bt1886 => (-16, 16),
-            InputEncoding::Linear => (0, 1),
+            InputEncoding::Linear => (-1, 1),
         };
         let decode = LogLut::build(
             &mut tables,
@@ -781,7 +791,6 @@ impl ItmPrepared {
             bt2020_luma: f32x3(luma),
             method_luma: f32x3(method_luma),
             output_luma: f32x3(gamut::luminance_weights(params.output_primaries.space())),
-            peak_nits: params.peak_nits,
             reference_white_nits: params.reference_white_nits,
             log2_peak_over_reference: log2_range as f32,
             inv_log2_peak_over_reference: if log2_range > 0.0 {
@@ -797,9 +806,7 @@ impl ItmPrepared {
             saturation: params.saturation,
             mix: params.mix,
             unexpanded_nits: ((1.0 - params.mix as f64) * reference) as f32,
-            inv_peak_nits: (1.0 / peak) as f32,
             hlg_ootf_exponent: ((1.0 - gamma) / gamma) as f32,
-            linear_scale: (params.linear_reference_white as f64 / reference) as f32,
             decode,
             decode_toe_slope: (decode_input(enc, decode.x_min as f64) / decode.x_min as f64) as f32,
             gamma_encode,
@@ -830,12 +837,21 @@ impl ItmPrepared {
         let pairs = &self.pairs[..];
         // 1, 2. clamp and decode. Below the table the curve continues as a straight line to 0
         // (exact for sRGB's linear toe and for linear input); ≤ 0 or NaN → 0.
+        let linear_input = c.input_encoding == InputEncoding::Linear as u32;
         for ch in rgb.iter_mut() {
+            if linear_input {
+                // No table: the toe line (slope 1) covers 0..1; the same values as reading it.
+                for v in ch.iter_mut() {
+                    *v = clamp_to(*v, 0.0, 1.0);
+                }
+                continue;
+            }
             let lin = c.decode.read::<N, { bits::DECODE }, AVX2>(t, pairs, ch);
             for k in 0..N {
                 let x = ch[k];
                 let toe = if x > 0.0 { x * c.decode_toe_slope } else { 0.0 };
-                ch[k] = if x < c.decode.x_min { toe } else { lin[k] };
+                // Written so that NaN takes the toe branch (and so becomes 0).
+                ch[k] = if x >= c.decode.x_min { lin[k] } else { toe };
             }
         }
         // 3. to BT.2020.

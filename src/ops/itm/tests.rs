@@ -267,7 +267,7 @@ fn neutral_controls_leave_the_method_untouched() {
     // The neutral values must switch their steps off entirely (not just nearly).
     let p = ItmParams::default();
     assert_eq!((p.highlight_boost, p.saturation, p.mix), (0.0, 1.0, 1.0));
-    let c = prepared(&p).constants;
+    let c = *prepared(&p).constants();
     assert_eq!(
         (c.apply_highlight, c.apply_saturation, c.apply_mix),
         (0, 0, 0)
@@ -336,6 +336,10 @@ fn sweep_inputs() -> Vec<[f64; 3]> {
     for e in 1..=12 {
         v.push([10f64.powi(-e); 3]);
     }
+    // Out of the SDR range (float plates): clamped, NaN read as 0.
+    v.push([1.5, 0.5, -0.2]);
+    v.push([f64::NAN, 0.3, 2.0]);
+    v.push([1e9, -1e9, f64::INFINITY]);
     v
 }
 
@@ -543,7 +547,7 @@ fn validation_names_the_fix() {
         highlight_boost: 1.0,
         ..ItmParams::default()
     };
-    assert_eq!(prepared(&flat).constants.apply_highlight, 0);
+    assert_eq!(prepared(&flat).constants().apply_highlight, 0);
 }
 
 #[test]
