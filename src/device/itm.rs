@@ -60,7 +60,7 @@ impl From<&ItmConstants> for PrItmConstants {
 }
 
 /// The kernel argument for one render of `prepared` over `window`; `tables` is the device
-/// address of `prepared.tables`.
+/// address of `prepared.tables()`.
 pub fn itm_kernel_params(
     prepared: &ItmPrepared,
     src: PrImage,

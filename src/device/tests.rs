@@ -877,15 +877,21 @@ fn itm_sweep_pixel(n: usize) -> [f32; 4] {
     [channel(0), channel(1), channel(2), alpha]
 }
 
-#[test]
-fn itm_kernel_matches_the_cpu_fast_path_on_a_dense_sweep() {
-    use crate::ops::itm::*;
-    // A row width that is not a multiple of the CPU's 32-lane chunks, so its single-pixel tail
-    // loop is compared too.
+/// The dense sweep's image: a row width that is not a multiple of the CPU's 32-lane chunks, so
+/// its single-pixel tail loop is compared too.
+fn itm_sweep_image() -> ImageBuf {
     let bounds = Rect::new(3, -2, 3 + 67, -2 + 96);
+    let width = bounds.width() as usize;
+    ImageBuf::from_fn(bounds, |x, y| {
+        itm_sweep_pixel((y - bounds.y1) as usize * width + (x - bounds.x1) as usize)
+    })
+}
+
+/// `itm_cases`, plus the edges of the highlight control's range at the largest peak, and peak =
+/// reference white (no expansion room: log2(peak/ref) = 0, the highlight step off).
+fn itm_sweep_cases() -> Vec<crate::ops::itm::ItmParams> {
+    use crate::ops::itm::*;
     let mut cases = itm_cases();
-    // The edges of the highlight control's range, and peak = reference white (no expansion room:
-    // log2(peak/ref) = 0, the highlight step off).
     for &method in ItmMethod::ALL {
         for (i, &output_transfer) in OutputTransfer::ALL.iter().enumerate() {
             cases.push(ItmParams {
@@ -906,12 +912,15 @@ fn itm_kernel_matches_the_cpu_fast_path_on_a_dense_sweep() {
             });
         }
     }
-    let width = bounds.width() as usize;
-    let sweep = |x: i32, y: i32| {
-        itm_sweep_pixel((y - bounds.y1) as usize * width + (x - bounds.x1) as usize)
-    };
-    let mut src = ImageBuf::from_fn(bounds, sweep);
-    for params in &cases {
+    cases
+}
+
+#[test]
+fn itm_kernel_matches_the_cpu_fast_path_on_a_dense_sweep() {
+    use crate::ops::itm::ItmPrepared;
+    let mut src = itm_sweep_image();
+    let bounds = src.layout().bounds;
+    for params in &itm_sweep_cases() {
         let prepared = ItmPrepared::new(params).unwrap();
         let mut on_emu = ImageBuf::new(bounds, PixelDepth::F32, Components::Rgba, 0, false);
         let mut on_cpu = on_emu.clone();
@@ -926,6 +935,7 @@ fn itm_kernel_matches_the_cpu_fast_path_on_a_dense_sweep() {
         prepared
             .run_cpu(&src.view(), &on_cpu.view_mut(), bounds, &NeverAbort)
             .unwrap();
+        // Same f32 operations in the same order, no FMA: bit-identical.
         assert_same_pixels(&on_emu, &on_cpu, params);
     }
 }
@@ -1010,6 +1020,28 @@ fn cuda_itm_matches_the_cpu_fast_path_for_every_option() {
             .unwrap();
         // Same IEEE operations in the same order, no FMA: bit-identical, NaN payloads aside.
         assert_same_pixels(&on_gpu, &on_cpu, &(params,));
+    }
+}
+
+#[test]
+#[ignore = "needs an NVIDIA GPU: scripts/gpu-check.sh"]
+fn cuda_itm_matches_the_cpu_fast_path_on_a_dense_sweep() {
+    use crate::ops::itm::ItmPrepared;
+    let engine = gpu();
+    let src = itm_sweep_image();
+    let bounds = src.layout().bounds;
+    for params in &itm_sweep_cases() {
+        let prepared = ItmPrepared::new(params).unwrap();
+        let mut on_gpu = ImageBuf::new(bounds, PixelDepth::F32, Components::Rgba, 0, false);
+        let mut on_cpu = on_gpu.clone();
+        super::itm::run_itm_cuda(&engine, &prepared, &src.view(), &on_gpu.view_mut(), bounds)
+            .unwrap();
+        prepared
+            .run_cpu(&src.view(), &on_cpu.view_mut(), bounds, &NeverAbort)
+            .unwrap();
+        // IEEE division and denormals are the NVRTC defaults and --fmad=false forbids fusing,
+        // so the GPU must agree bit for bit (NaN payloads aside).
+        assert_same_pixels(&on_gpu, &on_cpu, params);
     }
 }
 
