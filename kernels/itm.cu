@@ -7,7 +7,7 @@
 // are documented in src/ops/itm.rs.
 #include "common.cuh"
 
-// ---- fastmath (src/ops/itm/fastmath.rs), line for line -----------------------------------------
+// ---- fastmath (src/ops/itm/fastmath.rs), line for line ------------------------------------------
 
 // std::f64::consts::LN_2; the coefficients are formed in double and rounded once to float, as the
 // Rust constants are (only products and quotients: constant folding cannot fuse them).
@@ -53,7 +53,8 @@ PR_FN float pr_fast_log2(float x) {
     float z = (m - 1.0f) / (m + 1.0f);
     float z2 = z * z;
     return (float)exponent +
-           z * (PR_LOG2_C1 + z2 * (PR_LOG2_C3 + z2 * (PR_LOG2_C5 + z2 * (PR_LOG2_C7 + z2 * PR_LOG2_C9))));
+           z * (PR_LOG2_C1 +
+                z2 * (PR_LOG2_C3 + z2 * (PR_LOG2_C5 + z2 * (PR_LOG2_C7 + z2 * PR_LOG2_C9))));
 }
 
 PR_FN float pr_fast_exp2(float y) {
@@ -103,7 +104,9 @@ PR_FN float pr_dot3(const float* w, PrRgb v) {
 
 PR_FN PrRgb pr_mat3(const float* m, PrRgb v) {
     PrRgb o;
-    for (int i = 0; i < 3; ++i) o.v[i] = m[3 * i] * v.v[0] + m[3 * i + 1] * v.v[1] + m[3 * i + 2] * v.v[2];
+    for (int i = 0; i < 3; ++i) {
+        o.v[i] = m[3 * i] * v.v[0] + m[3 * i + 1] * v.v[1] + m[3 * i + 2] * v.v[2];
+    }
     return o;
 }
 

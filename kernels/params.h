@@ -78,8 +78,8 @@ typedef struct CopyParams {
 #define PR_ITM_OUTPUT_HLG 1
 #define PR_ITM_OUTPUT_SCENE_LINEAR 2
 
-/* ITU-R BT.2446-1 section 6 (Method C) tone-curve constants the kernel's closed form uses; a device
- * test checks them against `ops::itm::method_c`. */
+/* ITU-R BT.2446-1 section 6 (Method C) tone-curve constants the kernel's closed form uses; a
+ * device test checks them against `ops::itm::method_c`. */
 #define PR_ITM_C_K1 0.83802
 #define PR_ITM_C_K2 15.09968
 #define PR_ITM_C_K3 0.74204
@@ -98,8 +98,8 @@ typedef struct PrLogLut {
 } PrLogLut;
 
 typedef struct PrItmConstants {
-    unsigned int input_encoding; /* PR_ITM_INPUT_* */
-    unsigned int method;         /* PR_ITM_METHOD_* */
+    unsigned int input_encoding;  /* PR_ITM_INPUT_* */
+    unsigned int method;          /* PR_ITM_METHOD_* */
     unsigned int output_transfer; /* PR_ITM_OUTPUT_* */
     unsigned int premultiplied;
     unsigned int apply_highlight;
