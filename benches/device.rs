@@ -143,7 +143,7 @@ fn inverse_tone_map(c: &mut Criterion) {
     group.bench_function("cuda_device_resident", |b| {
         b.iter(|| {
             engine
-                .with_tables(&prepared.tables, &stream, |tables| {
+                .with_tables(prepared.tables(), &stream, |tables| {
                     let params = itm_kernel_params(
                         &prepared,
                         PrImage::new(sp, &layout),

@@ -66,7 +66,11 @@ typedef struct CopyParams {
 } CopyParams;
 
 /* Inverse tone map (src/ops/itm.rs, `ItmConstants` / `LogLut`): the same constants, field for
- * field, copied by src/device/itm.rs. Codes follow the Rust enums' saved indices. */
+ * field and in the same order, copied by src/device/itm.rs (a device test compares the bytes).
+ * Codes follow the Rust enums' saved indices. */
+#define PR_ITM_INPUT_SRGB 0
+#define PR_ITM_INPUT_BT1886 1
+#define PR_ITM_INPUT_LINEAR 2
 #define PR_ITM_METHOD_BT2446A 0
 #define PR_ITM_METHOD_BT2446C 1
 #define PR_ITM_METHOD_DISPLAY_REFERRED 2
@@ -74,42 +78,54 @@ typedef struct CopyParams {
 #define PR_ITM_OUTPUT_HLG 1
 #define PR_ITM_OUTPUT_SCENE_LINEAR 2
 
-/* A log-spaced table inside the shared table array (`ops::itm::LogLut`). */
+/* ITU-R BT.2446-1 section 6 (Method C) tone-curve constants the kernel's closed form uses; a
+ * device test checks them against `ops::itm::method_c`. */
+#define PR_ITM_C_K1 0.83802
+#define PR_ITM_C_K2 15.09968
+#define PR_ITM_C_K3 0.74204
+#define PR_ITM_C_K4 78.99439
+#define PR_ITM_C_Y_SDR_IP 58.5
+
+/* A log-spaced table inside the shared table array (`ops::itm::LogLut`): samples
+ * offset .. offset + (octaves << seg_bits) + 2, spaced 2^seg_bits per octave from x_min. */
 typedef struct PrLogLut {
     unsigned int offset;
     int min_exp;
     unsigned int octaves;
     unsigned int seg_bits;
-    float zero_value;
-    float x_min;
-    float x_max;
+    float x_min; /* 2^min_exp */
+    float x_max; /* 2^(min_exp + octaves) */
 } PrLogLut;
 
 typedef struct PrItmConstants {
-    unsigned int method;
-    unsigned int output_transfer;
+    unsigned int input_encoding;  /* PR_ITM_INPUT_* */
+    unsigned int method;          /* PR_ITM_METHOD_* */
+    unsigned int output_transfer; /* PR_ITM_OUTPUT_* */
     unsigned int premultiplied;
     unsigned int apply_highlight;
     unsigned int apply_saturation;
     unsigned int apply_mix;
     float input_to_bt2020[9];
-    float bt2020_to_output[9];
+    float bt2020_to_output[9]; /* output scale (1/10000, 1/peak, scene-linear) folded in */
     float bt2020_luma[3];
     float method_luma[3];
     float output_luma[3];
-    float peak_nits;
-    float inv_peak_nits;
+    float reference_white_nits;
+    float log2_peak_over_reference;
+    float inv_log2_peak_over_reference;
+    float inv_reference_white_nits;
+    float c_sdr_percent;
+    float c_linear_gain;
+    float c_peak_scale;
+    float highlight_log2_gain;
     float saturation;
     float mix;
     float unexpanded_nits;
-    float linear_scale;
+    float hlg_ootf_exponent;
     PrLogLut decode;
+    float decode_toe_slope;
     PrLogLut gamma_encode;
-    PrLogLut method_luma_lut;
-    PrLogLut method_chroma_lut;
     PrLogLut gamma_decode;
-    PrLogLut highlight_gain;
-    PrLogLut hlg_gain;
     PrLogLut encode;
 } PrItmConstants;
 

@@ -17,7 +17,6 @@ impl From<&LogLut> for PrLogLut {
             min_exp: l.min_exp,
             octaves: l.octaves,
             seg_bits: l.seg_bits,
-            zero_value: l.zero_value,
             x_min: l.x_min,
             x_max: l.x_max,
         }
@@ -27,6 +26,7 @@ impl From<&LogLut> for PrLogLut {
 impl From<&ItmConstants> for PrItmConstants {
     fn from(c: &ItmConstants) -> Self {
         PrItmConstants {
+            input_encoding: c.input_encoding,
             method: c.method,
             output_transfer: c.output_transfer,
             premultiplied: c.premultiplied,
@@ -38,26 +38,29 @@ impl From<&ItmConstants> for PrItmConstants {
             bt2020_luma: c.bt2020_luma,
             method_luma: c.method_luma,
             output_luma: c.output_luma,
-            peak_nits: c.peak_nits,
-            inv_peak_nits: c.inv_peak_nits,
+            reference_white_nits: c.reference_white_nits,
+            log2_peak_over_reference: c.log2_peak_over_reference,
+            inv_log2_peak_over_reference: c.inv_log2_peak_over_reference,
+            inv_reference_white_nits: c.inv_reference_white_nits,
+            c_sdr_percent: c.c_sdr_percent,
+            c_linear_gain: c.c_linear_gain,
+            c_peak_scale: c.c_peak_scale,
+            highlight_log2_gain: c.highlight_log2_gain,
             saturation: c.saturation,
             mix: c.mix,
             unexpanded_nits: c.unexpanded_nits,
-            linear_scale: c.linear_scale,
+            hlg_ootf_exponent: c.hlg_ootf_exponent,
             decode: (&c.decode).into(),
+            decode_toe_slope: c.decode_toe_slope,
             gamma_encode: (&c.gamma_encode).into(),
-            method_luma_lut: (&c.method_luma_lut).into(),
-            method_chroma_lut: (&c.method_chroma_lut).into(),
             gamma_decode: (&c.gamma_decode).into(),
-            highlight_gain: (&c.highlight_gain).into(),
-            hlg_gain: (&c.hlg_gain).into(),
             encode: (&c.encode).into(),
         }
     }
 }
 
 /// The kernel argument for one render of `prepared` over `window`; `tables` is the device
-/// address of `prepared.tables`.
+/// address of `prepared.tables()`.
 pub fn itm_kernel_params(
     prepared: &ItmPrepared,
     src: PrImage,
@@ -70,9 +73,9 @@ pub fn itm_kernel_params(
         dst,
         window: window.into(),
         tables,
-        table_len: prepared.tables.len() as u32,
+        table_len: prepared.tables().len() as u32,
         pad_: 0,
-        c: (&prepared.constants).into(),
+        c: prepared.constants().into(),
     }
 }
 
@@ -90,7 +93,7 @@ pub fn run_itm_cuda(
         src,
         dst,
         win,
-        &prepared.tables,
+        prepared.tables(),
         |s, d, tables| itm_kernel_params(prepared, s, d, win, tables),
     )
 }
@@ -108,7 +111,7 @@ pub fn run_itm_on_host_stream(
     dst.check()?;
     let win = window.intersect(&dst.layout.bounds);
     let engine = host.engine();
-    engine.with_tables(&prepared.tables, host.stream(), |tables| {
+    engine.with_tables(prepared.tables(), host.stream(), |tables| {
         let params = itm_kernel_params(prepared, src.as_params(), dst.as_params(), win, tables);
         engine.launch_over_rect(host.stream(), Kernel::ItmRgba, win, &params)
     })

@@ -809,7 +809,7 @@ fn itm_kernel_matches_the_cpu_fast_path_bit_for_bit() {
             PrImage::new(src.as_mut_ptr() as u64, src.layout()),
             PrImage::new(on_emu.as_mut_ptr() as u64, on_emu.layout()),
             WINDOW.intersect(&dst_bounds),
-            prepared.tables.as_ptr() as u64,
+            prepared.tables().as_ptr() as u64,
         );
         emu_over_rect(
             Kernel::ItmRgba,
@@ -826,6 +826,120 @@ fn itm_kernel_matches_the_cpu_fast_path_bit_for_bit() {
     }
 }
 
+/// Colours where the fast path changes branch or table segment: a dense grey ramp (the
+/// display-referred knee, Method A's Y'' = 70 breakpoint, Method C's inflection, reference white
+/// and peak for the highlight control), then random colours with the inputs that take special
+/// branches mixed in (the decode tables' bottoms and neighbours, super-whites, negatives,
+/// subnormals, ±0, infinities, NaN). Alpha is 1 on the ramp, else random with 0, NaN and
+/// negatives now and then.
+fn itm_sweep_pixel(n: usize) -> [f32; 4] {
+    const RAMP: usize = 4096;
+    if n < RAMP {
+        let v = n as f32 / (RAMP - 1) as f32;
+        return [v, v, v, 1.0];
+    }
+    let specials = [
+        0.0,
+        -0.0,
+        1.0,
+        1.000_000_1,
+        0.999_999_94,
+        3.0,
+        -1e-3,
+        f32::NAN,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        1e-40,
+        1e-30,
+        0.040_45,
+        0.031_25,
+        0.031_249_998,
+        1.525_878_9e-5,
+        1.525_878_8e-5,
+        0.5,
+    ];
+    let h = hash(n as u64 ^ 0x17a5_0000_0000);
+    let channel = |c: u64| {
+        let k = hash(h ^ c);
+        if k % 16 == 0 {
+            specials[(k >> 8) as usize % specials.len()]
+        } else {
+            (k >> 40) as f32 / (1u64 << 24) as f32
+        }
+    };
+    let k = hash(h ^ 3);
+    let alpha = match k % 32 {
+        0 => 0.0,
+        1 => f32::NAN,
+        2 => -0.5,
+        _ => (k >> 40) as f32 / (1u64 << 24) as f32,
+    };
+    [channel(0), channel(1), channel(2), alpha]
+}
+
+/// The dense sweep's image: a row width that is not a multiple of the CPU's 32-lane chunks, so
+/// its single-pixel tail loop is compared too.
+fn itm_sweep_image() -> ImageBuf {
+    let bounds = Rect::new(3, -2, 3 + 67, -2 + 96);
+    let width = bounds.width() as usize;
+    ImageBuf::from_fn(bounds, |x, y| {
+        itm_sweep_pixel((y - bounds.y1) as usize * width + (x - bounds.x1) as usize)
+    })
+}
+
+/// `itm_cases`, plus the edges of the highlight control's range at the largest peak, and peak =
+/// reference white (no expansion room: log2(peak/ref) = 0, the highlight step off).
+fn itm_sweep_cases() -> Vec<crate::ops::itm::ItmParams> {
+    use crate::ops::itm::*;
+    let mut cases = itm_cases();
+    for &method in ItmMethod::ALL {
+        for (i, &output_transfer) in OutputTransfer::ALL.iter().enumerate() {
+            cases.push(ItmParams {
+                method,
+                output_transfer,
+                input_encoding: InputEncoding::ALL[i],
+                peak_nits: 10_000.0,
+                highlight_boost: [1.0, -1.0, 1.0][i],
+                ..ItmParams::default()
+            });
+            cases.push(ItmParams {
+                method,
+                output_transfer,
+                input_encoding: InputEncoding::ALL[(i + 1) % 3],
+                peak_nits: 203.0,
+                highlight_boost: 0.5,
+                ..ItmParams::default()
+            });
+        }
+    }
+    cases
+}
+
+#[test]
+fn itm_kernel_matches_the_cpu_fast_path_on_a_dense_sweep() {
+    use crate::ops::itm::ItmPrepared;
+    let mut src = itm_sweep_image();
+    let bounds = src.layout().bounds;
+    for params in &itm_sweep_cases() {
+        let prepared = ItmPrepared::new(params).unwrap();
+        let mut on_emu = ImageBuf::new(bounds, PixelDepth::F32, Components::Rgba, 0, false);
+        let mut on_cpu = on_emu.clone();
+        let kernel_params = super::itm::itm_kernel_params(
+            &prepared,
+            PrImage::new(src.as_mut_ptr() as u64, src.layout()),
+            PrImage::new(on_emu.as_mut_ptr() as u64, on_emu.layout()),
+            bounds,
+            prepared.tables().as_ptr() as u64,
+        );
+        emu_over_rect(Kernel::ItmRgba, bounds, &kernel_params);
+        prepared
+            .run_cpu(&src.view(), &on_cpu.view_mut(), bounds, &NeverAbort)
+            .unwrap();
+        // Same f32 operations in the same order, no FMA: bit-identical.
+        assert_same_pixels(&on_emu, &on_cpu, params);
+    }
+}
+
 #[test]
 fn itm_constants_reach_the_kernel_field_for_field() {
     use crate::ops::itm::{ItmConstants, ItmPrepared};
@@ -836,7 +950,7 @@ fn itm_constants_reach_the_kernel_field_for_field() {
     );
     for params in itm_cases() {
         let prepared = ItmPrepared::new(&params).unwrap();
-        let converted = PrItmConstants::from(&prepared.constants);
+        let converted = PrItmConstants::from(prepared.constants());
         // Both are padding-free #[repr(C)] structs of 4-byte fields: equal field order and
         // values means equal bytes.
         let bytes = |p: *const u8| {
@@ -844,12 +958,15 @@ fn itm_constants_reach_the_kernel_field_for_field() {
             unsafe { std::slice::from_raw_parts(p, std::mem::size_of::<ItmConstants>()) }.to_vec()
         };
         assert_eq!(
-            bytes(&prepared.constants as *const ItmConstants as *const u8),
+            bytes(prepared.constants() as *const ItmConstants as *const u8),
             bytes(&converted as *const PrItmConstants as *const u8)
         );
     }
-    // Method and transfer codes agree with the Rust enums' saved indices.
-    use crate::ops::itm::{ItmMethod, OutputTransfer};
+    // Input, method and transfer codes agree with the Rust enums' saved indices.
+    use crate::ops::itm::{method_c, InputEncoding, ItmMethod, OutputTransfer};
+    assert_eq!(InputEncoding::Srgb as u32, PR_ITM_INPUT_SRGB);
+    assert_eq!(InputEncoding::Bt1886 as u32, PR_ITM_INPUT_BT1886);
+    assert_eq!(InputEncoding::Linear as u32, PR_ITM_INPUT_LINEAR);
     assert_eq!(ItmMethod::Bt2446A as u32, PR_ITM_METHOD_BT2446A);
     assert_eq!(ItmMethod::Bt2446C as u32, PR_ITM_METHOD_BT2446C);
     assert_eq!(
@@ -861,6 +978,23 @@ fn itm_constants_reach_the_kernel_field_for_field() {
     assert_eq!(
         OutputTransfer::SceneLinear as u32,
         PR_ITM_OUTPUT_SCENE_LINEAR
+    );
+    // The Method C constants the kernel's closed form is written with are the CPU's, exactly.
+    assert_eq!(
+        [
+            PR_ITM_C_K1,
+            PR_ITM_C_K2,
+            PR_ITM_C_K3,
+            PR_ITM_C_K4,
+            PR_ITM_C_Y_SDR_IP
+        ],
+        [
+            method_c::K1,
+            method_c::K2,
+            method_c::K3,
+            method_c::K4,
+            method_c::Y_SDR_IP
+        ]
     );
 }
 
@@ -886,6 +1020,28 @@ fn cuda_itm_matches_the_cpu_fast_path_for_every_option() {
             .unwrap();
         // Same IEEE operations in the same order, no FMA: bit-identical, NaN payloads aside.
         assert_same_pixels(&on_gpu, &on_cpu, &(params,));
+    }
+}
+
+#[test]
+#[ignore = "needs an NVIDIA GPU: scripts/gpu-check.sh"]
+fn cuda_itm_matches_the_cpu_fast_path_on_a_dense_sweep() {
+    use crate::ops::itm::ItmPrepared;
+    let engine = gpu();
+    let src = itm_sweep_image();
+    let bounds = src.layout().bounds;
+    for params in &itm_sweep_cases() {
+        let prepared = ItmPrepared::new(params).unwrap();
+        let mut on_gpu = ImageBuf::new(bounds, PixelDepth::F32, Components::Rgba, 0, false);
+        let mut on_cpu = on_gpu.clone();
+        super::itm::run_itm_cuda(&engine, &prepared, &src.view(), &on_gpu.view_mut(), bounds)
+            .unwrap();
+        prepared
+            .run_cpu(&src.view(), &on_cpu.view_mut(), bounds, &NeverAbort)
+            .unwrap();
+        // IEEE division and denormals are the NVRTC defaults and --fmad=false forbids fusing,
+        // so the GPU must agree bit for bit (NaN payloads aside).
+        assert_same_pixels(&on_gpu, &on_cpu, params);
     }
 }
 

@@ -1,25 +1,26 @@
-//! Log-spaced 1D lookup tables for the inverse tone map's fast path. Every table lives in one `f32` array
-//! (one upload for a GPU) and is described by a small `#[repr(C)]` header, so the CUDA kernel
-//! can evaluate exactly what the CPU evaluates.
+//! Log-spaced 1D tables for the per-channel curves of the inverse tone map's fast path (input
+//! decoding, PQ, HLG, Method A's 2.4 gammas). All tables live in one `f32` array (one upload for
+//! a GPU), each described by a small `#[repr(C)]` header, so a CUDA kernel reads exactly what
+//! the CPU reads.
+
+use super::fastmath::clamp_to;
 
 /// A table whose samples are spaced evenly inside each octave (2^seg_bits per octave) from
 /// 2^min_exp up to 2^(min_exp + octaves): relative resolution is the same at 1e-9 as at 1, which
-/// is what power laws, PQ and HLG need. The segment is found from the `f32` bit pattern (exponent
-/// and top mantissa bits), so reading it costs no logarithm; within a segment `x` is linear in the
+/// is what power laws, PQ and HLG need. The segment comes from the `f32` bit pattern (exponent
+/// and top mantissa bits), so reading costs no logarithm; within a segment `x` is linear in the
 /// mantissa, so the interpolation is linear in `x`.
 ///
-/// Inputs above the range clamp to its top; inputs below 2^min_exp interpolate linearly between
-/// `(0, zero_value)` and the first sample (set `zero_value` to the first sample for a constant
-/// extension, e.g. for gain curves); NaN and negatives read as `zero_value`.
+/// Inputs are clamped to the range first (NaN and negatives read as 2^min_exp): each table is
+/// built with a bottom that its curve cannot tell from 0.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 #[repr(C)]
 pub struct LogLut {
+    /// Index of the first sample in the shared table array.
     pub offset: u32,
     pub min_exp: i32,
     pub octaves: u32,
     pub seg_bits: u32,
-    /// The curve's value at x = 0.
-    pub zero_value: f32,
     /// 2^min_exp.
     pub x_min: f32,
     /// 2^(min_exp + octaves).
@@ -27,14 +28,13 @@ pub struct LogLut {
 }
 
 impl LogLut {
-    /// Samples `f` at every segment boundary. `zero_value: None` extends the first sample
-    /// down to 0 as a constant.
+    /// Samples `f` at every segment boundary and appends the samples (plus one repeat of the
+    /// last, so x = x_max needs no special case) to `tables`.
     pub fn build(
         tables: &mut Vec<f32>,
         min_exp: i32,
         octaves: u32,
         seg_bits: u32,
-        zero_value: Option<f64>,
         f: impl Fn(f64) -> f64,
     ) -> Self {
         debug_assert!(min_exp > -120 && min_exp + (octaves as i32) < 120 && seg_bits <= 16);
@@ -49,41 +49,141 @@ impl LogLut {
         }
         let last = tables[tables.len() - 1];
         tables.push(last);
-        let first = tables[offset as usize];
         LogLut {
             offset,
             min_exp,
             octaves,
             seg_bits,
-            zero_value: zero_value.map_or(first, |z| z as f32),
             x_min: 2f32.powi(min_exp),
             x_max: 2f32.powi(min_exp + octaves as i32),
         }
     }
 
-    #[inline(always)]
-    pub fn eval(&self, tables: &[f32], x: f32) -> f32 {
-        if x >= self.x_min {
-            let x = x.min(self.x_max);
-            let shift = 23 - self.seg_bits;
-            let base = ((127 + self.min_exp) as u32) << self.seg_bits;
-            let bits = x.to_bits();
-            // x in [x_min, x_max] is a positive normal float, so its biased exponent is at
-            // least 127 + min_exp and the index lands in 0..=octaves·2^seg_bits.
-            let i = (bits >> shift) - base;
-            let frac = (bits & ((1u32 << shift) - 1)) as f32 * (1.0 / (1u32 << shift) as f32);
-            let k = (self.offset + i) as usize;
-            let a = tables[k];
-            let b = tables[k + 1];
-            a + (b - a) * frac
-        } else {
-            // Below the table, negative or NaN (max turns NaN into 0): the straight line from
-            // (0, zero_value) to the first sample.
-            let first = tables[self.offset as usize];
-            let t = x.max(0.0) / self.x_min;
-            self.zero_value + (first - self.zero_value) * t
-        }
+    /// Number of `f32` samples this table occupies in the shared array.
+    pub fn len(&self) -> usize {
+        ((self.octaves << self.seg_bits) + 2) as usize
     }
+
+    /// Never true: a table always holds at least two samples.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// Reads the table at `N` inputs; `BITS` must equal `seg_bits` (a constant, so the index
+    /// arithmetic vectorises).
+    #[inline(always)]
+    pub fn eval_lanes<const N: usize, const BITS: u32>(
+        &self,
+        tables: &[f32],
+        x: &[f32; N],
+    ) -> [f32; N] {
+        self.read::<N, BITS, false>(tables, &[], x)
+    }
+
+    /// Reads the table at one input.
+    #[inline(always)]
+    pub fn eval<const BITS: u32>(&self, tables: &[f32], x: f32) -> f32 {
+        self.read::<1, BITS, false>(tables, &[], &[x])[0]
+    }
+
+    /// As [`Self::eval_lanes`]; with `AVX2` (instantiated only inside a function compiled for
+    /// AVX2 and called after runtime detection) and `N` a multiple of 8, the same operations
+    /// run 8 lanes at a time in AVX2 registers, bit-identical to the portable loop (max/min
+    /// pick the same operand for NaN, and lo + (hi − lo)·frac is computed in the same order,
+    /// without FMA). The AVX2 path reads both neighbours with one 64-bit gather from `pairs`
+    /// ([`sample_pairs`] of `tables`), half the gathered elements of two 32-bit gathers.
+    #[inline(always)]
+    pub(super) fn read<const N: usize, const BITS: u32, const AVX2: bool>(
+        &self,
+        tables: &[f32],
+        pairs: &[u64],
+        x: &[f32; N],
+    ) -> [f32; N] {
+        debug_assert_eq!(self.seg_bits, BITS, "table read with the wrong resolution");
+        let table = &tables[self.offset as usize..self.offset as usize + self.len()];
+        // Every index is clamped to `last`, so `index` and `index + 1` are inside the table
+        // even for a header that does not match its samples.
+        let last = (table.len() - 2) as u32;
+        let first = ((127 + self.min_exp) as u32) << BITS;
+        let mut out = [0.0f32; N];
+        #[cfg(target_arch = "x86_64")]
+        if AVX2 && N % 8 == 0 {
+            use std::arch::x86_64::*;
+            let pairs = &pairs[self.offset as usize..self.offset as usize + self.len() - 1];
+            for k in (0..N).step_by(8) {
+                // SAFETY: AVX2 = true is instantiated only from
+                // `ItmPrepared::apply_row_avx2`, which runs only after
+                // `is_x86_feature_detected!("avx2")`. Loads and stores touch elements
+                // k..k + 8 of N-element arrays (N a multiple of 8). Every index is clamped to
+                // ≤ table.len() − 2 = pairs.len() − 1 (the slice above panics, before any
+                // unsafe read, if `pairs` were too short), so the 64-bit gathers (scale 8)
+                // stay inside `pairs`; indices are far below 2^31, so as i32 they stay
+                // positive.
+                unsafe {
+                    let v = _mm256_loadu_ps(x.as_ptr().add(k));
+                    let v = _mm256_max_ps(v, _mm256_set1_ps(self.x_min));
+                    let v = _mm256_min_ps(v, _mm256_set1_ps(self.x_max));
+                    let bits = _mm256_castps_si256(v);
+                    let index = _mm256_min_epu32(
+                        _mm256_sub_epi32(
+                            _mm256_srl_epi32(bits, _mm_cvtsi32_si128(23 - BITS as i32)),
+                            _mm256_set1_epi32(first as i32),
+                        ),
+                        _mm256_set1_epi32(last as i32),
+                    );
+                    let mantissa = _mm256_or_si256(
+                        _mm256_and_si256(
+                            _mm256_sll_epi32(bits, _mm_cvtsi32_si128(BITS as i32)),
+                            _mm256_set1_epi32(0x007f_ffff),
+                        ),
+                        _mm256_set1_epi32(0x3f80_0000),
+                    );
+                    let frac = _mm256_sub_ps(_mm256_castsi256_ps(mantissa), _mm256_set1_ps(1.0));
+                    let base = pairs.as_ptr() as *const i64;
+                    // Lanes 0..4 and 4..8: [lo0 hi0 lo1 hi1 | lo2 hi2 lo3 hi3] and the like.
+                    let p0 = _mm256_castsi256_ps(_mm256_i32gather_epi64::<8>(
+                        base,
+                        _mm256_castsi256_si128(index),
+                    ));
+                    let p1 = _mm256_castsi256_ps(_mm256_i32gather_epi64::<8>(
+                        base,
+                        _mm256_extracti128_si256::<1>(index),
+                    ));
+                    // Even / odd floats: [lo0 lo1 lo4 lo5 | lo2 lo3 lo6 lo7], then put the
+                    // 64-bit quarters back in lane order (0, 2, 1, 3).
+                    let lo = _mm256_shuffle_ps::<0x88>(p0, p1);
+                    let hi = _mm256_shuffle_ps::<0xDD>(p0, p1);
+                    let lo = _mm256_castpd_ps(_mm256_permute4x64_pd::<0xD8>(_mm256_castps_pd(lo)));
+                    let hi = _mm256_castpd_ps(_mm256_permute4x64_pd::<0xD8>(_mm256_castps_pd(hi)));
+                    let value = _mm256_add_ps(lo, _mm256_mul_ps(_mm256_sub_ps(hi, lo), frac));
+                    _mm256_storeu_ps(out.as_mut_ptr().add(k), value);
+                }
+            }
+            return out;
+        }
+        for k in 0..N {
+            let bits = clamp_to(x[k], self.x_min, self.x_max).to_bits();
+            // A value in [x_min, x_max] is a positive normal float whose biased exponent is at
+            // least 127 + min_exp, so the segment index lands in 0..=octaves·2^BITS.
+            let i = ((bits >> (23 - BITS)).wrapping_sub(first)).min(last) as usize;
+            // The bits below the segment index, moved to the top of a mantissa under exponent
+            // 0, read as 1.frac exactly: no int→float conversion, no division.
+            let frac = f32::from_bits(0x3f80_0000 | ((bits << BITS) & 0x007f_ffff)) - 1.0;
+            let lo = table[i];
+            let hi = table[i + 1];
+            out[k] = lo + (hi - lo) * frac;
+        }
+        out
+    }
+}
+
+/// `(tables[i], tables[i + 1])` packed little-end-first in a `u64`, for every `i` but the last:
+/// what the AVX2 read gathers, one element per lane instead of two.
+pub fn sample_pairs(tables: &[f32]) -> Vec<u64> {
+    tables
+        .windows(2)
+        .map(|w| w[0].to_bits() as u64 | ((w[1].to_bits() as u64) << 32))
+        .collect()
 }
 
 #[cfg(test)]
@@ -95,42 +195,51 @@ mod tests {
         let mut t = Vec::new();
         // 64 segments per octave: linear interpolation of x^p errs by at most about
         // |p(p−1)|/8·(1/64)² relative: 1.03e-4 for p = 2.4, 7.4e-6 for p = 1/2.4.
-        let pow24 = LogLut::build(&mut t, -32, 32, 6, Some(0.0), |x| x.powf(2.4));
-        let root24 = LogLut::build(&mut t, -32, 32, 6, Some(0.0), |x| x.powf(1.0 / 2.4));
+        let pow24 = LogLut::build(&mut t, -32, 32, 6, |x| x.powf(2.4));
+        let root24 = LogLut::build(&mut t, -32, 32, 6, |x| x.powf(1.0 / 2.4));
+        assert_eq!(t.len(), pow24.len() + root24.len());
         let mut x = 1e-9f64;
         while x <= 1.0 {
             let want = x.powf(2.4);
-            let got = pow24.eval(&t, x as f32) as f64;
+            let got = pow24.eval::<6>(&t, x as f32) as f64;
             assert!(
-                (got - want).abs() <= 1.2e-4 * want + 1e-30,
+                (got - want).abs() <= 1.05e-4 * want,
                 "x^2.4 at {x}: {got} vs {want}"
             );
             let want = x.powf(1.0 / 2.4);
-            let got = root24.eval(&t, x as f32) as f64;
+            let got = root24.eval::<6>(&t, x as f32) as f64;
             assert!(
                 (got - want).abs() <= 1e-5 * want,
                 "x^(1/2.4) at {x}: {got} vs {want}"
             );
             x *= 1.0137;
         }
-        // Exact at samples, clamped above, linear to zero below, NaN → zero value.
-        assert_eq!(pow24.eval(&t, 1.0), 1.0);
-        assert_eq!(pow24.eval(&t, 7.0), 1.0);
-        assert_eq!(pow24.eval(&t, 0.0), 0.0);
-        assert_eq!(pow24.eval(&t, -3.0), 0.0);
-        assert_eq!(pow24.eval(&t, f32::NAN), 0.0);
-        let tiny = root24.x_min * 0.5;
-        let first = root24.eval(&t, root24.x_min);
-        assert!((root24.eval(&t, tiny) - 0.5 * first).abs() < 1e-7);
+        // Exact at samples; clamped above and below; NaN reads as the bottom of the range.
+        assert_eq!(pow24.eval::<6>(&t, 1.0), 1.0);
+        assert_eq!(pow24.eval::<6>(&t, 0.5), 0.5f64.powf(2.4) as f32);
+        assert_eq!(pow24.eval::<6>(&t, 7.0), 1.0);
+        let bottom = root24.eval::<6>(&t, root24.x_min);
+        assert!((bottom as f64 - 2f64.powf(-32.0 / 2.4)).abs() < 1e-9);
+        for x in [0.0, -3.0, f32::NAN, f32::NEG_INFINITY] {
+            assert_eq!(root24.eval::<6>(&t, x), bottom, "{x}");
+        }
+        assert_eq!(root24.eval::<6>(&t, f32::INFINITY), 1.0);
     }
 
     #[test]
-    fn log_lut_constant_extension_and_second_table() {
-        let mut t = vec![9.0; 3]; // a table that is not first must read its own samples
-        let gain = LogLut::build(&mut t, -10, 11, 4, None, |x| 2.0 + x);
-        assert_eq!(gain.offset, 3);
-        assert_eq!(gain.eval(&t, 0.0), gain.eval(&t, gain.x_min));
-        assert!((gain.eval(&t, 1.5) - 3.5).abs() < 1e-6);
-        assert!((gain.eval(&t, 2.0) - 4.0).abs() < 1e-6);
+    fn lanes_read_the_same_as_one_at_a_time_and_tables_share_an_array() {
+        let mut t = vec![9.0; 3];
+        let line = LogLut::build(&mut t, -10, 11, 4, |x| 2.0 + x);
+        assert_eq!(line.offset, 3);
+        assert_eq!(t.len(), 3 + line.len());
+        let xs = [0.001, 0.3, 1.0, 1.5, 2.0, 0.0, f32::NAN, 1e-6];
+        let lanes = line.eval_lanes::<8, 4>(&t, &xs);
+        for (x, v) in xs.iter().zip(lanes) {
+            assert_eq!(v.to_bits(), line.eval::<4>(&t, *x).to_bits(), "{x}");
+        }
+        // A straight line is reproduced up to rounding, across octaves.
+        for x in [0.001, 0.3, 1.0, 1.5, 2.0] {
+            assert!((line.eval::<4>(&t, x) - (2.0 + x)).abs() < 1e-6, "{x}");
+        }
     }
 }

@@ -267,7 +267,7 @@ fn neutral_controls_leave_the_method_untouched() {
     // The neutral values must switch their steps off entirely (not just nearly).
     let p = ItmParams::default();
     assert_eq!((p.highlight_boost, p.saturation, p.mix), (0.0, 1.0, 1.0));
-    let c = prepared(&p).constants;
+    let c = *prepared(&p).constants();
     assert_eq!(
         (c.apply_highlight, c.apply_saturation, c.apply_mix),
         (0, 0, 0)
@@ -336,6 +336,10 @@ fn sweep_inputs() -> Vec<[f64; 3]> {
     for e in 1..=12 {
         v.push([10f64.powi(-e); 3]);
     }
+    // Out of the SDR range (float plates): clamped, NaN read as 0.
+    v.push([1.5, 0.5, -0.2]);
+    v.push([f64::NAN, 0.3, 2.0]);
+    v.push([1e9, -1e9, f64::INFINITY]);
     v
 }
 
@@ -466,9 +470,13 @@ fn every_method_is_monotonic_along_the_neutral_axis() {
                         let r = itm_pixel_reference(&p, [x; 3])[1];
                         let f = fast.apply_rgb([x as f32; 3])[1];
                         assert!(r >= last_r, "{p:?}: reference falls at {x}: {r} < {last_r}");
-                        // f32 tables may tie; they must never step back beyond rounding.
+                        // The fast path is within ~1.4e-5 of this monotonic reference (see
+                        // the sweep test), so where the curve is flat (highlight boost 1 makes
+                        // it level at the peak) its own noise may show; it must never step
+                        // back by more than that scale.
+                        let slack = 2e-5 * last_f.abs().max(1.0);
                         assert!(
-                            f >= last_f - 1e-6,
+                            f >= last_f - slack,
                             "{p:?}: fast falls at {x}: {f} < {last_f}"
                         );
                         last_r = r;
@@ -539,7 +547,7 @@ fn validation_names_the_fix() {
         highlight_boost: 1.0,
         ..ItmParams::default()
     };
-    assert_eq!(prepared(&flat).constants.apply_highlight, 0);
+    assert_eq!(prepared(&flat).constants().apply_highlight, 0);
 }
 
 #[test]
@@ -750,4 +758,59 @@ fn invalid_params_and_abort_are_reported() {
         ),
         Err(OpError::Aborted)
     );
+}
+
+#[test]
+fn every_code_path_gives_bit_identical_pixels() {
+    // The row loop (32 lanes), the single-pixel path, and on x86-64 the AVX2 build must agree
+    // to the bit, or a farm mixing CPUs (or a host tiling differently) would flicker.
+    let row: Vec<[f32; 4]> = (0..1000)
+        .map(|i| {
+            let f = i as f32 / 999.0;
+            let odd = match i % 97 {
+                0 => f32::NAN,
+                1 => -0.5,
+                2 => 1.7,
+                3 => 1e-9,
+                _ => f,
+            };
+            [
+                odd,
+                (f * 7.3).fract(),
+                (f * 3.1 + 0.2).fract(),
+                (f * 5.7).fract(),
+            ]
+        })
+        .collect();
+    for method in every_method() {
+        for transfer in OutputTransfer::ALL.iter().copied() {
+            for premultiplied in [false, true] {
+                let p = ItmParams {
+                    method,
+                    output_transfer: transfer,
+                    premultiplied,
+                    highlight_boost: 0.3,
+                    saturation: 1.2,
+                    mix: 0.9,
+                    ..ItmParams::default()
+                };
+                let fast = prepared(&p);
+                let mut portable = row.clone();
+                fast.apply_row_portable(&mut portable);
+                for (px, got) in row.iter().zip(&portable) {
+                    let one = fast.apply_pixel(*px);
+                    assert_eq!(got.map(f32::to_bits), one.map(f32::to_bits), "{p:?} {px:?}");
+                }
+                #[cfg(target_arch = "x86_64")]
+                if cpu_has_avx2() {
+                    let mut avx2 = row.clone();
+                    // SAFETY: AVX2 support was just detected.
+                    unsafe { fast.apply_row_avx2(&mut avx2) };
+                    for (a, b) in avx2.iter().zip(&portable) {
+                        assert_eq!(a.map(f32::to_bits), b.map(f32::to_bits), "{p:?}");
+                    }
+                }
+            }
+        }
+    }
 }
