@@ -1,7 +1,9 @@
 //! What every PlateRestore effect shares: turning host images into views, the standard clip
 //! set-up, descriptor flags, and the checks that keep a bad host image from reaching an op.
 
-use crate::device::{note_cpu_fallback, DeviceError, DeviceImage, DevicePreference};
+use crate::device::{
+    note_cpu_fallback, CudaEngine, Device, DeviceError, DeviceImage, DevicePreference,
+};
 use crate::image::{Components, ImageLayout, ImageView, ImageViewMut, PixelDepth, Rect};
 use crate::ops::{Abort, OpError};
 use ofx::clip::ImageInfo;
@@ -11,6 +13,7 @@ use ofx::{
 };
 use std::ffi::CStr;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 pub const SOURCE: &CStr = c"Source";
 pub const OUTPUT: &CStr = c"Output";
@@ -236,6 +239,59 @@ fn gpu_notice(effect: &ImageEffect, text: &str) {
     if !GPU_NOTICE_SHOWN.swap(true, Ordering::Relaxed) {
         effect.persistent_message(Some((ofx::MessageKind::Warning, text)));
     }
+}
+
+/// For host-memory frames: runs `gpu` when the user asked for CUDA and a GPU is usable.
+/// `true` when the frame was rendered there; `false` means render on the CPU (after one notice
+/// if the GPU was asked for but unusable or failed). Auto stays on the CPU: for per-pixel
+/// effects the frame's upload and download cost more than the maths (to be re-measured on a GPU).
+pub fn rendered_on_gpu(
+    effect: &ImageEffect,
+    preference: DevicePreference,
+    gpu: impl FnOnce(&Arc<CudaEngine>) -> std::result::Result<(), DeviceError>,
+) -> bool {
+    if preference != DevicePreference::Cuda {
+        return false;
+    }
+    match Device::select(preference) {
+        Device::Cuda(engine) => match gpu(&engine) {
+            Ok(()) => true,
+            Err(e) => {
+                gpu_fallback(effect, &e);
+                false
+            }
+        },
+        Device::Cpu => {
+            gpu_unavailable(effect);
+            false
+        }
+    }
+}
+
+/// Option labels of a choice parameter, from an op enum's saved order.
+pub fn labels<T: Copy>(all: &[T], label: fn(T) -> &'static str) -> Vec<&'static str> {
+    all.iter().map(|v| label(*v)).collect()
+}
+
+/// The saved index of `value` in an op enum's order.
+pub fn index_of<T: PartialEq>(all: &[T], value: &T) -> i32 {
+    all.iter().position(|v| v == value).unwrap_or(0) as i32
+}
+
+/// Colour is premultiplied by alpha (only RGBA images can be).
+pub fn is_premultiplied(info: &ImageInfo) -> bool {
+    info.premultiplication == ofx::Premultiplication::Premultiplied
+        && info.components == ImageComponents::Rgba
+}
+
+/// Transparent black over `window`: what a missing source renders as.
+pub fn fill_black(dst: &ImageViewMut<'_>, window: Rect) -> Result<()> {
+    let w = window.intersect(&dst.bounds());
+    let row = vec![[0.0f32; 4]; w.width() as usize];
+    for y in w.y1..w.y2 {
+        dst.write_row(y, w.x1, &row);
+    }
+    Ok(())
 }
 
 /// The user asked for the GPU and it failed: say so once, render on the CPU.

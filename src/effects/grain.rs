@@ -10,7 +10,7 @@
 
 use super::common::{self, Describe, HostAbort, OUTPUT, SOURCE};
 use crate::device::grain::{run_grain_cuda, run_grain_on_host_stream};
-use crate::device::{Device, DevicePreference, HostRender};
+use crate::device::HostRender;
 use crate::image::Rect;
 use crate::ops::grain::{self, AnalyzeOptions, FilmResponse, GrainParams, GrainPreset};
 use ofx::{
@@ -125,27 +125,17 @@ impl Plugin for Grain {
                 "Grain: no source image at frame {}; rendering black",
                 args.time
             );
-            let w = images.window.intersect(&dst.bounds());
-            let row = vec![[0.0f32; 4]; w.width() as usize];
-            for y in w.y1..w.y2 {
-                dst.write_row(y, w.x1, &row);
-            }
-            return Ok(());
+            return common::fill_black(&dst, images.window);
         };
         let src = common::source_view(src_img, src_info)?;
-        params.premultiplied = is_premultiplied(src_info);
+        params.premultiplied = common::is_premultiplied(src_info);
         let preference = common::read_device(&ps, param::DEVICE, args.time)?;
         // Host-memory frames: until a measurement on real hardware says the GPU wins after the
         // frame's upload and download, Auto stays on the CPU; CUDA only when asked for.
-        if preference == DevicePreference::Cuda {
-            if let Device::Cuda(engine) = Device::select(preference) {
-                match run_grain_cuda(&engine, &params, &src, &dst, images.window) {
-                    Ok(()) => return Ok(()),
-                    Err(e) => common::gpu_fallback(effect, &e),
-                }
-            } else {
-                common::gpu_unavailable(effect);
-            }
+        if common::rendered_on_gpu(effect, preference, |engine| {
+            run_grain_cuda(engine, &params, &src, &dst, images.window)
+        }) {
+            return Ok(());
         }
         grain::run_cpu(&params, &src, &dst, images.window, &HostAbort(effect))
             .map_err(common::op_error)
@@ -170,11 +160,6 @@ impl Plugin for Grain {
     }
 }
 
-fn is_premultiplied(info: &ofx::clip::ImageInfo) -> bool {
-    info.premultiplication == ofx::Premultiplication::Premultiplied
-        && info.components == ImageComponents::Rgba
-}
-
 /// OFX CUDA render (Resolve): images are device pointers, the kernel goes on the host's stream
 /// and reads and writes them in place. No CPU fallback: the pixels live on the GPU, so a
 /// failure is reported to the host.
@@ -190,7 +175,7 @@ fn render_on_host_gpu(
         ));
     };
     let params = GrainParams {
-        premultiplied: is_premultiplied(src_info),
+        premultiplied: common::is_premultiplied(src_info),
         ..params.clone()
     };
     let src = common::device_image(src_info);
@@ -229,7 +214,7 @@ fn analyze_reference(effect: &ImageEffect, ps: &ParamSet, time: f64) -> Result<(
     let current = read_params(ps, time)?;
     let options = AnalyzeOptions {
         input_encoding: current.input_encoding,
-        premultiplied: is_premultiplied(&info),
+        premultiplied: common::is_premultiplied(&info),
         assumed_softness: current.softness,
         ..AnalyzeOptions::default()
     };
@@ -260,14 +245,6 @@ fn analyze_reference(effect: &ImageEffect, ps: &ParamSet, time: f64) -> Result<(
     }
 }
 
-fn labels<T: Copy>(all: &[T], label: fn(T) -> &'static str) -> Vec<&'static str> {
-    all.iter().map(|v| label(*v)).collect()
-}
-
-fn index_of<T: PartialEq>(all: &[T], value: &T) -> i32 {
-    all.iter().position(|v| v == value).unwrap_or(0) as i32
-}
-
 fn define_params(ps: &ParamSet) -> Result<()> {
     let d = GrainParams::default();
     let default_preset = GrainPreset::ALL
@@ -275,7 +252,7 @@ fn define_params(ps: &ParamSet) -> Result<()> {
         .position(|p| p.params() == d)
         .unwrap_or(0) as i32;
     ps.choice(param::PRESET, "Preset")
-        .options(&labels(&GrainPreset::ALL, GrainPreset::label))
+        .options(&common::labels(&GrainPreset::ALL, GrainPreset::label))
         .default(default_preset)
         .evaluate_on_change(false)
         .hint("Loads a starting point into the controls below: colour negative grain as it lands on a 4K scan of 35mm, 16mm or 8mm stock at several speeds, or 'Deband dither', the least grain that hides 8-bit banding. Adjust freely afterwards.")
@@ -358,8 +335,8 @@ fn define_params(ps: &ParamSet) -> Result<()> {
     }
     ps.group(param::GROUP_TIME, "Time").open(false).define()?;
     ps.choice(param::TEMPORAL, "Temporal mode")
-        .options(&labels(&grain::TemporalMode::ALL, grain::TemporalMode::label))
-        .default(index_of(&grain::TemporalMode::ALL, &d.temporal))
+        .options(&common::labels(&grain::TemporalMode::ALL, grain::TemporalMode::label))
+        .default(common::index_of(&grain::TemporalMode::ALL, &d.temporal))
         .parent(param::GROUP_TIME)
         .hint("New every frame like film; Hold frames keeps each pattern for 'Hold' frames (on 2s, on 3s); Static uses one pattern for the whole shot.")
         .define()?;
@@ -378,13 +355,13 @@ fn define_params(ps: &ParamSet) -> Result<()> {
         .hint("Picks a different, equally random grain pattern. The same seed and frame always give the same grain, on any machine.")
         .define()?;
     ps.choice(param::INPUT_ENCODING, "Input encoding")
-        .options(&labels(&grain::InputEncoding::ALL, grain::InputEncoding::label))
-        .default(index_of(&grain::InputEncoding::ALL, &d.input_encoding))
+        .options(&common::labels(&grain::InputEncoding::ALL, grain::InputEncoding::label))
+        .default(common::index_of(&grain::InputEncoding::ALL, &d.input_encoding))
         .hint("How the plate is encoded. sRGB and BT.1886 plates get grain on their code values (what you see); scene-linear plates get it in a perceptual (L*) domain, so shadows are not swamped and highlights keep their grain.")
         .define()?;
     ps.choice(param::OUTPUT_MODE, "Output")
-        .options(&labels(&grain::GrainOutput::ALL, grain::GrainOutput::label))
-        .default(index_of(&grain::GrainOutput::ALL, &d.output))
+        .options(&common::labels(&grain::GrainOutput::ALL, grain::GrainOutput::label))
+        .default(common::index_of(&grain::GrainOutput::ALL, &d.output))
         .hint("Graded plate: the plate with grain. Grain only: just the grain, as a pass to comp over a plate (centred on 0 for float comps, on 0.5 to view it or store it in 8/16-bit files).")
         .define()?;
     ps.group(param::GROUP_MATCH, "Match to reference")
@@ -459,15 +436,15 @@ fn write_params(ps: &ParamSet, p: &GrainParams) -> Result<()> {
     ps.set_double(param::COLOUR, p.colour as f64)?;
     ps.set_int(
         param::TEMPORAL,
-        index_of(&grain::TemporalMode::ALL, &p.temporal),
+        common::index_of(&grain::TemporalMode::ALL, &p.temporal),
     )?;
     ps.set_int(param::HOLD_FRAMES, p.hold_frames.max(1) as i32)?;
     ps.set_int(
         param::INPUT_ENCODING,
-        index_of(&grain::InputEncoding::ALL, &p.input_encoding),
+        common::index_of(&grain::InputEncoding::ALL, &p.input_encoding),
     )?;
     ps.set_int(
         param::OUTPUT_MODE,
-        index_of(&grain::GrainOutput::ALL, &p.output),
+        common::index_of(&grain::GrainOutput::ALL, &p.output),
     )
 }

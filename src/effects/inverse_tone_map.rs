@@ -8,7 +8,7 @@
 
 use super::common::{self, Describe, HostAbort, OUTPUT, SOURCE};
 use crate::device::itm::{run_itm_cuda, run_itm_on_host_stream};
-use crate::device::{Device, DevicePreference, HostRender};
+use crate::device::HostRender;
 use crate::ops::itm::{self, ItmParams};
 use ofx::{
     BitDepth, Context, ImageComponents, ImageEffect, IsIdentityArgs, OutArgs, ParamSet, Plugin,
@@ -101,36 +101,26 @@ impl Plugin for InverseToneMap {
                 "InverseToneMap: no source image at frame {}; rendering black",
                 args.time
             );
-            return fill_black(&dst, images.window);
+            return common::fill_black(&dst, images.window);
         };
         let src = common::source_view(src_img, src_info)?;
         let params = ItmParams {
-            premultiplied: is_premultiplied(src_info),
+            premultiplied: common::is_premultiplied(src_info),
             ..params
         };
         let prepared = itm::ItmPrepared::new(&params).map_err(common::op_error)?;
         let preference = common::read_device(&ps, param::DEVICE, args.time)?;
         // Per-pixel work on host-memory frames: the upload and download of the frame cost more
         // than the maths, so Auto stays on the CPU; CUDA only when asked for explicitly.
-        if preference == DevicePreference::Cuda {
-            if let Device::Cuda(engine) = Device::select(preference) {
-                match run_itm_cuda(&engine, &prepared, &src, &dst, images.window) {
-                    Ok(()) => return Ok(()),
-                    Err(e) => common::gpu_fallback(effect, &e),
-                }
-            } else {
-                common::gpu_unavailable(effect);
-            }
+        if common::rendered_on_gpu(effect, preference, |engine| {
+            run_itm_cuda(engine, &prepared, &src, &dst, images.window)
+        }) {
+            return Ok(());
         }
         prepared
             .run_cpu(&src, &dst, images.window, &HostAbort(effect))
             .map_err(common::op_error)
     }
-}
-
-fn is_premultiplied(info: &ofx::clip::ImageInfo) -> bool {
-    info.premultiplication == ofx::Premultiplication::Premultiplied
-        && info.components == ImageComponents::Rgba
 }
 
 /// OFX CUDA render (Resolve): images are device pointers, work goes on the host's stream.
@@ -147,7 +137,7 @@ fn render_on_host_gpu(
         ));
     };
     let params = ItmParams {
-        premultiplied: is_premultiplied(src_info),
+        premultiplied: common::is_premultiplied(src_info),
         ..*params
     };
     let prepared = itm::ItmPrepared::new(&params).map_err(common::op_error)?;
@@ -160,47 +150,30 @@ fn render_on_host_gpu(
     host.finish().map_err(common::device_error)
 }
 
-fn fill_black(dst: &crate::image::ImageViewMut<'_>, window: crate::image::Rect) -> Result<()> {
-    let w = window.intersect(&dst.bounds());
-    let row = vec![[0.0f32; 4]; w.width() as usize];
-    for y in w.y1..w.y2 {
-        dst.write_row(y, w.x1, &row);
-    }
-    Ok(())
-}
-
-fn labels<T: Copy>(all: &[T], label: fn(T) -> &'static str) -> Vec<&'static str> {
-    all.iter().map(|v| label(*v)).collect()
-}
-
-fn default_index<T: PartialEq>(all: &[T], value: &T) -> i32 {
-    all.iter().position(|v| v == value).unwrap_or(0) as i32
-}
-
 fn define_params(ps: &ParamSet) -> Result<()> {
     let defaults = ItmParams::default();
     ps.choice(param::INPUT_ENCODING, "Input encoding")
-        .options(&labels(itm::InputEncoding::ALL, itm::InputEncoding::label))
-        .default(default_index(itm::InputEncoding::ALL, &defaults.input_encoding))
+        .options(&common::labels(itm::InputEncoding::ALL, itm::InputEncoding::label))
+        .default(common::index_of(itm::InputEncoding::ALL, &defaults.input_encoding))
         .hint("How the incoming plate is encoded. sRGB for most generated and web footage; BT.1886 (gamma 2.4) for broadcast/Rec.709 video graded on a reference monitor; Linear for scene-linear plates (e.g. a Nuke script).")
         .define()?;
     ps.choice(param::METHOD, "Method")
-        .options(&labels(itm::ItmMethod::ALL, itm::ItmMethod::label))
-        .default(default_index(itm::ItmMethod::ALL, &defaults.method))
+        .options(&common::labels(itm::ItmMethod::ALL, itm::ItmMethod::label))
+        .default(common::index_of(itm::ItmMethod::ALL, &defaults.method))
         .hint("The SDR→HDR expansion. BT.2446 Method A: the ITU's luminance-based inverse mapping (bright, faithful hues). BT.2446 Method C: inverse of the ITU's tone curve, gentler highlights. Display-referred (BT.2408): SDR reference white lands on the HDR reference white and only highlights expand toward the peak.")
         .define()?;
     ps.group(param::GROUP_OUTPUT, "Output")
         .open(true)
         .define()?;
     ps.choice(param::OUTPUT_TRANSFER, "Output transfer")
-        .options(&labels(itm::OutputTransfer::ALL, itm::OutputTransfer::label))
-        .default(default_index(itm::OutputTransfer::ALL, &defaults.output_transfer))
+        .options(&common::labels(itm::OutputTransfer::ALL, itm::OutputTransfer::label))
+        .default(common::index_of(itm::OutputTransfer::ALL, &defaults.output_transfer))
         .parent(param::GROUP_OUTPUT)
         .hint("PQ (SMPTE ST 2084) for HDR10/Dolby Vision timelines, HLG (BT.2100) for broadcast HDR, Scene-linear for compositing and ACES workflows (reference white = the 'Linear white' value).")
         .define()?;
     ps.choice(param::OUTPUT_PRIMARIES, "Output primaries")
-        .options(&labels(itm::OutputPrimaries::ALL, itm::OutputPrimaries::label))
-        .default(default_index(itm::OutputPrimaries::ALL, &defaults.output_primaries))
+        .options(&common::labels(itm::OutputPrimaries::ALL, itm::OutputPrimaries::label))
+        .default(common::index_of(itm::OutputPrimaries::ALL, &defaults.output_primaries))
         .parent(param::GROUP_OUTPUT)
         .hint("Colour gamut of the output: Rec.2020 for HDR delivery, P3-D65 for cinema/HDR mastering, Rec.709 to stay in the SDR gamut, ACEScg (AP1) for ACES compositing.")
         .define()?;
