@@ -228,6 +228,32 @@ impl<'a> ImageView<'a> {
             unsafe { std::slice::from_raw_parts(self.data.offset(self.layout.offset(lo, y)), n) };
         decode(src, self.layout.depth, self.layout.components, dst);
     }
+
+    /// Pixels `x1..x1 + len` of row `y` in place, when the image stores them as they are
+    /// processed (RGBA `f32`, 4-byte aligned) and they all lie inside the bounds: the
+    /// per-pixel drivers then skip the conversion into a row buffer.
+    pub fn rgba_f32_row(&self, y: i32, x1: i32, len: usize) -> Option<&[[f32; 4]]> {
+        let ptr = self.layout.rgba_f32_row_ptr(self.data, y, x1, len)?;
+        // SAFETY: the pixels lie inside bounds (checked above, covered by from_raw's
+        // contract), the pointer is aligned for f32 and `[f32; 4]` has no padding; nobody
+        // writes this memory during 'a (from_raw's contract).
+        Some(unsafe { std::slice::from_raw_parts(ptr as *const [f32; 4], len) })
+    }
+}
+
+impl ImageLayout {
+    /// The address of pixel (x1, y) if pixels `x1..x1 + len` of row `y` are inside the bounds
+    /// and stored as 4-byte aligned RGBA `f32`.
+    fn rgba_f32_row_ptr(&self, base: *const u8, y: i32, x1: i32, len: usize) -> Option<*const u8> {
+        let b = self.bounds;
+        let inside = y >= b.y1 && y < b.y2 && x1 >= b.x1 && (x1 as i64 + len as i64) <= b.x2 as i64;
+        if !inside || self.depth != PixelDepth::F32 || self.components != Components::Rgba {
+            return None;
+        }
+        // `wrapping_offset`: no claim about the allocation is made until the slice is built.
+        let ptr = base.wrapping_offset(self.offset(x1, y));
+        (ptr as usize % std::mem::align_of::<f32>() == 0).then_some(ptr)
+    }
 }
 
 impl<'a> ImageViewMut<'a> {
@@ -261,6 +287,24 @@ impl<'a> ImageViewMut<'a> {
             layout: self.layout,
             _life: PhantomData,
         }
+    }
+
+    /// As [`ImageView::rgba_f32_row`], writable: the pixels are computed straight into the
+    /// destination.
+    ///
+    /// # Safety
+    /// While the returned slice lives, nothing else may read or write those pixels: no other
+    /// slice or `write_row` of the same row through this view, and no source view of the same
+    /// memory. The per-pixel drivers hand each row to one thread and check that source and
+    /// destination rows do not overlap.
+    // A `&mut` from `&self` is the point: threads each take their own rows of one view, as
+    // with `write_row`; the exclusivity is the caller's promise above.
+    #[allow(clippy::mut_from_ref)]
+    pub unsafe fn rgba_f32_row_mut(&self, y: i32, x1: i32, len: usize) -> Option<&mut [[f32; 4]]> {
+        let ptr = self.layout.rgba_f32_row_ptr(self.data, y, x1, len)? as *mut u8;
+        // SAFETY: inside bounds and aligned (checked above, covered by from_raw's contract);
+        // exclusive access is the caller's promise.
+        Some(unsafe { std::slice::from_raw_parts_mut(ptr as *mut [f32; 4], len) })
     }
 
     /// Writes `px` to row `y` starting at `x1`, converting to the stored depth (integer depths
