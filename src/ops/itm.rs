@@ -82,10 +82,11 @@
 //! Tables: [`LogLut`] headers in [`ItmConstants`], samples in [`ItmPrepared::tables`]; a value
 //! is clamped to the table's range, its `f32` bits give the segment (exponent and top `seg_bits`
 //! mantissa bits) and the fraction, and the two neighbouring samples are interpolated linearly
-//! (`lo + (hi − lo)·frac`). log2/exp2 are the series in `fastmath` (no FMA, no libm). A render
-//! works on 32 pixels at a time (structure of arrays) so every step vectorises; on x86-64 with
-//! AVX2 the same code is also compiled for AVX2 (with gathers for the tables), and both give
-//! bit-identical pixels.
+//! (`lo + (hi − lo)·frac`). log2/exp2 are the series in `fastmath` (no FMA, no libm). The
+//! pipeline is written once over the vector types of `lanes`: on x86-64 with AVX2 a row runs 64
+//! pixels at a time as eight AVX2 vectors held in registers (independent chains the CPU
+//! overlaps; hardware gathers for the tables), elsewhere as plain 8-lane arrays; both give
+//! bit-identical pixels. F32 RGBA images are read and written in place, with no row buffer.
 //!
 //! Accuracy (tests): over dense sweeps of the input cube and every option, the fast path stays
 //! within 1e-4 of the reference in PQ/HLG signal (below half a 12-bit code step; scene-linear is
@@ -94,13 +95,16 @@
 //! the controls combined and every output gamut (measured worst ≈ 0.02).
 
 mod fastmath;
+mod lanes;
 mod lut;
 
 use fastmath as fm;
-use fastmath::clamp_to;
+#[cfg(target_arch = "x86_64")]
+use lanes::Avx2;
+use lanes::{Group, Lanes, Wide};
 pub use lut::LogLut;
 
-use super::pixel::map_rows;
+use super::pixel::map_rows_into;
 use super::{Abort, OpError};
 use crate::color::gamut::{self, Mat3, RgbSpace};
 use crate::color::transfer;
@@ -637,6 +641,29 @@ fn f32x3(v: [f64; 3]) -> [f32; 3] {
     v.map(|x| x as f32)
 }
 
+/// `[f(a[0]), f(a[1]), f(a[2])]` written out, without a closure: a closure would be compiled
+/// as a function of its own, without the AVX2 target feature of the row loop it sits in, and
+/// the vector operations in it could not be inlined.
+macro_rules! per_channel {
+    ($a:expr, |$v:ident| $body:expr) => {{
+        let a = $a;
+        [
+            {
+                let $v = a[0];
+                $body
+            },
+            {
+                let $v = a[1];
+                $body
+            },
+            {
+                let $v = a[2];
+                $body
+            },
+        ]
+    }};
+}
+
 /// Runs `$body` with `$m`, `$t` bound as consts to the method's and the output transfer's
 /// `u32` values, so each of the nine combinations is compiled as its own loop.
 macro_rules! for_each_variant {
@@ -823,306 +850,237 @@ impl ItmPrepared {
         })
     }
 
-    /// Steps 2–9 on `N` colours at once (structure of arrays: `rgb[channel][lane]`). Every step
-    /// is a loop over lanes doing the same IEEE operations as for one colour, so the result
-    /// does not depend on `N` (a row runs 8 lanes at a time, a single pixel 1) and the loops
-    /// vectorise. `METHOD` and `TRANSFER` are the enums' `u32` values, so each combination is
-    /// compiled without per-pixel branches.
+    /// Steps 1–9 on one vector of colours (`V::N` pixels, structure of arrays). Every step does
+    /// the same IEEE operations lane by lane whatever `V` is (see [`lanes`]), so the result
+    /// does not depend on the vector width or the instruction set. `METHOD` and `TRANSFER` are
+    /// the enums' `u32` values, so each combination is compiled without per-pixel branches;
+    /// the switches in the constants are uniform over a frame.
     #[inline(always)]
-    fn process<const N: usize, const METHOD: u32, const TRANSFER: u32, const AVX2: bool>(
-        &self,
-        rgb: &mut [[f32; N]; 3],
-    ) {
+    fn process<V: Lanes, const METHOD: u32, const TRANSFER: u32>(&self, rgb: [V; 3]) -> [V; 3] {
         let c = &self.constants;
         let t = &self.tables[..];
         let pairs = &self.pairs[..];
+        let zero = V::splat(0.0);
         // 1, 2. clamp and decode. Below the table the curve continues as a straight line to 0
-        // (exact for sRGB's linear toe and for linear input); ≤ 0 or NaN → 0.
-        let linear_input = c.input_encoding == InputEncoding::Linear as u32;
-        for ch in rgb.iter_mut() {
-            if linear_input {
-                // No table: the toe line (slope 1) covers 0..1; the same values as reading it.
-                for v in ch.iter_mut() {
-                    *v = clamp_to(*v, 0.0, 1.0);
-                }
-                continue;
-            }
-            let lin = c.decode.read::<N, { bits::DECODE }, AVX2>(t, pairs, ch);
-            for k in 0..N {
-                let x = ch[k];
-                let toe = if x > 0.0 { x * c.decode_toe_slope } else { 0.0 };
-                // Written so that NaN takes the toe branch (and so becomes 0).
-                ch[k] = if x >= c.decode.x_min { lin[k] } else { toe };
-            }
-        }
-        // 3. to BT.2020.
-        let s = mat3_lanes(&c.input_to_bt2020, rgb);
-        // 4. expand to display light, cd/m².
-        let mut hdr = [[0.0f32; N]; 3];
-        if METHOD == ItmMethod::Bt2446A as u32 {
-            // Plain loops, not `array::map`: a closure might not be inlined into the AVX2
-            // build, and the table reads must be.
-            let mut p = [[0.0f32; N]; 3];
-            for ch in 0..3 {
-                let root = c
-                    .gamma_encode
-                    .read::<N, { bits::GAMMA_ENCODE }, AVX2>(t, pairs, &s[ch]);
-                // Below the tables' bottoms the true values are < 1e-4 (signal) and
-                // < 4e-15·peak (light): 0 there, so black stays exactly black (HLG's square
-                // root would show anything else).
-                for k in 0..N {
-                    p[ch][k] = if s[ch][k] < c.gamma_encode.x_min {
-                        0.0
-                    } else {
-                        root[k]
-                    };
-                }
-            }
-            let y = dot_lanes(c.method_luma, &p);
-            let mut q = [[0.0f32; N]; 3];
-            for k in 0..N {
-                let y_pp = 255.0 * y[k];
-                let e = if y_pp <= 70.0 {
-                    (1.8712e-5 * y_pp - 2.7334e-3) * y_pp + 1.3141
-                } else {
-                    (2.8305e-6 * y_pp - 7.4622e-4) * y_pp + 1.2528
-                };
-                // Normalised to 0..1 (the Recommendation's 0..1000 / 1000).
-                let y_hdr = fm::exp2(e * fm::log2(y_pp)) * 1e-3;
-                let sc = if y[k] > fm::LOG2_FLOOR {
-                    1.075 * y_hdr / y[k]
-                } else {
-                    0.0
-                };
-                for ch in 0..3 {
-                    q[ch][k] = clamp_to(y_hdr + sc * (p[ch][k] - y[k]), 0.0, 1.0);
-                }
-            }
-            for ch in 0..3 {
-                let light = c
-                    .gamma_decode
-                    .read::<N, { bits::GAMMA_DECODE }, AVX2>(t, pairs, &q[ch]);
-                for k in 0..N {
-                    hdr[ch][k] = if q[ch][k] < c.gamma_decode.x_min {
-                        0.0
-                    } else {
-                        light[k]
-                    };
-                }
-            }
+        // (exact for sRGB's linear toe); ≤ 0 or NaN → 0. Linear input has no table: the toe
+        // line (slope 1) covers 0..1, the same values as reading it.
+        let lin = if c.input_encoding == InputEncoding::Linear as u32 {
+            per_channel!(rgb, |x| x.clamp(0.0, 1.0))
         } else {
-            let y = dot_lanes(c.method_luma, &s);
-            let mut gain = [0.0f32; N];
-            for k in 0..N {
-                gain[k] = if METHOD == ItmMethod::Bt2446C as u32 {
-                    let y_sdr = y[k] * c.c_sdr_percent;
-                    let curve = method_c::Y_HDR_IP as f32
-                        * (fm::exp2(
-                            (y_sdr - method_c::K4 as f32)
-                                * (std::f32::consts::LOG2_E / method_c::K2 as f32),
-                        ) + method_c::K3 as f32);
-                    let curve = if curve > method_c::Y_HDR_IP as f32 {
-                        curve
-                    } else {
-                        method_c::Y_HDR_IP as f32
-                    };
-                    if y_sdr <= method_c::Y_SDR_IP as f32 {
-                        c.c_linear_gain
-                    } else {
-                        curve / y[k] * c.c_peak_scale
-                    }
-                } else {
-                    // Display-referred: exp2 of 0 is exactly 1 below the knee.
-                    let t = clamp_to((y[k] - 0.5) * 2.0, 0.0, 1.0);
-                    c.reference_white_nits * fm::exp2(c.log2_peak_over_reference * t * t)
-                };
-            }
-            for ch in 0..3 {
-                for k in 0..N {
-                    hdr[ch][k] = s[ch][k] * gain[k];
-                }
-            }
-        }
-        // 5, 6. highlights and saturation (switches are uniform over the frame).
+            per_channel!(rgb, |x| {
+                let table = x.read::<{ bits::DECODE }>(&c.decode, t, pairs);
+                let toe = V::if_gt(x, zero, x * V::splat(c.decode_toe_slope), zero);
+                // Written so that NaN takes the toe branch (and so becomes 0).
+                V::if_ge(x, V::splat(c.decode.x_min), table, toe)
+            })
+        };
+        // 3. to BT.2020.
+        let s = lanes::mat3(&c.input_to_bt2020, &lin);
+        // 4. expand to display light, cd/m².
+        let mut hdr = if METHOD == ItmMethod::Bt2446A as u32 {
+            // Below the tables' bottoms the true values are < 1e-4 (signal) and < 4e-15·peak
+            // (light): 0 there, so black stays exactly black (HLG's square root would show
+            // anything else).
+            let p = per_channel!(s, |v| {
+                let root = v.read::<{ bits::GAMMA_ENCODE }>(&c.gamma_encode, t, pairs);
+                V::if_lt(v, V::splat(c.gamma_encode.x_min), zero, root)
+            });
+            let y = lanes::dot(c.method_luma, &p);
+            let y_pp = V::splat(255.0) * y;
+            let low = (V::splat(1.8712e-5) * y_pp - V::splat(2.7334e-3)) * y_pp + V::splat(1.3141);
+            let high = (V::splat(2.8305e-6) * y_pp - V::splat(7.4622e-4)) * y_pp + V::splat(1.2528);
+            let e = V::if_le(y_pp, V::splat(70.0), low, high);
+            // Normalised to 0..1 (the Recommendation's 0..1000 / 1000).
+            let y_hdr = (e * y_pp.log2()).exp2() * V::splat(1e-3);
+            let sc = V::if_gt(
+                y,
+                V::splat(fm::LOG2_FLOOR),
+                V::splat(1.075) * y_hdr / y,
+                zero,
+            );
+            per_channel!(p, |pc| {
+                let q = (y_hdr + sc * (pc - y)).clamp(0.0, 1.0);
+                let light = q.read::<{ bits::GAMMA_DECODE }>(&c.gamma_decode, t, pairs);
+                V::if_lt(q, V::splat(c.gamma_decode.x_min), zero, light)
+            })
+        } else {
+            let y = lanes::dot(c.method_luma, &s);
+            let gain = if METHOD == ItmMethod::Bt2446C as u32 {
+                let y_sdr = y * V::splat(c.c_sdr_percent);
+                let ip = V::splat(method_c::Y_HDR_IP as f32);
+                let slope = std::f32::consts::LOG2_E / method_c::K2 as f32;
+                let curve = ip
+                    * (((y_sdr - V::splat(method_c::K4 as f32)) * V::splat(slope)).exp2()
+                        + V::splat(method_c::K3 as f32));
+                let curve = curve.max_or(ip);
+                V::if_le(
+                    y_sdr,
+                    V::splat(method_c::Y_SDR_IP as f32),
+                    V::splat(c.c_linear_gain),
+                    curve / y * V::splat(c.c_peak_scale),
+                )
+            } else {
+                // Display-referred: exp2 of 0 is exactly 1 below the knee.
+                let k = ((y - V::splat(0.5)) * V::splat(2.0)).clamp(0.0, 1.0);
+                V::splat(c.reference_white_nits)
+                    * (V::splat(c.log2_peak_over_reference) * k * k).exp2()
+            };
+            per_channel!(s, |v| v * gain)
+        };
+        // 5, 6. highlights and saturation.
         if c.apply_highlight != 0 || c.apply_saturation != 0 {
-            let mut y = dot_lanes(c.bt2020_luma, &hdr);
+            let mut y = lanes::dot(c.bt2020_luma, &hdr);
             if c.apply_highlight != 0 {
-                for k in 0..N {
-                    // u = position between reference white (0) and peak (1) in log light;
-                    // the new/old luminance ratio is 2^(boost·log2(peak/ref)·u²(1 − u)).
-                    let u = clamp_to(
-                        fm::log2(y[k] * c.inv_reference_white_nits)
-                            * c.inv_log2_peak_over_reference,
-                        0.0,
-                        1.0,
-                    );
-                    let gain = fm::exp2(c.highlight_log2_gain * u * u * (1.0 - u));
-                    for ch in hdr.iter_mut() {
-                        ch[k] *= gain;
-                    }
-                    y[k] *= gain;
-                }
+                // u = position between reference white (0) and peak (1) in log light; the
+                // new/old luminance ratio is 2^(boost·log2(peak/ref)·u²(1 − u)).
+                let u = ((y * V::splat(c.inv_reference_white_nits)).log2()
+                    * V::splat(c.inv_log2_peak_over_reference))
+                .clamp(0.0, 1.0);
+                let gain = (V::splat(c.highlight_log2_gain) * u * u * (V::splat(1.0) - u)).exp2();
+                hdr = per_channel!(hdr, |v| v * gain);
+                y = y * gain;
             }
             if c.apply_saturation != 0 {
-                for ch in hdr.iter_mut() {
-                    for k in 0..N {
-                        ch[k] = y[k] + c.saturation * (ch[k] - y[k]);
-                    }
-                }
+                let sat = V::splat(c.saturation);
+                hdr = per_channel!(hdr, |v| y + sat * (v - y));
             }
         }
         // 7. mix with the un-expanded plate.
         if c.apply_mix != 0 {
-            for ch in 0..3 {
-                for k in 0..N {
-                    hdr[ch][k] = c.mix * hdr[ch][k] + c.unexpanded_nits * s[ch][k];
-                }
-            }
+            let (mix, unexpanded) = (V::splat(c.mix), V::splat(c.unexpanded_nits));
+            hdr = [
+                mix * hdr[0] + unexpanded * s[0],
+                mix * hdr[1] + unexpanded * s[1],
+                mix * hdr[2] + unexpanded * s[2],
+            ];
         }
         // 8. output primaries.
-        let o = mat3_lanes(&c.bt2020_to_output, &hdr);
+        let o = lanes::mat3(&c.bt2020_to_output, &hdr);
         // 9. encode (`o` is already divided by 10000 cd/m² for PQ, by the peak for HLG, and
         // in scene-linear units for scene-linear: the scale is folded into the matrix).
         if TRANSFER == OutputTransfer::Pq as u32 {
-            for ch in 0..3 {
-                rgb[ch] = c.encode.read::<N, { bits::ENCODE }, AVX2>(t, pairs, &o[ch]);
-            }
+            per_channel!(o, |v| v.read::<{ bits::ENCODE }>(&c.encode, t, pairs))
         } else if TRANSFER == OutputTransfer::Hlg as u32 {
-            let mut f = o;
-            for ch in f.iter_mut() {
-                for v in ch.iter_mut() {
-                    *v = if *v > 0.0 { *v } else { 0.0 };
-                }
-            }
-            let yd = dot_lanes(c.output_luma, &f);
-            let mut gain = [0.0f32; N];
-            for k in 0..N {
-                // Inverse OOTF gain (Y_D/Lw)^((1−γ)/γ) on light already divided by Lw; where
-                // Y_D = 0 every f is 0 too.
-                gain[k] = fm::pow(yd[k], c.hlg_ootf_exponent);
-            }
-            for ch in 0..3 {
-                let mut e = [0.0f32; N];
-                for k in 0..N {
-                    let v = f[ch][k] * gain[k];
-                    e[k] = if v < 1.0 { v } else { 1.0 };
-                }
-                rgb[ch] = c.encode.read::<N, { bits::ENCODE }, AVX2>(t, pairs, &e);
-            }
+            let f = per_channel!(o, |v| v.max_or(zero));
+            // Inverse OOTF gain (Y_D/Lw)^((1−γ)/γ) on light already divided by Lw; where
+            // Y_D = 0 every f is 0 too.
+            let gain = lanes::dot(c.output_luma, &f).pow(c.hlg_ootf_exponent);
+            per_channel!(f, |v| {
+                (v * gain)
+                    .min_or(V::splat(1.0))
+                    .read::<{ bits::ENCODE }>(&c.encode, t, pairs)
+            })
         } else {
-            *rgb = o;
+            o
         }
     }
 
-    /// `N` RGBA pixels in place: un-premultiply, [`Self::process`], re-premultiply; alpha kept.
+    /// `V::N` RGBA pixels from `src` into `dst`: un-premultiply, [`Self::process`],
+    /// re-premultiply; alpha is stored as read.
     #[inline(always)]
-    fn pixels<const N: usize, const METHOD: u32, const TRANSFER: u32, const AVX2: bool>(
+    fn pixels<V: Lanes, const METHOD: u32, const TRANSFER: u32>(
         &self,
-        px: &mut [[f32; 4]],
+        src: &[[f32; 4]],
+        dst: &mut [[f32; 4]],
     ) {
-        debug_assert_eq!(px.len(), N);
-        let mut rgb = [[0.0f32; N]; 3];
-        if self.constants.premultiplied == 0 {
-            for k in 0..N {
-                for ch in 0..3 {
-                    rgb[ch][k] = px[k][ch];
-                }
-            }
-            self.process::<N, METHOD, TRANSFER, AVX2>(&mut rgb);
-            // All four channels are stored (alpha as read) so the stores form whole pixels.
-            for k in 0..N {
-                px[k] = [rgb[0][k], rgb[1][k], rgb[2][k], px[k][3]];
-            }
-            return;
-        }
-        // Premultiplied: divide by alpha before and multiply after; alpha ≤ 0 or NaN gives
-        // factor 0, so that colour comes out 0.
-        let mut before = [0.0f32; N];
-        let mut after = [0.0f32; N];
-        for k in 0..N {
-            let a = px[k][3];
-            before[k] = if a > 0.0 { 1.0 / a } else { 0.0 };
-            after[k] = if a > 0.0 { a } else { 0.0 };
-        }
-        for k in 0..N {
-            for ch in 0..3 {
-                rgb[ch][k] = px[k][ch] * before[k];
-            }
-        }
-        self.process::<N, METHOD, TRANSFER, AVX2>(&mut rgb);
-        for k in 0..N {
-            px[k] = [
-                rgb[0][k] * after[k],
-                rgb[1][k] * after[k],
-                rgb[2][k] * after[k],
-                px[k][3],
-            ];
-        }
+        let [r, g, b, a] = V::load(src);
+        let [r, g, b] = if self.constants.premultiplied == 0 {
+            self.process::<V, METHOD, TRANSFER>([r, g, b])
+        } else {
+            // Divide by alpha before and multiply after; alpha ≤ 0 or NaN gives factor 0, so
+            // that colour comes out 0.
+            let zero = V::splat(0.0);
+            let before = V::if_gt(a, zero, V::splat(1.0) / a, zero);
+            let after = V::if_gt(a, zero, a, zero);
+            let out = self.process::<V, METHOD, TRANSFER>([r * before, g * before, b * before]);
+            per_channel!(out, |v| v * after)
+        };
+        V::store([r, g, b, a], dst);
     }
 
-    /// A row: 32 pixels at a time (each step a loop the compiler vectorises), the rest one by
-    /// one (same arithmetic either way). Inlined
-    /// so that each build of [`Self::apply_row`] gets its own machine code.
+    /// A row, `src` into `dst` (equal lengths): `V::N` pixels at a time, then `T::N` at a time,
+    /// then one by one (the same arithmetic in every case). Inlined so that each build of
+    /// [`Self::apply_row`] gets its own machine code.
     #[inline(always)]
-    fn row<const METHOD: u32, const TRANSFER: u32, const AVX2: bool>(&self, row: &mut [[f32; 4]]) {
-        let mut chunks = row.chunks_exact_mut(LANES);
-        for chunk in &mut chunks {
-            self.pixels::<LANES, METHOD, TRANSFER, AVX2>(chunk);
+    fn row<V: Lanes, T: Lanes, const METHOD: u32, const TRANSFER: u32>(
+        &self,
+        src: &[[f32; 4]],
+        dst: &mut [[f32; 4]],
+    ) {
+        debug_assert_eq!(src.len(), dst.len());
+        let split = src.len() / V::N * V::N;
+        let (src_main, src_rest) = src.split_at(split);
+        let (dst_main, dst_rest) = dst.split_at_mut(split);
+        for (s, d) in src_main
+            .chunks_exact(V::N)
+            .zip(dst_main.chunks_exact_mut(V::N))
+        {
+            self.pixels::<V, METHOD, TRANSFER>(s, d);
         }
-        for px in chunks.into_remainder().chunks_exact_mut(1) {
-            self.pixels::<1, METHOD, TRANSFER, AVX2>(px);
+        let split = src_rest.len() / T::N * T::N;
+        let (src_mid, src_rest) = src_rest.split_at(split);
+        let (dst_mid, dst_rest) = dst_rest.split_at_mut(split);
+        for (s, d) in src_mid
+            .chunks_exact(T::N)
+            .zip(dst_mid.chunks_exact_mut(T::N))
+        {
+            self.pixels::<T, METHOD, TRANSFER>(s, d);
+        }
+        for (s, d) in src_rest.chunks_exact(1).zip(dst_rest.chunks_exact_mut(1)) {
+            self.pixels::<Wide<1>, METHOD, TRANSFER>(s, d);
         }
     }
 
     /// Dispatches a row to the variant compiled for this method and output transfer, and on
-    /// x86-64 CPUs with AVX2 to a copy of the same code compiled for AVX2 (8-wide instead of
-    /// 4-wide vectors, hardware gathers for table reads). Both copies perform the same IEEE operations in the same order (FMA is
-    /// not enabled, and Rust never fuses on its own), so their results are bit-identical: the
-    /// CPU model a farm node has cannot change a frame.
-    fn apply_row(&self, row: &mut [[f32; 4]]) {
+    /// x86-64 CPUs with AVX2 to the build on [`Avx2`] vectors (8-wide registers, hardware
+    /// gathers for table reads). Both perform the same IEEE operations in the same order (FMA
+    /// is not enabled, and Rust never fuses on its own), so their results are bit-identical:
+    /// the CPU model a farm node has cannot change a frame.
+    fn apply_row(&self, src: &[[f32; 4]], dst: &mut [[f32; 4]]) {
         if self.avx2 {
             #[cfg(target_arch = "x86_64")]
             {
                 // SAFETY: `avx2` is only set when the running CPU reported AVX2 support.
-                unsafe { self.apply_row_avx2(row) };
+                unsafe { self.apply_row_avx2(src, dst) };
                 return;
             }
         }
-        self.apply_row_portable(row);
+        self.apply_row_portable(src, dst);
     }
 
-    #[inline(always)]
-    fn apply_row_variant<const AVX2: bool>(&self, row: &mut [[f32; 4]]) {
+    fn apply_row_portable(&self, src: &[[f32; 4]], dst: &mut [[f32; 4]]) {
         let c = &self.constants;
         for_each_variant!(c.method, c.output_transfer, |M, T| self
-            .row::<M, T, AVX2>(row))
+            .row::<Wide<PORTABLE_LANES>, Wide<1>, M, T>(src, dst))
     }
 
-    fn apply_row_portable(&self, row: &mut [[f32; 4]]) {
-        self.apply_row_variant::<false>(row);
-    }
-
+    /// The row loop compiled for AVX2, on groups of [`Avx2`] vectors.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
-    unsafe fn apply_row_avx2(&self, row: &mut [[f32; 4]]) {
-        self.apply_row_variant::<true>(row);
+    unsafe fn apply_row_avx2(&self, src: &[[f32; 4]], dst: &mut [[f32; 4]]) {
+        let c = &self.constants;
+        for_each_variant!(c.method, c.output_transfer, |M, T| self.row::<Group<
+            Avx2,
+            AVX2_GROUP,
+        >, Avx2, M, T>(
+            src, dst
+        ))
     }
 
     /// One RGBA pixel, exactly as a render computes it: alpha kept, premultiplication honoured.
     pub fn apply_pixel(&self, px: [f32; 4]) -> [f32; 4] {
-        let mut one = [px];
-        self.apply_row(&mut one);
-        one[0]
+        let mut out = [[0.0; 4]];
+        self.apply_row(&[px], &mut out);
+        out[0]
     }
 
     /// Steps 1–9 for one un-premultiplied colour (input code values → output values), with
     /// the same arithmetic as a render.
     pub fn apply_rgb(&self, rgb: [f32; 3]) -> [f32; 3] {
-        let mut soa = rgb.map(|v| [v]);
         let c = &self.constants;
-        for_each_variant!(c.method, c.output_transfer, |M, T| self
-            .process::<1, M, T, false>(&mut soa));
-        soa.map(|v| v[0])
+        let out = for_each_variant!(c.method, c.output_transfer, |M, T| self
+            .process::<Wide<1>, M, T>(rgb.map(|v| Wide([v]))));
+        out.map(|v| v.0[0])
     }
 
     /// Runs over `window` (clipped to the destination), reading `src` and writing `dst`.
@@ -1133,7 +1091,7 @@ impl ItmPrepared {
         window: Rect,
         abort: &dyn Abort,
     ) -> Result<(), OpError> {
-        map_rows(src, dst, window, abort, |_, _, row| self.apply_row(row))
+        map_rows_into(src, dst, window, abort, |_, _, s, d| self.apply_row(s, d))
     }
 }
 
@@ -1158,28 +1116,12 @@ mod bits {
     pub const ENCODE: u32 = 5;
 }
 
-/// Pixels processed together by the row loop.
-const LANES: usize = 32;
+/// Pixels per vector in the portable row loop: eight `f32`s, which the compiler turns into a
+/// few SIMD registers on any target.
+const PORTABLE_LANES: usize = 8;
 
-#[inline(always)]
-fn dot_lanes<const N: usize>(w: [f32; 3], v: &[[f32; N]; 3]) -> [f32; N] {
-    let mut out = [0.0f32; N];
-    for k in 0..N {
-        out[k] = w[0] * v[0][k] + w[1] * v[1][k] + w[2] * v[2][k];
-    }
-    out
-}
-
-#[inline(always)]
-fn mat3_lanes<const N: usize>(m: &[f32; 9], v: &[[f32; N]; 3]) -> [[f32; N]; 3] {
-    let mut out = [[0.0f32; N]; 3];
-    for (i, o) in out.iter_mut().enumerate() {
-        for k in 0..N {
-            o[k] = m[3 * i] * v[0][k] + m[3 * i + 1] * v[1][k] + m[3 * i + 2] * v[2][k];
-        }
-    }
-    out
-}
+/// AVX2 vectors processed side by side.
+const AVX2_GROUP: usize = 8;
 
 /// The CPU render: validates, prepares, and runs over `window`.
 pub fn run_cpu(

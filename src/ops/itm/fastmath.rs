@@ -6,13 +6,13 @@
 pub const LOG2_FLOOR: f32 = 1e-30;
 
 /// The series below is written around m in [√½, √2).
-const SQRT2: f32 = std::f32::consts::SQRT_2;
+pub(super) const SQRT2: f32 = std::f32::consts::SQRT_2;
 
 const LN2: f64 = std::f64::consts::LN_2;
 
 /// log2(m) = (2/ln 2)·atanh(z) = (2/ln 2)·(z + z³/3 + z⁵/5 + …), z = (m − 1)/(m + 1); with
 /// |z| ≤ 0.1716 the first omitted term (z¹¹) is below 1e-9.
-const LOG2_SERIES: [f32; 5] = [
+pub(super) const LOG2_SERIES: [f32; 5] = [
     (2.0 / LN2) as f32,
     (2.0 / (3.0 * LN2)) as f32,
     (2.0 / (5.0 * LN2)) as f32,
@@ -21,7 +21,7 @@ const LOG2_SERIES: [f32; 5] = [
 ];
 
 /// 2^f = Σ (f·ln 2)^k / k!, k = 0..=7, for f in [−½, ½]: the first omitted term is 5e-9.
-const EXP2_SERIES: [f32; 7] = [
+pub(super) const EXP2_SERIES: [f32; 7] = [
     LN2 as f32,
     (LN2 * LN2 / 2.0) as f32,
     (LN2 * LN2 * LN2 / 6.0) as f32,
@@ -30,6 +30,10 @@ const EXP2_SERIES: [f32; 7] = [
     (LN2 * LN2 * LN2 * LN2 * LN2 * LN2 / 720.0) as f32,
     (LN2 * LN2 * LN2 * LN2 * LN2 * LN2 * LN2 / 5040.0) as f32,
 ];
+
+/// Adding 1.5·2^23 rounds y to the nearest integer n (the ulp there is 1) and leaves n in the
+/// low mantissa bits, so exp2 needs no float→int conversion.
+pub(super) const EXP2_ROUNDER: f32 = 12_582_912.0;
 
 /// `lo..=hi`, NaN → `lo`. Comparisons, not `f32::max`/`min` (whose NaN rules cost extra
 /// instructions), so it compiles to one maxps/minps pair; CUDA: `fminf(fmaxf(x, lo), hi)`.
@@ -62,9 +66,7 @@ pub fn log2(x: f32) -> f32 {
 /// 2^y, relative error below 2e-7; y is clamped to −126..=126 (NaN → −126).
 #[inline(always)]
 pub fn exp2(y: f32) -> f32 {
-    // Adding 1.5·2^23 rounds y to the nearest integer n (the ulp there is 1) and leaves n in
-    // the low mantissa bits, so no float→int conversion is needed.
-    const ROUNDER: f32 = 12_582_912.0;
+    const ROUNDER: f32 = EXP2_ROUNDER;
     let y = clamp_to(y, -126.0, 126.0);
     let shifted = y + ROUNDER;
     let n = shifted.to_bits().wrapping_sub(ROUNDER.to_bits()) as i32;
@@ -72,12 +74,6 @@ pub fn exp2(y: f32) -> f32 {
     let [e1, e2, e3, e4, e5, e6, e7] = EXP2_SERIES;
     let p = 1.0 + f * (e1 + f * (e2 + f * (e3 + f * (e4 + f * (e5 + f * (e6 + f * e7))))));
     p * f32::from_bits(((n + 127) as u32) << 23)
-}
-
-/// x^p for x > 0 (x ≤ 1e-30 reads as 1e-30).
-#[inline(always)]
-pub fn pow(x: f32, p: f32) -> f32 {
-    exp2(p * log2(x))
 }
 
 #[cfg(test)]
@@ -125,7 +121,7 @@ mod tests {
         assert!((log2(LOG2_FLOOR) - (1e-30f64).log2() as f32).abs() < 1e-4);
         assert!(exp2(f32::NAN) > 0.0 && exp2(f32::NAN) < 1e-37);
         assert!(exp2(1000.0).is_finite());
-        assert!((pow(0.5, 2.4) - 0.5f32.powf(2.4)).abs() < 1e-7);
+        assert!((exp2(2.4 * log2(0.5)) - 0.5f32.powf(2.4)).abs() < 1e-7);
         assert_eq!(clamp_to(f32::NAN, 0.0, 1.0), 0.0);
         assert_eq!(clamp_to(7.0, 0.0, 1.0), 1.0);
     }

@@ -77,90 +77,40 @@ impl LogLut {
         tables: &[f32],
         x: &[f32; N],
     ) -> [f32; N] {
-        self.read::<N, BITS, false>(tables, &[], x)
+        self.read::<N, BITS>(tables, x)
     }
 
     /// Reads the table at one input.
     #[inline(always)]
     pub fn eval<const BITS: u32>(&self, tables: &[f32], x: f32) -> f32 {
-        self.read::<1, BITS, false>(tables, &[], &[x])[0]
+        self.read::<1, BITS>(tables, &[x])[0]
     }
 
-    /// As [`Self::eval_lanes`]; with `AVX2` (instantiated only inside a function compiled for
-    /// AVX2 and called after runtime detection) and `N` a multiple of 8, the same operations
-    /// run 8 lanes at a time in AVX2 registers, bit-identical to the portable loop (max/min
-    /// pick the same operand for NaN, and lo + (hi − lo)·frac is computed in the same order,
-    /// without FMA). The AVX2 path reads both neighbours with one 64-bit gather from `pairs`
-    /// ([`sample_pairs`] of `tables`), half the gathered elements of two 32-bit gathers.
+    /// The segment index of `x_min` (what the `f32` bits of an input shifted right by
+    /// `23 − BITS` are offset by) and the highest index read: every index is clamped to it, so
+    /// `index` and `index + 1` are inside the table even for a header that does not match its
+    /// samples.
     #[inline(always)]
-    pub(super) fn read<const N: usize, const BITS: u32, const AVX2: bool>(
+    pub(super) fn index_bounds<const BITS: u32>(&self) -> (u32, u32) {
+        debug_assert_eq!(self.seg_bits, BITS, "table read with the wrong resolution");
+        (
+            ((127 + self.min_exp) as u32) << BITS,
+            (self.len() - 2) as u32,
+        )
+    }
+
+    /// The table at `N` inputs, one lane at a time: clamp, segment index and fraction from the
+    /// bits, `lo + (hi − lo)·frac`. `lanes::Avx2` performs the same operations eight lanes at
+    /// a time, and the CUDA kernel per thread.
+    #[inline(always)]
+    pub(super) fn read<const N: usize, const BITS: u32>(
         &self,
         tables: &[f32],
-        pairs: &[u64],
         x: &[f32; N],
     ) -> [f32; N] {
-        debug_assert_eq!(self.seg_bits, BITS, "table read with the wrong resolution");
+        let (first, last) = self.index_bounds::<BITS>();
         let table = &tables[self.offset as usize..self.offset as usize + self.len()];
-        // Every index is clamped to `last`, so `index` and `index + 1` are inside the table
-        // even for a header that does not match its samples.
-        let last = (table.len() - 2) as u32;
-        let first = ((127 + self.min_exp) as u32) << BITS;
         let mut out = [0.0f32; N];
-        #[cfg(target_arch = "x86_64")]
-        if AVX2 && N % 8 == 0 {
-            use std::arch::x86_64::*;
-            let pairs = &pairs[self.offset as usize..self.offset as usize + self.len() - 1];
-            for k in (0..N).step_by(8) {
-                // SAFETY: AVX2 = true is instantiated only from
-                // `ItmPrepared::apply_row_avx2`, which runs only after
-                // `is_x86_feature_detected!("avx2")`. Loads and stores touch elements
-                // k..k + 8 of N-element arrays (N a multiple of 8). Every index is clamped to
-                // ≤ table.len() − 2 = pairs.len() − 1 (the slice above panics, before any
-                // unsafe read, if `pairs` were too short), so the 64-bit gathers (scale 8)
-                // stay inside `pairs`; indices are far below 2^31, so as i32 they stay
-                // positive.
-                unsafe {
-                    let v = _mm256_loadu_ps(x.as_ptr().add(k));
-                    let v = _mm256_max_ps(v, _mm256_set1_ps(self.x_min));
-                    let v = _mm256_min_ps(v, _mm256_set1_ps(self.x_max));
-                    let bits = _mm256_castps_si256(v);
-                    let index = _mm256_min_epu32(
-                        _mm256_sub_epi32(
-                            _mm256_srl_epi32(bits, _mm_cvtsi32_si128(23 - BITS as i32)),
-                            _mm256_set1_epi32(first as i32),
-                        ),
-                        _mm256_set1_epi32(last as i32),
-                    );
-                    let mantissa = _mm256_or_si256(
-                        _mm256_and_si256(
-                            _mm256_sll_epi32(bits, _mm_cvtsi32_si128(BITS as i32)),
-                            _mm256_set1_epi32(0x007f_ffff),
-                        ),
-                        _mm256_set1_epi32(0x3f80_0000),
-                    );
-                    let frac = _mm256_sub_ps(_mm256_castsi256_ps(mantissa), _mm256_set1_ps(1.0));
-                    let base = pairs.as_ptr() as *const i64;
-                    // Lanes 0..4 and 4..8: [lo0 hi0 lo1 hi1 | lo2 hi2 lo3 hi3] and the like.
-                    let p0 = _mm256_castsi256_ps(_mm256_i32gather_epi64::<8>(
-                        base,
-                        _mm256_castsi256_si128(index),
-                    ));
-                    let p1 = _mm256_castsi256_ps(_mm256_i32gather_epi64::<8>(
-                        base,
-                        _mm256_extracti128_si256::<1>(index),
-                    ));
-                    // Even / odd floats: [lo0 lo1 lo4 lo5 | lo2 lo3 lo6 lo7], then put the
-                    // 64-bit quarters back in lane order (0, 2, 1, 3).
-                    let lo = _mm256_shuffle_ps::<0x88>(p0, p1);
-                    let hi = _mm256_shuffle_ps::<0xDD>(p0, p1);
-                    let lo = _mm256_castpd_ps(_mm256_permute4x64_pd::<0xD8>(_mm256_castps_pd(lo)));
-                    let hi = _mm256_castpd_ps(_mm256_permute4x64_pd::<0xD8>(_mm256_castps_pd(hi)));
-                    let value = _mm256_add_ps(lo, _mm256_mul_ps(_mm256_sub_ps(hi, lo), frac));
-                    _mm256_storeu_ps(out.as_mut_ptr().add(k), value);
-                }
-            }
-            return out;
-        }
         for k in 0..N {
             let bits = clamp_to(x[k], self.x_min, self.x_max).to_bits();
             // A value in [x_min, x_max] is a positive normal float whose biased exponent is at

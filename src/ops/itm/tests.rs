@@ -762,16 +762,18 @@ fn invalid_params_and_abort_are_reported() {
 
 #[test]
 fn every_code_path_gives_bit_identical_pixels() {
-    // The row loop (32 lanes), the single-pixel path, and on x86-64 the AVX2 build must agree
-    // to the bit, or a farm mixing CPUs (or a host tiling differently) would flicker.
-    let row: Vec<[f32; 4]> = (0..1000)
+    // The portable row loop (8 lanes), the single-pixel path, and on x86-64 the AVX2 build
+    // (groups of 64 pixels, then 8, then 1) must agree to the bit, or a farm mixing CPUs (or a
+    // host tiling differently) would flicker. 1003 pixels reach every width of both loops.
+    let row: Vec<[f32; 4]> = (0..1003)
         .map(|i| {
-            let f = i as f32 / 999.0;
+            let f = i as f32 / 1002.0;
             let odd = match i % 97 {
                 0 => f32::NAN,
                 1 => -0.5,
                 2 => 1.7,
                 3 => 1e-9,
+                4 => f32::INFINITY,
                 _ => f,
             };
             [
@@ -782,32 +784,40 @@ fn every_code_path_gives_bit_identical_pixels() {
             ]
         })
         .collect();
-    for method in every_method() {
-        for transfer in OutputTransfer::ALL.iter().copied() {
-            for premultiplied in [false, true] {
-                let p = ItmParams {
-                    method,
-                    output_transfer: transfer,
-                    premultiplied,
-                    highlight_boost: 0.3,
-                    saturation: 1.2,
-                    mix: 0.9,
-                    ..ItmParams::default()
-                };
-                let fast = prepared(&p);
-                let mut portable = row.clone();
-                fast.apply_row_portable(&mut portable);
-                for (px, got) in row.iter().zip(&portable) {
-                    let one = fast.apply_pixel(*px);
-                    assert_eq!(got.map(f32::to_bits), one.map(f32::to_bits), "{p:?} {px:?}");
-                }
-                #[cfg(target_arch = "x86_64")]
-                if cpu_has_avx2() {
-                    let mut avx2 = row.clone();
-                    // SAFETY: AVX2 support was just detected.
-                    unsafe { fast.apply_row_avx2(&mut avx2) };
-                    for (a, b) in avx2.iter().zip(&portable) {
-                        assert_eq!(a.map(f32::to_bits), b.map(f32::to_bits), "{p:?}");
+    let controls = [(0.0, 1.0, 1.0), (0.3, 1.2, 0.9), (-0.5, 0.0, 0.0)];
+    for input_encoding in InputEncoding::ALL.iter().copied() {
+        for method in every_method() {
+            for transfer in OutputTransfer::ALL.iter().copied() {
+                for (i, &(highlight_boost, saturation, mix)) in controls.iter().enumerate() {
+                    let p = ItmParams {
+                        input_encoding,
+                        method,
+                        output_transfer: transfer,
+                        premultiplied: i % 2 == 1,
+                        highlight_boost,
+                        saturation,
+                        mix,
+                        ..ItmParams::default()
+                    };
+                    let fast = prepared(&p);
+                    let mut portable = vec![[0.0; 4]; row.len()];
+                    fast.apply_row_portable(&row, &mut portable);
+                    for (px, got) in row.iter().zip(&portable) {
+                        let one = fast.apply_pixel(*px);
+                        assert_eq!(got.map(f32::to_bits), one.map(f32::to_bits), "{p:?} {px:?}");
+                        if !p.premultiplied {
+                            let rgb = fast.apply_rgb([px[0], px[1], px[2]]);
+                            assert_eq!(rgb.map(f32::to_bits), [0, 1, 2].map(|c| got[c].to_bits()));
+                        }
+                    }
+                    #[cfg(target_arch = "x86_64")]
+                    if cpu_has_avx2() {
+                        let mut avx2 = vec![[0.0; 4]; row.len()];
+                        // SAFETY: AVX2 support was just detected.
+                        unsafe { fast.apply_row_avx2(&row, &mut avx2) };
+                        for (i, (a, b)) in avx2.iter().zip(&portable).enumerate() {
+                            assert_eq!(a.map(f32::to_bits), b.map(f32::to_bits), "{p:?} at {i}");
+                        }
                     }
                 }
             }
