@@ -1,16 +1,17 @@
-//! Grain speed on a 4K RGBA f32 frame, beside a plain copy of the same frame through the same
-//! row driver in the same run: the copy is the memory-bound floor, and the ratio is the figure
-//! to compare across machines (absolute times move with the machine's load).
+//! Grain speed on a 4K RGBA f32 frame, beside a plain copy of the same frame in the same run
+//! (the in-place row driver with an identity op: two threads, no row buffers, as the grain
+//! itself works on float frames): the copy is the memory-bound floor, and the ratio is the
+//! figure to compare across machines (absolute times move with the machine's load).
 //!
 //! After criterion's own report, `ratio` runs copy and each grain setting alternately and
 //! prints median wall time and the process CPU time of each relative to the copy: on a shared
 //! machine, alternating keeps both under the same load, and CPU time ignores time spent
 //! waiting for a core.
 
-use criterion::{criterion_group, Criterion, Throughput};
+use criterion::{black_box, criterion_group, Criterion, Throughput};
 use platerestore::image::{ImageBuf, Rect};
 use platerestore::ops::grain::{run_cpu, GrainParams, GrainPreset, InputEncoding};
-use platerestore::ops::{pixel::map_rows, NeverAbort};
+use platerestore::ops::{pixel::map_rows_into, NeverAbort};
 
 const W: i32 = 3840;
 const H: i32 = 2160;
@@ -24,6 +25,19 @@ fn plate() -> ImageBuf {
     })
 }
 
+/// The copy the ratios are taken against.
+fn copy(src: &ImageBuf, dst: &mut ImageBuf) {
+    let win = src.bounds();
+    map_rows_into(
+        &src.view(),
+        &dst.view_mut(),
+        win,
+        &NeverAbort,
+        |_, _, s, d| d.copy_from_slice(s),
+    )
+    .unwrap()
+}
+
 fn bench(c: &mut Criterion) {
     let src = plate();
     let mut dst = src.clone();
@@ -32,9 +46,7 @@ fn bench(c: &mut Criterion) {
     g.sample_size(10);
     // One read and one write of the frame.
     g.throughput(Throughput::Bytes(2 * W as u64 * H as u64 * 16));
-    g.bench_function("copy", |b| {
-        b.iter(|| map_rows(&src.view(), &dst.view_mut(), win, &NeverAbort, |_, _, _| {}).unwrap())
-    });
+    g.bench_function("copy", |b| b.iter(|| copy(&src, &mut dst)));
     for (name, p) in cases() {
         g.bench_function(name, |b| {
             b.iter(|| run_cpu(&p, &src.view(), &dst.view_mut(), win, &NeverAbort).unwrap())
@@ -104,17 +116,22 @@ fn ratio() {
         f();
         (t0.elapsed().as_secs_f64(), cpu_seconds() - c0)
     };
+    // A single-threaded memcpy of the frame's floats, the plainest copy there is.
+    let raw_src = vec![0.5f32; (W * H * 4) as usize];
+    let mut raw_dst = vec![0.0f32; raw_src.len()];
     println!("\nratio to a plain copy (alternating runs, {reps} each; wall: median, cpu: mean)");
     println!(
-        "{:<28} {:>10} {:>8} {:>10} {:>8}",
-        "case", "wall ms", "ratio", "cpu ms", "ratio"
+        "{:<28} {:>10} {:>8} {:>10} {:>8} {:>9}",
+        "case", "wall ms", "ratio", "cpu ms", "ratio", "x memcpy"
     );
     for (name, p) in cases() {
-        let (mut cw, mut cc, mut gw, mut gc) = (vec![], vec![], vec![], vec![]);
+        let (mut cw, mut cc, mut gw, mut gc, mut mw) = (vec![], vec![], vec![], vec![], vec![]);
         for _ in 0..reps {
-            let (w, c) = time(&mut || {
-                map_rows(&src.view(), &dst.view_mut(), win, &NeverAbort, |_, _, _| {}).unwrap()
-            });
+            let t = std::time::Instant::now();
+            raw_dst.copy_from_slice(black_box(&raw_src));
+            black_box(&mut raw_dst);
+            mw.push(t.elapsed().as_secs_f64());
+            let (w, c) = time(&mut || copy(&src, &mut dst));
             cw.push(w);
             cc.push(c);
             let (w, c) =
@@ -124,15 +141,17 @@ fn ratio() {
         }
         // CPU time is read in 10 ms ticks: use the mean over all runs, not a median of ticks.
         let mean = |v: Vec<f64>| v.iter().sum::<f64>() / v.len() as f64;
-        let (cw, cc, gw, gc) = (median(cw), mean(cc), median(gw), mean(gc));
+        let (cw, cc, gw, gc, mw) = (median(cw), mean(cc), median(gw), mean(gc), median(mw));
         println!(
-            "{name:<28} {:>10.1} {:>8.2} {:>10.1} {:>8.2}   (copy {:.1} ms wall, {:.1} ms cpu)",
+            "{name:<28} {:>10.1} {:>8.2} {:>10.1} {:>8.2} {:>9.2}   (copy {:.1} ms wall, {:.1} ms cpu; memcpy {:.1} ms)",
             gw * 1e3,
             gw / cw,
             gc * 1e3,
             if cc > 0.0 { gc / cc } else { f64::NAN },
+            gw / mw,
             cw * 1e3,
-            cc * 1e3
+            cc * 1e3,
+            mw * 1e3
         );
     }
 }

@@ -64,11 +64,7 @@ where
         return Ok(());
     }
     let n = win.width() as usize;
-    // Computing into the destination's memory is only done when it cannot be the source's.
-    let dst_may_be_direct = !overlaps(
-        memory_span(src.data_ptr(), src.layout()),
-        memory_span(dst.data_ptr(), dst.layout()),
-    );
+    let dst_may_be_direct = may_write_in_place(src, dst);
     let bands: Vec<i32> = (win.y1..win.y2).step_by(BAND_ROWS as usize).collect();
     bands.par_iter().try_for_each_init(
         || (vec![[0.0f32; 4]; n], vec![[0.0f32; 4]; n]),
@@ -103,6 +99,15 @@ where
             }
             Ok(())
         },
+    )
+}
+
+/// Whether results may be computed straight into `dst`'s memory: only when it cannot be any of
+/// `src`'s (a host may hand the same buffer as source and output).
+pub(crate) fn may_write_in_place(src: &ImageView<'_>, dst: &ImageViewMut<'_>) -> bool {
+    !overlaps(
+        memory_span(src.data_ptr(), src.layout()),
+        memory_span(dst.data_ptr(), dst.layout()),
     )
 }
 

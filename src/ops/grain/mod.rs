@@ -68,6 +68,7 @@ pub use analysis::{analyze, AmplitudeSample, AnalyzeOptions, GrainMatch};
 pub use domain::response_at;
 pub use presets::GrainPreset;
 
+use super::pixel::may_write_in_place;
 use super::{Abort, OpError};
 use crate::image::{ImageView, ImageViewMut, Rect};
 use domain::ResponseTable;
@@ -302,13 +303,13 @@ fn run_with(
     if win.is_empty() {
         return Ok(());
     }
-    let plan = RenderPlan::new(params, win);
+    let plan = RenderPlan::new(params, win, may_write_in_place(src, dst));
     let bands: Vec<i32> = (win.y1..win.y2).step_by(BAND_ROWS as usize).collect();
     bands.par_iter().try_for_each(|&y0| {
         if abort.aborted() {
             return Err(OpError::Aborted);
         }
-        WORKER_SCRATCH.with_borrow_mut(|(scratch, row)| {
+        WORKER_SCRATCH.with_borrow_mut(|(scratch, rows)| {
             let y1 = (y0 + BAND_ROWS).min(win.y2);
             let mut x = win.x1;
             while x < win.x2 {
@@ -317,12 +318,12 @@ fn run_with(
                 if allow_wide_vectors && std::arch::is_x86_feature_detected!("avx2") {
                     // SAFETY: the CPU has AVX2 (checked just above), the only requirement of
                     // a `target_feature(enable = "avx2")` function.
-                    unsafe { plan.render_chunk_avx2(src, dst, scratch, row, x, x2, y0, y1) };
+                    unsafe { plan.render_chunk_avx2(src, dst, scratch, rows, x, x2, y0, y1) };
                     x = x2;
                     continue;
                 }
                 let _ = allow_wide_vectors;
-                plan.render_chunk(src, dst, scratch, row, x, x2, y0, y1);
+                plan.render_chunk(src, dst, scratch, rows, x, x2, y0, y1);
                 x = x2;
             }
         });
@@ -334,8 +335,16 @@ thread_local! {
     /// Each worker thread's buffers, kept between bands and renders (≈ 1 MB at most): fresh
     /// allocations per band cost more in page faults than the grain itself on small bands.
     /// Nothing inside a band calls back into rayon, so the borrow is never re-entered.
-    static WORKER_SCRATCH: std::cell::RefCell<(TileScratch, Vec<[f32; 4]>)> =
-        std::cell::RefCell::new((TileScratch::default(), Vec::new()));
+    static WORKER_SCRATCH: std::cell::RefCell<(TileScratch, RowBuffers)> =
+        std::cell::RefCell::new((TileScratch::default(), RowBuffers::default()));
+}
+
+/// Source and destination rows for images that are not RGBA `f32` in memory (those are read
+/// and written in place).
+#[derive(Default)]
+struct RowBuffers {
+    src: Vec<[f32; 4]>,
+    dst: Vec<[f32; 4]>,
 }
 
 /// A render's precomputed state: grain field plan, response table and channel gains.
@@ -345,11 +354,14 @@ struct RenderPlan<'p> {
     response: ResponseTable,
     /// amount · channel amount.
     gain: [f32; 3],
+    /// The destination may be written in place (its memory is not the source's).
+    dst_in_place: bool,
 }
 
 impl<'p> RenderPlan<'p> {
-    fn new(params: &'p GrainParams, window: Rect) -> Self {
+    fn new(params: &'p GrainParams, window: Rect, dst_in_place: bool) -> Self {
         RenderPlan {
+            dst_in_place,
             params,
             field: FieldPlan::new(params, window),
             response: ResponseTable::new(params.input_encoding, &params.response),
@@ -367,13 +379,13 @@ impl<'p> RenderPlan<'p> {
         src: &ImageView<'_>,
         dst: &ImageViewMut<'_>,
         scratch: &mut TileScratch,
-        row: &mut Vec<[f32; 4]>,
+        rows: &mut RowBuffers,
         x1: i32,
         x2: i32,
         y1: i32,
         y2: i32,
     ) {
-        self.render_chunk(src, dst, scratch, row, x1, x2, y1, y2)
+        self.render_chunk(src, dst, scratch, rows, x1, x2, y1, y2)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -383,39 +395,61 @@ impl<'p> RenderPlan<'p> {
         src: &ImageView<'_>,
         dst: &ImageViewMut<'_>,
         scratch: &mut TileScratch,
-        row: &mut Vec<[f32; 4]>,
+        rows: &mut RowBuffers,
         x1: i32,
         x2: i32,
         y1: i32,
         y2: i32,
     ) {
-        let rows = self.field.prepare_chunk(scratch, x1, x2, y1, y2);
-        row.resize((x2 - x1) as usize, [0.0; 4]);
+        let chunk = self.field.prepare_chunk(scratch, x1, x2, y1, y2);
+        let n = (x2 - x1) as usize;
+        rows.src.resize(n, [0.0; 4]);
+        rows.dst.resize(n, [0.0; 4]);
         let p = self.params;
         let linear = p.input_encoding == InputEncoding::Linear;
         for y in y1..y2 {
-            src.read_row(y, x1, row);
-            self.field.row_fields(scratch, &rows, y);
+            self.field.row_fields(scratch, &chunk, y);
             self.field.mix_rows(&mut scratch.row_fields);
+            // RGBA f32 rows are read and written where they are; others through buffers.
+            let s: &[[f32; 4]] = match src.rgba_f32_row(y, x1, n) {
+                Some(s) => s,
+                None => {
+                    src.read_row(y, x1, &mut rows.src);
+                    &rows.src
+                }
+            };
+            let in_place = if self.dst_in_place {
+                // SAFETY: this band's rows belong to this thread alone, the slice is dropped
+                // before the next row, and the destination's memory is not the source's
+                // (`dst_in_place`).
+                unsafe { dst.rgba_f32_row_mut(y, x1, n) }
+            } else {
+                None
+            };
+            let buffered = in_place.is_none();
+            let d: &mut [[f32; 4]] = in_place.unwrap_or(&mut rows.dst);
             // Specialised per mode so the common case (display plate, straight alpha, graded
             // output) runs without per-pixel branches on settings.
             let centre = p.output.centre();
             match (linear, p.premultiplied) {
-                (false, false) => self.apply_row::<false, false>(row, scratch, centre),
-                (false, true) => self.apply_row::<false, true>(row, scratch, centre),
-                (true, false) => self.apply_row::<true, false>(row, scratch, centre),
-                (true, true) => self.apply_row::<true, true>(row, scratch, centre),
+                (false, false) => self.apply_row::<false, false>(s, d, scratch, centre),
+                (false, true) => self.apply_row::<false, true>(s, d, scratch, centre),
+                (true, false) => self.apply_row::<true, false>(s, d, scratch, centre),
+                (true, true) => self.apply_row::<true, true>(s, d, scratch, centre),
             }
-            dst.write_row(y, x1, row);
+            if buffered {
+                dst.write_row(y, x1, &rows.dst);
+            }
         }
     }
 
-    /// Grain on a row: un-premultiply, per channel go to the grain domain, add
-    /// gain(value) · grain, come back, re-premultiply. Alpha is untouched.
+    /// Grain on a row, `src` into `dst`: un-premultiply, per channel go to the grain domain,
+    /// add gain(value) · grain, come back, re-premultiply. Alpha is copied.
     #[inline(always)]
     fn apply_row<const LINEAR: bool, const PREMULT: bool>(
         &self,
-        row: &mut [[f32; 4]],
+        src: &[[f32; 4]],
+        dst: &mut [[f32; 4]],
         scratch: &TileScratch,
         centre: Option<f32>,
     ) {
@@ -426,25 +460,33 @@ impl<'p> RenderPlan<'p> {
         };
         let [g0, g1, g2] = &scratch.row_fields;
         if !PREMULT && centre.is_none() {
-            // The common case (straight alpha, graded plate), one channel at a time so the
-            // domain conversions vectorise. Same expressions as below, so the same bits.
-            for (c, g) in [g0, g1, g2].into_iter().enumerate() {
-                let gain = self.gain[c];
-                for (px, &g) in row.iter_mut().zip(g.iter()) {
-                    let e = domain::to_grain_domain(enc, px[c]);
-                    let grained = e + self.response.at(e) * gain * g;
-                    px[c] = domain::from_grain_domain(enc, grained);
+            // The common case (straight alpha, graded plate): no branch per pixel. Same
+            // expressions as below, so the same bits.
+            for (((s, d), &g0), (&g1, &g2)) in src
+                .iter()
+                .zip(dst.iter_mut())
+                .zip(g0.iter())
+                .zip(g1.iter().zip(g2.iter()))
+            {
+                let g = [g0, g1, g2];
+                let mut out = *s;
+                for c in 0..3 {
+                    let e = domain::to_grain_domain(enc, s[c]);
+                    let grained = e + self.response.at(e) * self.gain[c] * g[c];
+                    out[c] = domain::from_grain_domain(enc, grained);
                 }
+                *d = out;
             }
             return;
         }
-        for (n, px) in row.iter_mut().enumerate() {
+        for (n, (px, d)) in src.iter().zip(dst.iter_mut()).enumerate() {
             let g = [g0[n], g1[n], g2[n]];
             let alpha = px[3];
+            *d = *px;
             if PREMULT && alpha <= 0.0 {
                 // Fully transparent premultiplied colour has no colour to grain.
                 if centre.is_some() {
-                    *px = [0.0, 0.0, 0.0, alpha];
+                    *d = [0.0, 0.0, 0.0, alpha];
                 }
                 continue;
             }
@@ -458,7 +500,7 @@ impl<'p> RenderPlan<'p> {
                     // difference a compositor adds back.
                     o = o - v + centre;
                 }
-                px[c] = if PREMULT { o * alpha } else { o };
+                d[c] = if PREMULT { o * alpha } else { o };
             }
         }
     }

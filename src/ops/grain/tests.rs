@@ -311,6 +311,67 @@ fn output_does_not_depend_on_tiles_or_threads() {
 }
 
 #[test]
+fn storage_layout_does_not_change_the_grain() {
+    // RGBA f32 rows are grained where they lie; other layouts go through row buffers. A host's
+    // choice of padding, row order, component set or in-place output must not change a bit.
+    let bounds = Rect::new(-3, 2, 300, 77);
+    let plate = busy_plate(bounds);
+    for p in [
+        rough_params(),
+        GrainParams {
+            premultiplied: true,
+            ..rough_params()
+        },
+    ] {
+        let want = render(&p, &plate, bounds).to_rgba_f32();
+        for (padding, bottom_up, components) in [
+            (2, false, Components::Rgba),
+            (16, true, Components::Rgba),
+            (0, false, Components::Rgb),
+        ] {
+            let src = ImageBuf::new(bounds, PixelDepth::F32, components, padding, bottom_up);
+            src.fill_with(|x, y| plate.pixel(x, y));
+            let mut dst = ImageBuf::new(bounds, PixelDepth::F32, components, padding, !bottom_up);
+            run_cpu(&p, &src.view(), &dst.view_mut(), bounds, &NeverAbort).unwrap();
+            let rgb = components == Components::Rgb;
+            if rgb {
+                // An RGB plate reads as opaque: compare with the RGBA plate made opaque.
+                let opaque = ImageBuf::from_fn(bounds, |x, y| {
+                    let v = plate.pixel(x, y);
+                    [v[0], v[1], v[2], 1.0]
+                });
+                let want = render(&p, &opaque, bounds).to_rgba_f32();
+                assert_eq!(
+                    dst.to_rgba_f32(),
+                    want,
+                    "{padding} {bottom_up} {components:?}"
+                );
+            } else {
+                assert_eq!(
+                    dst.to_rgba_f32(),
+                    want,
+                    "{padding} {bottom_up} {components:?}"
+                );
+            }
+        }
+        // The output buffer is the source buffer.
+        let mut img = plate.clone();
+        let layout = *img.layout();
+        let ptr = img.as_mut_ptr();
+        // SAFETY: both views cover `img` and live only for this call; the renderer sees that
+        // they share memory and reads each row before writing it.
+        let (src, dst) = unsafe {
+            (
+                ImageView::from_raw(ptr, layout).unwrap(),
+                ImageViewMut::from_raw(ptr, layout).unwrap(),
+            )
+        };
+        run_cpu(&p, &src, &dst, bounds, &NeverAbort).unwrap();
+        assert_eq!(img.to_rgba_f32(), want, "in place");
+    }
+}
+
+#[test]
 fn wide_vector_path_equals_the_portable_path() {
     // On a CPU with AVX2 the renderer takes a wider-vector build of the same code; a farm of
     // mixed CPUs must still agree bit for bit. (Without AVX2 both runs take the portable path.)
