@@ -9,6 +9,7 @@ pub mod device;
 pub mod effects;
 pub mod image;
 pub mod logging;
+pub mod nn;
 pub mod ops;
 
 /// The effects this binary registers, in a fixed order (hosts cache describe results).

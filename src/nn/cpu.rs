@@ -1,0 +1,430 @@
+//! The CPU runner: evaluates a network over any output region in tiles on a fixed grid, each
+//! tile computed from its own input region (the tile plus the receptive-field halo), layer by
+//! layer with the halo shrinking by one pixel per convolution. Zero padding is applied at the
+//! frame's edges only, exactly as PyTorch pads the whole image, so every output pixel is the
+//! same number whatever the tile size, window or thread count (tests assert bit identity).
+//!
+//! Convolutions are direct 3×3 on channel-interleaved rows: AVX2+FMA kernels (runtime
+//! detection) that keep a 6-pixel × 16-channel block of accumulators in registers, and a
+//! portable path with the same operation order using `f32::mul_add` (a fused multiply-add,
+//! like the FMA instruction), so both give identical bits. Accumulation is f32: bias first,
+//! then taps in (ky, kx) order, input channels innermost.
+
+use super::model::{Conv, Model};
+use super::spec::Skip;
+use super::{Planar, TileSource};
+use crate::image::Rect;
+use crate::ops::{Abort, OpError};
+use rayon::prelude::*;
+
+/// Output tile edge on the fixed grid, in output pixels (a multiple of every scale).
+pub const DEFAULT_TILE: usize = 256;
+
+/// Which instruction set the convolutions use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kernels {
+    Portable,
+    #[cfg(target_arch = "x86_64")]
+    Avx2Fma,
+}
+
+impl Kernels {
+    /// The fastest set this CPU has.
+    pub fn detect() -> Kernels {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma")
+            {
+                return Kernels::Avx2Fma;
+            }
+        }
+        Kernels::Portable
+    }
+}
+
+/// How a run is cut up; never changes the result.
+#[derive(Debug, Clone, Copy)]
+pub struct RunOptions {
+    /// Output tile edge in output pixels; rounded up to a multiple of the model's scale.
+    pub tile: usize,
+    pub kernels: Kernels,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            tile: DEFAULT_TILE,
+            kernels: Kernels::detect(),
+        }
+    }
+}
+
+/// The output frame of an input frame: each side × scale.
+pub fn output_frame(frame: Rect, scale: usize) -> Rect {
+    let s = scale as i32;
+    Rect::new(frame.x1 * s, frame.y1 * s, frame.x2 * s, frame.y2 * s)
+}
+
+/// The input pixels an output region depends on: its footprint plus the halo, clipped to the
+/// frame (what a host should be asked for as the region of interest).
+pub fn input_region(model: &Model, frame: Rect, output: Rect) -> Rect {
+    let h = model.halo() as i32;
+    let fp = footprint(frame, output, model.scale());
+    Rect::new(fp.x1 - h, fp.y1 - h, fp.x2 + h, fp.y2 + h).intersect(&frame)
+}
+
+/// Input pixels whose outputs cover `output` (no halo).
+fn footprint(frame: Rect, output: Rect, scale: usize) -> Rect {
+    let s = scale as i32;
+    let of = output_frame(frame, scale);
+    Rect::new(
+        frame.x1 + (output.x1 - of.x1).div_euclid(s),
+        frame.y1 + (output.y1 - of.y1).div_euclid(s),
+        frame.x1 + (output.x2 - of.x1 + s - 1).div_euclid(s),
+        frame.y1 + (output.y2 - of.y1 + s - 1).div_euclid(s),
+    )
+}
+
+/// The tiles of `window` on the grid anchored at the output frame's origin.
+pub fn tiles(frame: Rect, scale: usize, window: Rect, tile: usize) -> Vec<Rect> {
+    let s = scale.max(1);
+    let tile = (tile.max(1).div_ceil(s) * s) as i32;
+    let of = output_frame(frame, scale);
+    let w = window.intersect(&of);
+    let mut out = Vec::new();
+    if w.is_empty() {
+        return out;
+    }
+    let ty1 = (w.y1 - of.y1).div_euclid(tile);
+    let ty2 = (w.y2 - 1 - of.y1).div_euclid(tile);
+    let tx1 = (w.x1 - of.x1).div_euclid(tile);
+    let tx2 = (w.x2 - 1 - of.x1).div_euclid(tile);
+    for ty in ty1..=ty2 {
+        for tx in tx1..=tx2 {
+            let r = Rect::new(
+                of.x1 + tx * tile,
+                of.y1 + ty * tile,
+                of.x1 + (tx + 1) * tile,
+                of.y1 + (ty + 1) * tile,
+            )
+            .intersect(&w);
+            if !r.is_empty() {
+                out.push(r);
+            }
+        }
+    }
+    out
+}
+
+/// Runs `model` over `window` (output pixels) of the frame whose input pixels `source` gives.
+/// `sink` receives each finished tile (3 channels, the model's encoding) on a worker thread.
+pub fn run(
+    model: &Model,
+    source: &dyn TileSource,
+    frame: Rect,
+    window: Rect,
+    options: RunOptions,
+    abort: &dyn Abort,
+    sink: &(dyn Fn(Planar) + Sync),
+) -> Result<(), OpError> {
+    let list = tiles(frame, model.scale(), window, options.tile);
+    list.par_iter().try_for_each(|&t| {
+        if abort.aborted() {
+            return Err(OpError::Aborted);
+        }
+        sink(run_tile(model, source, frame, t, options.kernels));
+        Ok(())
+    })
+}
+
+/// Convenience for tests and tools: the whole output of a whole input image.
+pub fn forward(model: &Model, input: &Planar, options: RunOptions) -> Planar {
+    let frame = input.rect;
+    let of = output_frame(frame, model.scale());
+    let out = std::sync::Mutex::new(Planar::zeros(of, model.spec.out_channels));
+    let sink = |t: Planar| {
+        let mut o = out.lock().unwrap_or_else(|e| e.into_inner());
+        for y in t.rect.y1..t.rect.y2 {
+            let (a, b) = (o.index(t.rect.x1, y), t.index(t.rect.x1, y));
+            let n = t.rect.width() as usize * t.channels;
+            o.data[a..a + n].copy_from_slice(&t.data[b..b + n]);
+        }
+    };
+    // NeverAbort cannot abort, so this cannot fail.
+    let _ = run(model, input, frame, of, options, &crate::ops::NeverAbort, &sink);
+    out.into_inner().unwrap_or_else(|e| e.into_inner())
+}
+
+/// One output tile: input region with halo → convolutions → pixel shuffle + skip.
+pub fn run_tile(
+    model: &Model,
+    source: &dyn TileSource,
+    frame: Rect,
+    out_rect: Rect,
+    kernels: Kernels,
+) -> Planar {
+    let spec = &model.spec;
+    let s = spec.scale;
+    let halo = model.convs.len() as i32;
+    let core = footprint(frame, out_rect, s);
+    let grow = |r: Rect, d: i32| Rect::new(r.x1 - d, r.y1 - d, r.x2 + d, r.y2 + d);
+
+    // The input over the core plus the halo; zero outside the frame (PyTorch's padding).
+    let input_rect = grow(core, halo);
+    let mut input = Planar::zeros(input_rect, spec.in_channels);
+    let inside = input_rect.intersect(&frame);
+    for y in inside.y1..inside.y2 {
+        let i = input.index(inside.x1, y);
+        let n = inside.width() as usize;
+        source.read_row(y, inside.x1, n, &mut input.data[i..i + n * spec.in_channels]);
+    }
+
+    let mut current: Option<Planar> = None;
+    for (l, conv) in model.convs.iter().enumerate() {
+        let rect = grow(core, halo - l as i32 - 1);
+        let src = current.as_ref().unwrap_or(&input);
+        let mut next = Planar::zeros(rect, conv.cout_padded);
+        conv_region(conv, src, &mut next, frame, kernels);
+        current = Some(next);
+    }
+    let tail = current.unwrap_or_else(|| Planar::zeros(core, 3 * s * s));
+    assemble(model, &input, &tail, frame, out_rect)
+}
+
+/// One convolution from `src` into every pixel of `dst.rect` inside the frame (the rest stays
+/// zero: the next layer's padding). `src.rect` is `dst.rect` grown by one pixel.
+fn conv_region(conv: &Conv, src: &Planar, dst: &mut Planar, frame: Rect, kernels: Kernels) {
+    let r = dst.rect.intersect(&frame);
+    if r.is_empty() {
+        return;
+    }
+    let n = r.width() as usize;
+    for y in r.y1..r.y2 {
+        let bases = [
+            src.index(r.x1 - 1, y - 1),
+            src.index(r.x1 - 1, y),
+            src.index(r.x1 - 1, y + 1),
+        ];
+        let o = dst.index(r.x1, y);
+        let out = &mut dst.data[o..o + n * conv.cout_padded];
+        conv_row(conv, &src.data, src.channels, bases, n, out, kernels);
+        for px in out.chunks_exact_mut(conv.cout_padded) {
+            for (co, v) in px[..conv.cout].iter_mut().enumerate() {
+                *v = conv.activation.apply(co, *v);
+            }
+        }
+    }
+}
+
+/// `count` output pixels of one row, before the activation. `bases[ky]` indexes channel 0 of
+/// the input pixel up-left of the first output pixel's tap, in row `y - 1 + ky`.
+fn conv_row(
+    conv: &Conv,
+    src: &[f32],
+    cs: usize,
+    bases: [usize; 3],
+    count: usize,
+    out: &mut [f32],
+    kernels: Kernels,
+) {
+    // Every index the kernels touch: the last pixel's rightmost tap in the lowest row.
+    let last = bases.iter().max().copied().unwrap_or(0) + (count + 1) * cs + conv.cin;
+    assert!(last <= src.len() && out.len() >= count * conv.cout_padded);
+    match kernels {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `Avx2Fma` is only chosen after runtime detection of both features; the
+        // assert above bounds every source index, and `out` holds `count × cout_padded`.
+        Kernels::Avx2Fma => unsafe { avx2::conv_row(conv, src, cs, bases, count, out) },
+        Kernels::Portable => portable_row(conv, src, cs, bases, count, out),
+    }
+}
+
+fn portable_row(
+    conv: &Conv,
+    src: &[f32],
+    cs: usize,
+    bases: [usize; 3],
+    count: usize,
+    out: &mut [f32],
+) {
+    let cp = conv.cout_padded;
+    for i in 0..count {
+        let acc = &mut out[i * cp..(i + 1) * cp];
+        acc.copy_from_slice(&conv.bias);
+        for (ky, base) in bases.iter().enumerate() {
+            for kx in 0..3 {
+                let tap = ky * 3 + kx;
+                let px = base + (i + kx) * cs;
+                for ci in 0..conv.cin {
+                    let x = src[px + ci];
+                    let w = &conv.weights[(tap * conv.cin + ci) * cp..(tap * conv.cin + ci + 1) * cp];
+                    for (a, &wv) in acc.iter_mut().zip(w) {
+                        *a = x.mul_add(wv, *a);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use super::Conv;
+    use std::arch::x86_64::*;
+
+    /// Pixels per register block: 6 pixels × 2 vectors = 12 accumulators, 2 weight vectors and
+    /// one broadcast of the 16 registers.
+    const PIXELS: usize = 6;
+
+    /// # Safety
+    /// The CPU has AVX2 and FMA; `src` holds every tap of `count` pixels (see `conv_row`).
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn conv_row(
+        conv: &Conv,
+        src: &[f32],
+        cs: usize,
+        bases: [usize; 3],
+        count: usize,
+        out: &mut [f32],
+    ) {
+        let cp = conv.cout_padded;
+        let mut co = 0;
+        // Output-channel blocks outermost: one block's weights (9·cin·16 floats) stay in L1
+        // while the row streams past.
+        while co < cp {
+            let two = cp - co >= 16;
+            let mut i = 0;
+            while i < count {
+                let np = (count - i).min(PIXELS);
+                let a = Args {
+                    conv,
+                    src: src.as_ptr(),
+                    cs,
+                    bases,
+                    i,
+                    co,
+                    out: out.as_mut_ptr().add(i * cp + co),
+                };
+                if two {
+                    block_n::<2>(np, &a);
+                } else {
+                    block_n::<1>(np, &a);
+                }
+                i += np;
+            }
+            co += if two { 16 } else { 8 };
+        }
+    }
+
+    struct Args<'a> {
+        conv: &'a Conv,
+        src: *const f32,
+        cs: usize,
+        bases: [usize; 3],
+        i: usize,
+        co: usize,
+        out: *mut f32,
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn block_n<const NV: usize>(np: usize, a: &Args<'_>) {
+        match np {
+            6 => block::<6, NV>(a),
+            5 => block::<5, NV>(a),
+            4 => block::<4, NV>(a),
+            3 => block::<3, NV>(a),
+            2 => block::<2, NV>(a),
+            _ => block::<1, NV>(a),
+        }
+    }
+
+    /// NP pixels × NV·8 output channels; the same operation order for every pixel whatever
+    /// NP, so row tails give the same bits as full blocks.
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn block<const NP: usize, const NV: usize>(a: &Args<'_>) {
+        let conv = a.conv;
+        let (cin, cp) = (conv.cin, conv.cout_padded);
+        let mut acc = [[_mm256_setzero_ps(); NV]; NP];
+        let bias = conv.bias.as_ptr().add(a.co);
+        for p in 0..NP {
+            for v in 0..NV {
+                acc[p][v] = _mm256_loadu_ps(bias.add(8 * v));
+            }
+        }
+        let weights = conv.weights.as_ptr();
+        for ky in 0..3 {
+            for kx in 0..3 {
+                let tap = ky * 3 + kx;
+                let s = a.src.add(a.bases[ky] + (a.i + kx) * a.cs);
+                let wt = weights.add(tap * cin * cp + a.co);
+                for ci in 0..cin {
+                    let mut w = [_mm256_setzero_ps(); NV];
+                    for v in 0..NV {
+                        w[v] = _mm256_loadu_ps(wt.add(ci * cp + 8 * v));
+                    }
+                    for p in 0..NP {
+                        let x = _mm256_broadcast_ss(&*s.add(p * a.cs + ci));
+                        for v in 0..NV {
+                            acc[p][v] = _mm256_fmadd_ps(x, w[v], acc[p][v]);
+                        }
+                    }
+                }
+            }
+        }
+        for p in 0..NP {
+            for v in 0..NV {
+                _mm256_storeu_ps(a.out.add(p * cp + 8 * v), acc[p][v]);
+            }
+        }
+    }
+}
+
+/// Pixel shuffle of the tail's output plus the skip of the centre frame, for `out_rect`.
+fn assemble(model: &Model, input: &Planar, tail: &Planar, frame: Rect, out_rect: Rect) -> Planar {
+    let spec = &model.spec;
+    let s = spec.scale as i32;
+    let centre = 3 * (spec.frames / 2);
+    let of = output_frame(frame, spec.scale);
+    let (fw, fh) = (frame.width(), frame.height());
+    let inv = 1.0 / s as f32;
+    let mut out = Planar::zeros(out_rect, 3);
+    let mut o = 0;
+    for y in out_rect.y1..out_rect.y2 {
+        let yr = y - of.y1;
+        let (ly, iy) = (yr / s, yr % s);
+        let by = bilinear_axis(yr, inv, fh);
+        for x in out_rect.x1..out_rect.x2 {
+            let xr = x - of.x1;
+            let (lx, ix) = (xr / s, xr % s);
+            let t = tail.pixel(frame.x1 + lx, frame.y1 + ly);
+            for c in 0..3usize {
+                let ch = c * (s * s) as usize + (iy * s + ix) as usize;
+                let at = |xx: i32, yy: i32| input.pixel(frame.x1 + xx, frame.y1 + yy)[centre + c];
+                let skip = match spec.skip {
+                    Skip::None => 0.0,
+                    Skip::Identity => at(xr, yr),
+                    Skip::Nearest => at((xr / s).min(fw - 1), (yr / s).min(fh - 1)),
+                    Skip::Bilinear => {
+                        let bx = bilinear_axis(xr, inv, fw);
+                        by.2 * (bx.2 * at(bx.0, by.0) + bx.3 * at(bx.1, by.0))
+                            + by.3 * (bx.2 * at(bx.0, by.1) + bx.3 * at(bx.1, by.1))
+                    }
+                };
+                out.data[o] = t[ch] + skip;
+                o += 1;
+            }
+        }
+    }
+    out
+}
+
+/// PyTorch's bilinear source indices and weights along one axis (align_corners = false):
+/// source = max(0, (d + 0.5)/s − 0.5), i0 = ⌊source⌋, i1 = min(i0 + 1, n − 1).
+fn bilinear_axis(d: i32, inv_scale: f32, n: i32) -> (i32, i32, f32, f32) {
+    let src = ((d as f32 + 0.5) * inv_scale - 0.5).max(0.0);
+    let i0 = (src as i32).min(n - 1);
+    let l1 = src - i0 as f32;
+    let i1 = if i0 < n - 1 { i0 + 1 } else { i0 };
+    (i0, i1, 1.0 - l1, l1)
+}

@@ -1,0 +1,639 @@
+//! Engine tests: model-file validation against hostile input (and a mutation fuzz loop), the
+//! CPU runner against an independent f64 reference written from PyTorch's definitions, and
+//! tiling / instruction-set invariance to the bit.
+
+use super::cpu::{self, Kernels, RunOptions};
+use super::file::parse;
+use super::spec::METADATA_KEY;
+use super::*;
+use crate::image::Rect;
+use safetensors::{Dtype, View};
+use std::borrow::Cow;
+use std::collections::HashMap;
+
+/// A deterministic stream of numbers in [-1, 1) (xorshift64*), for weights and pixels.
+pub(crate) struct Rng(u64);
+impl Rng {
+    pub(crate) fn new(seed: u64) -> Rng {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+    pub(crate) fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    pub(crate) fn uniform(&mut self) -> f32 {
+        (self.next_u64() >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+    }
+}
+
+#[derive(Clone, Copy)]
+pub(crate) struct Arch {
+    pub scale: usize,
+    pub channels: usize,
+    pub body: usize,
+    pub activation: &'static str,
+    pub skip: &'static str,
+    pub frames: usize,
+}
+
+impl Arch {
+    pub(crate) const X2: Arch = Arch {
+        scale: 2,
+        channels: 16,
+        body: 3,
+        activation: "prelu",
+        skip: "bilinear",
+        frames: 1,
+    };
+
+    pub(crate) fn metadata(&self) -> String {
+        let task = if self.scale == 1 { "restore" } else { "upscale" };
+        let slope = if self.activation == "leaky_relu" {
+            ",\"leaky_slope\":0.1"
+        } else {
+            ""
+        };
+        format!(
+            "{{\"format\":\"platerestore.model\",\"format_version\":1,\"architecture\":\"plain-conv\",\"architecture_version\":1,\"name\":\"test\",\"task\":\"{task}\",\"scale\":{},\"frames\":{},\"in_channels\":{},\"out_channels\":3,\"channels\":{},\"body_convs\":{},\"activation\":\"{}\"{slope},\"skip\":\"{}\",\"encoding\":\"srgb\",\"receptive_field\":{},\"license\":\"Apache-2.0\"}}",
+            self.scale,
+            self.frames,
+            3 * self.frames,
+            self.channels,
+            self.body,
+            self.activation,
+            self.skip,
+            2 * (self.body + 2) + 1
+        )
+    }
+}
+
+pub(crate) struct F32Tensor {
+    pub shape: Vec<usize>,
+    pub bytes: Vec<u8>,
+}
+impl View for &F32Tensor {
+    fn dtype(&self) -> Dtype {
+        Dtype::F32
+    }
+    fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+    fn data(&self) -> Cow<'_, [u8]> {
+        Cow::Borrowed(&self.bytes)
+    }
+    fn data_len(&self) -> usize {
+        self.bytes.len()
+    }
+}
+
+/// A valid model file with random weights (scaled so activations stay O(1)).
+pub(crate) fn model_bytes(arch: Arch, seed: u64) -> Vec<u8> {
+    let spec = ModelSpec::from_json(&arch.metadata()).expect("test metadata is valid");
+    let mut rng = Rng::new(seed);
+    let tensors: Vec<(String, F32Tensor)> = spec
+        .expected_tensors()
+        .into_iter()
+        .map(|(name, shape)| {
+            let n: usize = shape.iter().product();
+            let fan_in = if shape.len() == 4 { shape[1] * 9 } else { 1 };
+            let k = if name.ends_with("alpha") {
+                0.25
+            } else {
+                (1.0 / fan_in as f32).sqrt()
+            };
+            let bytes = (0..n)
+                .flat_map(|_| (rng.uniform() * k).to_le_bytes())
+                .collect();
+            (name, F32Tensor { shape, bytes })
+        })
+        .collect();
+    let meta = HashMap::from([(METADATA_KEY.to_string(), arch.metadata())]);
+    safetensors::serialize(tensors.iter().map(|(n, t)| (n.clone(), t)), Some(meta))
+        .expect("serialising a test model")
+}
+
+pub(crate) fn random_image(rect: Rect, channels: usize, seed: u64) -> Planar {
+    let mut rng = Rng::new(seed);
+    let mut p = Planar::zeros(rect, channels);
+    for v in &mut p.data {
+        *v = 0.5 + 0.5 * rng.uniform();
+    }
+    p
+}
+
+/// PyTorch's forward written independently in f64 on (C, H, W) arrays: zero-padded 3×3 convs,
+/// PReLU/ReLU/LeakyReLU/SiLU, pixel_shuffle, and interpolate(bilinear/nearest).
+fn reference_forward(file: &file::ModelFile, input: &Planar) -> Vec<f64> {
+    let spec = &file.spec;
+    let (w, h) = (input.rect.width() as usize, input.rect.height() as usize);
+    let cin0 = spec.in_channels;
+    let mut x: Vec<f64> = vec![0.0; cin0 * h * w];
+    for c in 0..cin0 {
+        for y in 0..h {
+            for xx in 0..w {
+                x[(c * h + y) * w + xx] = input.data[(y * w + xx) * cin0 + c] as f64;
+            }
+        }
+    }
+    let input_chw = x.clone();
+    let mut names = vec!["head".to_string()];
+    names.extend((0..spec.body_convs).map(|i| format!("body.{i}")));
+    names.push("tail".into());
+    let mut cin = cin0;
+    for (l, name) in names.iter().enumerate() {
+        let wt = &file.tensors[&format!("{name}.weight")];
+        let b = &file.tensors[&format!("{name}.bias")];
+        let cout = wt.shape[0];
+        let mut y = vec![0.0f64; cout * h * w];
+        for co in 0..cout {
+            for py in 0..h {
+                for px in 0..w {
+                    let mut acc = b.values[co] as f64;
+                    for ci in 0..cin {
+                        for ky in 0..3 {
+                            for kx in 0..3 {
+                                let (sy, sx) = (py as i64 + ky as i64 - 1, px as i64 + kx as i64 - 1);
+                                if sy < 0 || sx < 0 || sy >= h as i64 || sx >= w as i64 {
+                                    continue;
+                                }
+                                acc += wt.values[((co * cin + ci) * 3 + ky) * 3 + kx] as f64
+                                    * x[(ci * h + sy as usize) * w + sx as usize];
+                            }
+                        }
+                    }
+                    let last = l == names.len() - 1;
+                    let v = if last {
+                        acc
+                    } else {
+                        match spec.activation {
+                            Activation::Prelu => {
+                                let a = file.tensors[&format!("{name}.alpha")].values[co] as f64;
+                                if acc >= 0.0 { acc } else { a * acc }
+                            }
+                            Activation::Relu => acc.max(0.0),
+                            Activation::LeakyRelu(a) => if acc >= 0.0 { acc } else { a as f64 * acc },
+                            Activation::Silu => acc / (1.0 + (-acc).exp()),
+                        }
+                    };
+                    y[(co * h + py) * w + px] = v;
+                }
+            }
+        }
+        x = y;
+        cin = cout;
+    }
+    let s = spec.scale;
+    let (ow, oh) = (w * s, h * s);
+    let centre = 3 * (spec.frames / 2);
+    let src = |c: usize, yy: usize, xx: usize| input_chw[((centre + c) * h + yy) * w + xx];
+    let mut out = vec![0.0f64; 3 * oh * ow];
+    for c in 0..3 {
+        for oy in 0..oh {
+            for ox in 0..ow {
+                // pixel_shuffle: output (c, oy, ox) ← input channel c·s² + (oy % s)·s + ox % s.
+                let ch = c * s * s + (oy % s) * s + ox % s;
+                let v = x[(ch * h + oy / s) * w + ox / s];
+                let skip = match spec.skip {
+                    Skip::None => 0.0,
+                    Skip::Identity => src(c, oy, ox),
+                    Skip::Nearest => src(c, (oy / s).min(h - 1), (ox / s).min(w - 1)),
+                    Skip::Bilinear => {
+                        let axis = |d: usize, n: usize| {
+                            let r = ((d as f64 + 0.5) / s as f64 - 0.5).max(0.0);
+                            let i0 = (r.floor() as usize).min(n - 1);
+                            let i1 = (i0 + 1).min(n - 1);
+                            (i0, i1, r - i0 as f64)
+                        };
+                        let (y0, y1, fy) = axis(oy, h);
+                        let (x0, x1, fx) = axis(ox, w);
+                        (1.0 - fy) * ((1.0 - fx) * src(c, y0, x0) + fx * src(c, y0, x1))
+                            + fy * ((1.0 - fx) * src(c, y1, x0) + fx * src(c, y1, x1))
+                    }
+                };
+                out[(c * oh + oy) * ow + ox] = v + skip;
+            }
+        }
+    }
+    out
+}
+
+fn max_error_vs_reference(arch: Arch, w: i32, h: i32, seed: u64) -> f64 {
+    let bytes = model_bytes(arch, seed);
+    let file = parse(&bytes).expect("valid");
+    let model = Model::from_file(&file);
+    let input = random_image(Rect::new(3, -2, 3 + w, -2 + h), 3 * arch.frames, seed + 1);
+    let expect = reference_forward(&file, &input);
+    let got = cpu::forward(&model, &input, RunOptions::default());
+    let (ow, oh) = (got.rect.width() as usize, got.rect.height() as usize);
+    let mut worst = 0.0f64;
+    for c in 0..3 {
+        for y in 0..oh {
+            for x in 0..ow {
+                let g = got.data[(y * ow + x) * 3 + c] as f64;
+                worst = worst.max((g - expect[(c * oh + y) * ow + x]).abs());
+            }
+        }
+    }
+    worst
+}
+
+// f32 accumulation over ≤ 9·C products of O(1) values, through a handful of layers: each layer
+// adds relative rounding of order √(9C)·2⁻²⁴ ≈ 1e-6; 1e-4 absolute leaves a wide margin while
+// any indexing mistake (a wrong tap, channel or shuffle order) gives errors of order 0.1.
+const REFERENCE_TOLERANCE: f64 = 1e-4;
+
+#[test]
+fn cpu_engine_matches_independent_reference_for_every_option() {
+    let cases = [
+        Arch::X2,
+        Arch { scale: 4, ..Arch::X2 },
+        Arch { scale: 1, skip: "identity", ..Arch::X2 },
+        Arch { activation: "relu", skip: "nearest", ..Arch::X2 },
+        Arch { activation: "leaky_relu", skip: "none", ..Arch::X2 },
+        Arch { activation: "silu", channels: 9, body: 0, ..Arch::X2 },
+        Arch { scale: 1, skip: "identity", frames: 3, channels: 24, ..Arch::X2 },
+    ];
+    for (i, arch) in cases.iter().enumerate() {
+        let err = max_error_vs_reference(*arch, 13, 9, 40 + i as u64);
+        assert!(
+            err < REFERENCE_TOLERANCE,
+            "case {i} ({} x{} {} {}): max error {err}",
+            arch.activation,
+            arch.scale,
+            arch.skip,
+            arch.frames
+        );
+    }
+}
+
+#[test]
+fn one_pixel_and_one_row_frames_work() {
+    for (w, h) in [(1, 1), (1, 7), (9, 1)] {
+        let err = max_error_vs_reference(Arch::X2, w, h, 7);
+        assert!(err < REFERENCE_TOLERANCE, "{w}x{h}: {err}");
+    }
+}
+
+#[test]
+fn tiled_equals_untiled_to_the_bit_on_every_kernel_set() {
+    let model = Model::from_bytes(&model_bytes(Arch::X2, 3)).expect("valid");
+    let input = random_image(Rect::new(-5, 11, 70, 64), 3, 9);
+    let whole = cpu::forward(
+        &model,
+        &input,
+        RunOptions {
+            tile: 1 << 20,
+            kernels: Kernels::Portable,
+        },
+    );
+    let mut sets = vec![Kernels::Portable];
+    if Kernels::detect() != Kernels::Portable {
+        sets.push(Kernels::detect());
+    }
+    for kernels in sets {
+        for tile in [1, 2, 7, 16, 33, 256] {
+            let tiled = cpu::forward(&model, &input, RunOptions { tile, kernels });
+            assert_eq!(tiled.rect, whole.rect);
+            let diff = tiled
+                .data
+                .iter()
+                .zip(&whole.data)
+                .position(|(a, b)| a.to_bits() != b.to_bits());
+            assert_eq!(diff, None, "{kernels:?}, tile {tile}: first differing value");
+        }
+    }
+}
+
+#[test]
+fn a_window_gives_the_same_pixels_as_the_full_frame() {
+    let model = Model::from_bytes(&model_bytes(Arch { scale: 4, ..Arch::X2 }, 5)).expect("valid");
+    let input = random_image(Rect::new(0, 0, 31, 23), 3, 2);
+    let whole = cpu::forward(&model, &input, RunOptions::default());
+    let window = Rect::new(37, 5, 101, 90);
+    let got = std::sync::Mutex::new(Vec::new());
+    cpu::run(
+        &model,
+        &input,
+        input.rect,
+        window,
+        RunOptions { tile: 24, ..RunOptions::default() },
+        &crate::ops::NeverAbort,
+        &|t: Planar| got.lock().unwrap().push(t),
+    )
+    .expect("no abort");
+    let tiles = got.into_inner().unwrap();
+    let covered: usize = tiles.iter().map(|t| t.rect.pixel_count()).sum();
+    assert_eq!(covered, window.pixel_count(), "tiles cover the window exactly once");
+    for t in &tiles {
+        assert!(window.contains(&t.rect));
+        for y in t.rect.y1..t.rect.y2 {
+            for x in t.rect.x1..t.rect.x2 {
+                assert_eq!(t.pixel(x, y), whole.pixel(x, y), "pixel ({x}, {y})");
+            }
+        }
+    }
+}
+
+#[test]
+fn abort_stops_between_tiles() {
+    let model = Model::from_bytes(&model_bytes(Arch::X2, 5)).expect("valid");
+    let input = random_image(Rect::new(0, 0, 64, 64), 3, 2);
+    let calls = std::sync::atomic::AtomicUsize::new(0);
+    let r = cpu::run(
+        &model,
+        &input,
+        input.rect,
+        cpu::output_frame(input.rect, 2),
+        RunOptions { tile: 16, ..RunOptions::default() },
+        &|| true,
+        &|_t: Planar| {
+            calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        },
+    );
+    assert_eq!(r, Err(crate::ops::OpError::Aborted));
+    assert_eq!(calls.into_inner(), 0, "no tile is computed once the host aborted");
+}
+
+#[test]
+fn input_region_is_the_footprint_plus_the_halo_clipped_to_the_frame() {
+    let model = Model::from_bytes(&model_bytes(Arch::X2, 1)).expect("valid");
+    let frame = Rect::new(0, 0, 100, 50);
+    // Output (40..61, 10..20) at ×2 → input 20..31 × 5..10, ± 5 convolutions.
+    assert_eq!(
+        cpu::input_region(&model, frame, Rect::new(40, 10, 61, 20)),
+        Rect::new(15, 0, 36, 15)
+    );
+}
+
+// ---- model files -------------------------------------------------------------------------
+
+fn metadata_with(edit: impl Fn(&mut serde_json::Map<String, serde_json::Value>)) -> String {
+    let mut v: serde_json::Value = serde_json::from_str(&Arch::X2.metadata()).unwrap();
+    edit(v.as_object_mut().unwrap());
+    v.to_string()
+}
+
+fn expect_err(bytes: &[u8], needle: &str) {
+    match parse(bytes) {
+        Ok(_) => panic!("accepted a bad file (expected an error mentioning `{needle}`)"),
+        Err(e) => {
+            let m = e.to_string();
+            assert!(m.contains(needle), "error `{m}` does not mention `{needle}`");
+        }
+    }
+}
+
+/// A file with a hand-written safetensors header and `data` after it.
+fn raw_file(header: &str, data: &[u8]) -> Vec<u8> {
+    let mut b = (header.len() as u64).to_le_bytes().to_vec();
+    b.extend_from_slice(header.as_bytes());
+    b.extend_from_slice(data);
+    b
+}
+
+#[test]
+fn metadata_problems_name_the_key() {
+    for key in ["format", "task", "scale", "channels", "body_convs", "activation", "skip", "encoding", "receptive_field"] {
+        let m = metadata_with(|o| {
+            o.remove(key);
+        });
+        let e = ModelSpec::from_json(&m).expect_err(key).to_string();
+        assert!(e.contains(key), "{e}");
+    }
+    let m = metadata_with(|o| {
+        o.insert("architecture".into(), "swinir".into());
+    });
+    let e = ModelSpec::from_json(&m).unwrap_err().to_string();
+    assert!(e.contains("swinir") && e.contains("plain-conv v1"), "{e}");
+    let m = metadata_with(|o| {
+        o.insert("receptive_field".into(), 3.into());
+    });
+    assert!(ModelSpec::from_json(&m).unwrap_err().to_string().contains("receptive_field"));
+    let m = metadata_with(|o| {
+        o.insert("channels".into(), 100000.into());
+    });
+    assert!(ModelSpec::from_json(&m).unwrap_err().to_string().contains("channels"));
+    let m = metadata_with(|o| {
+        o.insert("format_version".into(), 2.into());
+    });
+    assert!(ModelSpec::from_json(&m).unwrap_err().to_string().contains("version 2"));
+    let m = metadata_with(|o| {
+        o.insert("scale".into(), 3.into());
+    });
+    assert!(ModelSpec::from_json(&m).unwrap_err().to_string().contains("scale"));
+}
+
+#[test]
+fn a_valid_file_loads_and_reports_its_shape() {
+    let m = Model::from_bytes(&model_bytes(Arch::X2, 1)).expect("valid");
+    assert_eq!(m.convs.len(), 5);
+    assert_eq!(m.convs[0].cin, 3);
+    assert_eq!(m.convs[4].cout, 12);
+    assert_eq!(m.convs[4].cout_padded, 16);
+    assert_eq!(m.spec.macs_per_input_pixel(), 9 * (3 * 16 + 3 * 256 + 16 * 12));
+}
+
+#[test]
+fn hostile_files_get_clear_errors() {
+    let good = model_bytes(Arch::X2, 1);
+    // Truncated anywhere: in the length, the header, the data.
+    for cut in [0, 4, 8, 20, good.len() / 2, good.len() - 1] {
+        assert!(parse(&good[..cut]).is_err(), "truncated at {cut}");
+    }
+    // A header length far past the end.
+    let mut lying = good.clone();
+    lying[..8].copy_from_slice(&(u64::MAX / 2).to_le_bytes());
+    expect_err(&lying, "safetensors");
+    // Not a PlateRestore model: no metadata entry.
+    expect_err(
+        &raw_file(r#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#, &[0; 4]),
+        "not a PlateRestore model",
+    );
+    let meta = Arch::X2.metadata().replace('"', "\\\"");
+    // Offsets past the end of the data.
+    expect_err(
+        &raw_file(
+            &format!(r#"{{"__metadata__":{{"platerestore":"{meta}"}},"head.bias":{{"dtype":"F32","shape":[16],"data_offsets":[0,64000]}}}}"#),
+            &[0; 64],
+        ),
+        "safetensors",
+    );
+    // Shape whose size overflows, and a shape that disagrees with the byte range.
+    expect_err(
+        &raw_file(
+            &format!(r#"{{"__metadata__":{{"platerestore":"{meta}"}},"head.bias":{{"dtype":"F32","shape":[4611686018427387904,4],"data_offsets":[0,64]}}}}"#),
+            &[0; 64],
+        ),
+        "safetensors",
+    );
+    // Duplicate tensor names.
+    expect_err(
+        &raw_file(
+            &format!(r#"{{"__metadata__":{{"platerestore":"{meta}"}},"head.bias":{{"dtype":"F32","shape":[16],"data_offsets":[0,64]}},"head.bias":{{"dtype":"F32","shape":[16],"data_offsets":[64,128]}}}}"#),
+            &[0; 128],
+        ),
+        "",
+    );
+    // Deeply nested JSON in the header and in the metadata.
+    let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    assert!(parse(&raw_file(&deep, &[])).is_err());
+    let deep_meta = format!(
+        r#"{{"__metadata__":{{"platerestore":"{}{}"}}}}"#,
+        "[".repeat(10_000),
+        "]".repeat(10_000)
+    );
+    expect_err(&raw_file(&deep_meta, &[]), "JSON");
+    // A valid container whose tensors do not fit the declared architecture.
+    let arch = Arch { channels: 8, ..Arch::X2 };
+    let mut other = model_bytes(arch, 1);
+    let fixed_meta = Arch::X2.metadata();
+    let swapped = String::from_utf8_lossy(&other).replace(&arch.metadata().replace('"', "\\\""), &fixed_meta.replace('"', "\\\""));
+    if swapped.len() == other.len() {
+        other = swapped.into_bytes();
+    }
+    assert!(parse(&other).is_err());
+}
+
+#[test]
+fn tensors_are_checked_against_the_architecture() {
+    let arch = Arch::X2;
+    let spec = ModelSpec::from_json(&arch.metadata()).unwrap();
+    let build = |tensors: Vec<(String, Vec<usize>, Dtype, Vec<u8>)>| {
+        struct T(Vec<usize>, Dtype, Vec<u8>);
+        impl View for &T {
+            fn dtype(&self) -> Dtype {
+                self.1
+            }
+            fn shape(&self) -> &[usize] {
+                &self.0
+            }
+            fn data(&self) -> Cow<'_, [u8]> {
+                Cow::Borrowed(&self.2)
+            }
+            fn data_len(&self) -> usize {
+                self.2.len()
+            }
+        }
+        let ts: Vec<(String, T)> = tensors.into_iter().map(|(n, s, d, b)| (n, T(s, d, b))).collect();
+        let meta = HashMap::from([(METADATA_KEY.to_string(), arch.metadata())]);
+        safetensors::serialize(ts.iter().map(|(n, t)| (n.clone(), t)), Some(meta)).unwrap()
+    };
+    let all = || -> Vec<(String, Vec<usize>, Dtype, Vec<u8>)> {
+        spec.expected_tensors()
+            .into_iter()
+            .map(|(n, s)| {
+                let len = s.iter().product::<usize>() * 4;
+                (n, s, Dtype::F32, vec![0u8; len])
+            })
+            .collect()
+    };
+    assert!(parse(&build(all())).is_ok());
+    // Missing.
+    let mut t = all();
+    t.retain(|(n, ..)| n != "body.1.weight");
+    expect_err(&build(t), "`body.1.weight` is missing");
+    // Extra.
+    let mut t = all();
+    t.push(("body.9.weight".into(), vec![1], Dtype::F32, vec![0; 4]));
+    expect_err(&build(t), "body.9.weight");
+    // Wrong shape.
+    let mut t = all();
+    t[1] = (t[1].0.clone(), vec![4, 4], Dtype::F32, vec![0; 64]);
+    expect_err(&build(t), "shape");
+    // Unsupported dtype.
+    let mut t = all();
+    t[1].2 = Dtype::I32;
+    expect_err(&build(t), "dtype");
+    // NaN and infinity.
+    for bad in [f32::NAN, f32::INFINITY] {
+        let mut t = all();
+        t[0].3[8..12].copy_from_slice(&bad.to_le_bytes());
+        expect_err(&build(t), "non-finite");
+    }
+    // Half and bfloat16 weights load and convert exactly.
+    let mut t = all();
+    for e in t.iter_mut() {
+        let n = e.3.len() / 4;
+        e.2 = if e.0.contains("body") { Dtype::BF16 } else { Dtype::F16 };
+        e.3 = (0..n)
+            .flat_map(|i| {
+                let v = (i % 7) as f32 * 0.25;
+                if e.0.contains("body") {
+                    half::bf16::from_f32(v).to_le_bytes()
+                } else {
+                    half::f16::from_f32(v).to_le_bytes()
+                }
+            })
+            .collect();
+    }
+    let f = parse(&build(t)).expect("f16/bf16 file");
+    assert_eq!(f.tensors["head.bias"].values[..4], [0.0, 0.25, 0.5, 0.75]);
+    assert_eq!(f.tensors["body.0.bias"].values[6..8], [1.5, 0.0]);
+}
+
+/// Mutation fuzzing run in CI: random byte flips, truncations, insertions and header edits of
+/// valid files. Every result must be Ok or a clean error — no panic, no abort, no huge
+/// allocation (a file can only claim as much as it holds).
+#[test]
+fn fuzzed_model_files_never_panic() {
+    let seeds = [
+        model_bytes(Arch::X2, 1),
+        model_bytes(Arch { scale: 4, activation: "silu", ..Arch::X2 }, 2),
+    ];
+    let mut rng = Rng::new(2024);
+    let mut accepted = 0;
+    let iterations = 3000;
+    for i in 0..iterations {
+        let mut b = seeds[i % 2].clone();
+        let edits = 1 + rng.next_u64() % 4;
+        for _ in 0..edits {
+            let header_len = 8 + u64::from_le_bytes(b[..8].try_into().unwrap()).min(b.len() as u64) as usize;
+            let r = rng.next_u64();
+            let pos = if r % 3 == 0 {
+                (rng.next_u64() as usize) % b.len().max(1)
+            } else {
+                // Most edits inside the header, where the parsing is.
+                (rng.next_u64() as usize) % header_len.min(b.len()).max(1)
+            };
+            match r % 7 {
+                0 => b[pos] ^= 1 << (rng.next_u64() % 8),
+                1 => b[pos] = rng.next_u64() as u8,
+                2 => b.truncate(pos),
+                3 => b.insert(pos, b"{}[]\",:0-e9"[rng.next_u64() as usize % 11]),
+                4 => {
+                    let v = rng.next_u64() % 5;
+                    let digit = b"0123456789"[(rng.next_u64() % 10) as usize];
+                    for k in 0..v as usize {
+                        if pos + k < b.len() && b[pos + k].is_ascii_digit() {
+                            b[pos + k] = digit;
+                        }
+                    }
+                }
+                5 => {
+                    if b.len() >= 8 {
+                        let n = rng.next_u64() % (b.len() as u64 * 2);
+                        b[..8].copy_from_slice(&n.to_le_bytes());
+                    }
+                }
+                _ => {
+                    if pos < b.len() {
+                        b.remove(pos);
+                    }
+                }
+            }
+            if b.len() < 8 {
+                break;
+            }
+        }
+        let result = std::panic::catch_unwind(|| parse(&b).map(|f| Model::from_file(&f)));
+        match result {
+            Err(_) => panic!("iteration {i}: parse panicked"),
+            Ok(Ok(_)) => accepted += 1,
+            Ok(Err(_)) => {}
+        }
+    }
+    // Byte flips in weight data keep a file valid; most header edits do not.
+    assert!(accepted > 0 && accepted < iterations, "accepted {accepted} of {iterations}");
+}
