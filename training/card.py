@@ -1,0 +1,102 @@
+"""Write the model card bundle/models/<name>.md from the checkpoint, the exported file, the
+cache's metadata and validation.{json,md}.
+
+    python3 training/card.py --name upscale-x2 [--total-seconds N]
+"""
+import argparse
+import hashlib
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import common  # noqa: E402
+from export import DEGRADATIONS, load_ckpt  # noqa: E402
+
+SOURCES = """| source | images | licence as the package states it |
+|---|---|---|
+| Debian `mate-backgrounds` 1.26 | `nature/`: 12 photographs (Aqua, Blinds, Dune, FreshFlower, Garden, GreenMeadow, LadyBird, RainDrops, Storm, TwoWings, Wood, YellowFlower); `abstract/` and `desktop/` (renders) not used | GPL-2+ (debian/copyright, per file) |
+| Debian `plasma-workspace-wallpapers` 5.27 | 11 photographs, 2560x1600 JPEG: BytheWater, ColdRipple, ColorfulCups, DarkestHour, EveningGlow, FallenLeaf, Grey, Kite, OneStandsOut, Path, summer_1am. The renders were left out by eye and by a flat-pixel statistic (see `training/common.py`) | GPL-2+ (debian/copyright) |
+| PyPI `sporco` 0.2.2.post1, `sporco/data/` | barbara, kodim23, monarch, sail, tulips | package BSD-3-Clause; its data README: "believed to be either in the public domain, or released with a license that allows them to be freely redistributed" |
+| PyPI `scikit-image` 0.26 `skimage.data` | astronaut, coffee, chelsea, rocket, motorcycle_left | docstrings: astronaut public domain; coffee and chelsea CC0 by the photographers; rocket public domain (SpaceX); motorcycle from the Middlebury 2014 stereo benchmark, no licence stated |
+| matplotlib 3.11 `mpl-data/sample_data` | grace_hopper.jpg | not stated in the package (a US Navy photograph) |
+| PyPI `imgaug` 0.4.0 | quokka.jpg | package MIT; the image's own licence is not stated in the wheel |
+"""
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--name", default="upscale-x2")
+    ap.add_argument("--total-seconds", type=float, default=0)
+    a = ap.parse_args()
+    work = common.WORK / a.name
+    model, ck = load_ckpt(work / "ckpt.pt")
+    args, cfg = ck["args"], model.cfg
+    f = common.REPO / "bundle" / "models" / f"{a.name}.safetensors"
+    sha = hashlib.sha256(f.read_bytes()).hexdigest()
+    s = cfg["scale"]
+    macs = model.macs_per_lr_pixel()
+    cache = common.WORK / f"cache-x{args['scale']}-s{args['seed']}-n{args['crops']}" / "meta.json"
+    cmeta = json.loads(cache.read_text()) if cache.exists() else {}
+    val_md = (work / "validation.md").read_text() if (work / "validation.md").exists() else "(not run)"
+    val = json.loads((work / "validation.json").read_text()) if (work / "validation.json").exists() else {}
+    _, valset = common.split()
+    onnx = "`" + a.name + ".onnx` (opset 17, dynamic H/W) beside it" if (
+        common.REPO / "bundle" / "models" / f"{a.name}.onnx").exists() else "none shipped"
+    lines = [
+        f"# {a.name}", "",
+        f"A {cfg['channels']}-channel, {cfg['body_convs'] + 2}-convolution `plain-conv` network "
+        f"({'x' + str(s) + ' upscale' if s > 1 else 'restoration'}) for 8-bit SDR plates from "
+        "generative video models: it removes compression damage (JPEG, H.264/H.265 blocking and "
+        "ringing, banding) while it upsamples, and leaves clean input close to a sharp classical "
+        "upscale.", "",
+        "## Files", "",
+        f"- `{a.name}.safetensors` ({f.stat().st_size} bytes, F32, sha256 `{sha}`), format: "
+        "docs/model-format.md",
+        f"- test vector `tests/data/nn/{a.name}.vector.safetensors` (input 1x3x37x37 from a crop of "
+        "skimage's astronaut, PyTorch's output)",
+        f"- ONNX: {onnx}", "",
+        "## Architecture", "",
+        f"- `plain-conv` v1: head 3→{cfg['channels']}, {cfg['body_convs']} body convolutions "
+        f"{cfg['channels']}→{cfg['channels']}, tail {cfg['channels']}→{3 * s * s}, all 3x3 with "
+        f"bias; {cfg['activation']} (one slope per channel) after head and body; pixel shuffle "
+        f"x{s}; plus a {cfg['skip']} upsample of the input. Encoding sRGB code values 0..1.",
+        f"- Parameters: {model.params():,}",
+        f"- Multiply-adds per LR (input) pixel: {macs:,}; FLOPs per output pixel: "
+        f"{2 * macs / (s * s):,.0f} (2 per multiply-add, convolutions only; the skip and "
+        "activations add a few more)",
+        f"- 1920x1080 → {1920 * s}x{1080 * s}: {macs * 1920 * 1080 / 1e9:.1f} G multiply-adds per frame",
+        f"- Receptive field: {model.receptive_field()} input pixels", "",
+        "## Training data", "",
+        "Only these sources; 10 images are held out for validation (by sha1 of the name within "
+        "each source): " + ", ".join(f"{s_}/{n}" for s_, n, _ in valset) + ".", "",
+        SOURCES,
+        "Wallpapers larger than 2000 px are used at full size and area-downscaled by 2; "
+        f"{cmeta.get('crops', '?')} HR crops of {cmeta.get('size', 192)}x{cmeta.get('size', 192)} "
+        f"were cut once (nearly flat crops mostly skipped) and degraded once, seed {args['seed']}"
+        + (f"; mix {cmeta['kinds']}" if cmeta.get("kinds") else "") + ".", "",
+        "## Degradations", "", DEGRADATIONS + ".", "",
+        "## Training", "",
+        f"- `training/reproduce.sh {a.name}` (one command: setup, data, training, validation, "
+        "export, this card)",
+        f"- {ck['step']} steps, batch {args['batch']} of {args['patch']}x{args['patch']} LR "
+        f"patches with flips and 90° rotations, {args['loss'].upper()} loss on sRGB 0..1, Adam "
+        f"(β 0.9/0.99) lr {args['lr']} with {args['warmup']} warm-up steps then cosine to "
+        f"{args['lr_min']}, seed {args['seed']}",
+        f"- Training wall time {ck['elapsed'] / 60:.0f} min on 2 CPU cores (torch 2.9.1, "
+        "2 threads, nice 5, sharing the machine with cargo builds)"
+        + (f"; whole reproduce run {a.total_seconds / 60:.0f} min" if a.total_seconds else ""),
+        "", "## Validation", "",
+        "Protocol: " + val.get("protocol", "").replace("\n", " "), "",
+        val_md, "",
+        "## Licence", "",
+        "The weights are released under Apache-2.0. The training images keep their own licences "
+        "(above); the weights contain no image data.", "",
+    ]
+    out = common.REPO / "bundle" / "models" / f"{a.name}.md"
+    out.write_text("\n".join(lines))
+    print("wrote", out)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,179 @@
+"""The `plain-conv` network of docs/model-format.md and its exporters.
+
+Tensor names, the metadata key and the forward pass follow that document exactly:
+head, body.{i}, tail (3x3 convolutions, zero padding 1, bias), PReLU slopes `*.alpha`,
+PyTorch pixel_shuffle, and a global skip that upsamples the centre frame.
+"""
+import json
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+ACTIVATIONS = ("prelu", "relu", "leaky_relu", "silu")
+SKIPS = ("bilinear", "nearest", "identity", "none")
+
+
+class Layer(nn.Module):
+    """conv3x3 (+ activation). State-dict keys: weight, bias (, alpha)."""
+
+    def __init__(self, cin, cout, act=None, channels=None, leaky_slope=0.1):
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(cout, cin, 3, 3))
+        self.bias = nn.Parameter(torch.zeros(cout))
+        nn.init.kaiming_uniform_(self.weight, a=5 ** 0.5)   # nn.Conv2d's default
+        bound = 1 / (cin * 9) ** 0.5
+        nn.init.uniform_(self.bias, -bound, bound)
+        self.kind = act
+        if act == "prelu":
+            self.alpha = nn.Parameter(torch.full((cout,), 0.25))
+        self.leaky_slope = leaky_slope
+
+    def forward(self, x):
+        x = F.conv2d(x, self.weight, self.bias, padding=1)
+        if self.kind is None:
+            return x
+        if self.kind == "prelu":
+            return F.prelu(x, self.alpha)
+        if self.kind == "relu":
+            return F.relu(x)
+        if self.kind == "leaky_relu":
+            return F.leaky_relu(x, self.leaky_slope)
+        return F.silu(x)
+
+
+class PlainConv(nn.Module):
+    def __init__(self, scale=2, channels=32, body_convs=6, activation="prelu", skip="bilinear",
+                 frames=1, leaky_slope=0.1):
+        super().__init__()
+        assert scale in (1, 2, 4) and activation in ACTIVATIONS and skip in SKIPS
+        assert not (skip == "identity" and scale != 1)
+        self.cfg = dict(scale=scale, channels=channels, body_convs=body_convs,
+                        activation=activation, skip=skip, frames=frames, leaky_slope=leaky_slope)
+        cin = 3 * frames
+        self.head = Layer(cin, channels, activation, leaky_slope=leaky_slope)
+        self.body = nn.ModuleList(Layer(channels, channels, activation, leaky_slope=leaky_slope)
+                                  for _ in range(body_convs))
+        self.tail = Layer(channels, 3 * scale * scale, None)
+        # Start as the plain skip: the residual begins near zero.
+        with torch.no_grad():
+            self.tail.weight.mul_(0.1)
+            self.tail.bias.zero_()
+
+    def skip(self, x):
+        s, f = self.cfg["scale"], self.cfg["frames"]
+        c = x[:, 3 * (f // 2): 3 * (f // 2) + 3]
+        k = self.cfg["skip"]
+        if k == "bilinear":
+            return F.interpolate(c, scale_factor=s, mode="bilinear", align_corners=False) if s > 1 else c
+        if k == "nearest":
+            return F.interpolate(c, scale_factor=s, mode="nearest") if s > 1 else c
+        if k == "identity":
+            return c
+        return None
+
+    def forward(self, x):
+        h = self.head(x)
+        for b in self.body:
+            h = b(h)
+        y = self.tail(h)
+        s = self.cfg["scale"]
+        if s > 1:
+            y = F.pixel_shuffle(y, s)
+        sk = self.skip(x)
+        return y if sk is None else y + sk
+
+    # --- bookkeeping -------------------------------------------------------------------
+    def params(self):
+        return sum(p.numel() for p in self.parameters())
+
+    def macs_per_lr_pixel(self):
+        c, f, s, n = (self.cfg["channels"], self.cfg["frames"], self.cfg["scale"],
+                      self.cfg["body_convs"])
+        return 9 * (3 * f * c + n * c * c + c * 3 * s * s)
+
+    def receptive_field(self):
+        return 2 * (self.cfg["body_convs"] + 2) + 1
+
+    def metadata(self, name, task, encoding="srgb", training=None, license="Apache-2.0"):
+        c = self.cfg
+        md = {
+            "format": "platerestore.model",
+            "format_version": 1,
+            "architecture": "plain-conv",
+            "architecture_version": 1,
+            "name": name,
+            "task": task,
+            "scale": c["scale"],
+            "frames": c["frames"],
+            "in_channels": 3 * c["frames"],
+            "out_channels": 3,
+            "channels": c["channels"],
+            "body_convs": c["body_convs"],
+            "activation": c["activation"],
+            "skip": c["skip"],
+            "encoding": encoding,
+            "receptive_field": self.receptive_field(),
+            "training": training or {},
+            "license": license,
+        }
+        if c["activation"] == "leaky_relu":
+            md["leaky_slope"] = c["leaky_slope"]
+        return md
+
+
+def from_metadata(md):
+    return PlainConv(scale=md["scale"], channels=md["channels"], body_convs=md["body_convs"],
+                     activation=md["activation"], skip=md["skip"], frames=md["frames"],
+                     leaky_slope=md.get("leaky_slope", 0.1))
+
+
+def export_safetensors(model, path, name, task, encoding="srgb", training=None):
+    """Write the PlateRestore model file: only the format's tensors, F32, plus metadata."""
+    from safetensors.torch import save_file
+    sd = {k: v.detach().float().contiguous().cpu() for k, v in model.state_dict().items()}
+    allowed = {"head.weight", "head.bias", "tail.weight", "tail.bias"}
+    for i in range(model.cfg["body_convs"]):
+        allowed |= {f"body.{i}.weight", f"body.{i}.bias"}
+    if model.cfg["activation"] == "prelu":
+        allowed |= {"head.alpha"} | {f"body.{i}.alpha" for i in range(model.cfg["body_convs"])}
+    assert set(sd) == allowed, sorted(set(sd) ^ allowed)
+    for k, v in sd.items():
+        assert torch.isfinite(v).all(), k
+    md = model.metadata(name, task, encoding, training)
+    save_file(sd, str(path), metadata={"platerestore": json.dumps(md)})
+    return md
+
+
+def load_safetensors(path):
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+    with safe_open(str(path), "pt") as f:
+        md = json.loads(f.metadata()["platerestore"])
+    m = from_metadata(md)
+    m.load_state_dict(load_file(str(path)))
+    return m.eval(), md
+
+
+def export_onnx(model, path):
+    """ONNX opset 17, dynamic H and W, input `input` (N, 3*frames, H, W) → `output`."""
+    model = model.eval()
+    x = torch.rand(1, 3 * model.cfg["frames"], 32, 32)
+    torch.onnx.export(model, (x,), str(path), opset_version=17, input_names=["input"],
+                      output_names=["output"], dynamo=False,
+                      dynamic_axes={"input": {2: "height", 3: "width"},
+                                    "output": {2: "out_height", 3: "out_width"}})
+
+
+def write_vector(model, path, img_crop):
+    """Test vector: `input` (1, C, H, W) from a real image crop (0..1) and PyTorch's `output`."""
+    from safetensors.torch import save_file
+    model = model.eval()
+    x = torch.from_numpy(np.ascontiguousarray(img_crop)).float().div(255).permute(2, 0, 1)[None]
+    if model.cfg["frames"] > 1:
+        x = x.repeat(1, model.cfg["frames"], 1, 1)
+    with torch.no_grad():
+        y = model(x)
+    save_file({"input": x.contiguous(), "output": y.contiguous()}, str(path))
+    return x, y

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Reproduce one shipped network end to end from a fixed seed:
+#   training/reproduce.sh upscale-x2
+# setup (requirements, ffmpeg, data) -> degraded-pair cache -> training (resumes if a checkpoint
+# exists) -> validation -> export of bundle/models/<name>.safetensors (+ .onnx if < 2 MB),
+# tests/data/nn/<name>.vector.safetensors and the model card bundle/models/<name>.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+NAME="${1:?usage: training/reproduce.sh <name>  (upscale-x2)}"
+SEED=1
+case "$NAME" in
+  upscale-x2)
+    TASK=upscale; SCALE=2; CROPS=6000
+    TRAIN_ARGS=(--channels 32 --body-convs 6 --activation prelu --steps 12000 --batch 16
+                --patch 48 --lr 1e-3 --lr-min 1e-5 --loss l1) ;;
+  upscale-x4)
+    TASK=upscale; SCALE=4; CROPS=6000
+    TRAIN_ARGS=(--channels 32 --body-convs 6 --activation prelu --steps 12000 --batch 16
+                --patch 32 --lr 1e-3 --lr-min 1e-5 --loss l1) ;;
+  restore)
+    TASK=restore; SCALE=1; CROPS=6000
+    TRAIN_ARGS=(--channels 32 --body-convs 6 --activation prelu --steps 12000 --batch 16
+                --patch 64 --lr 1e-3 --lr-min 1e-5 --loss l1) ;;
+  *) echo "unknown model $NAME" >&2; exit 2 ;;
+esac
+T0=$(date +%s)
+bash training/setup.sh
+nice -n 5 python3 training/prepare.py --scale "$SCALE" --crops "$CROPS" --seed "$SEED"
+RESUME=()
+[ -f "target/training/$NAME/ckpt.pt" ] && RESUME=(--resume)
+nice -n 5 python3 training/train.py --name "$NAME" --task "$TASK" --scale "$SCALE" \
+  --seed "$SEED" --crops "$CROPS" "${TRAIN_ARGS[@]}" "${RESUME[@]}"
+python3 training/validate.py --name "$NAME"
+python3 training/export.py --name "$NAME" --command "training/reproduce.sh $NAME"
+python3 training/check_vector.py "bundle/models/$NAME.safetensors" "tests/data/nn/$NAME.vector.safetensors"
+python3 training/card.py --name "$NAME" --total-seconds $(( $(date +%s) - T0 ))

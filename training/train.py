@@ -1,0 +1,186 @@
+"""Train a plain-conv network on the cached degraded pairs (training/prepare.py).
+
+    python3 training/train.py --name upscale-x2 --task upscale --scale 2 --steps 12000
+    python3 training/train.py --name upscale-x2 ... --resume      # continue exactly
+
+Seeded (python, numpy, torch); checkpoints (model, optimizer, scheduler, RNG states, step) go to
+target/training/<name>/ckpt.pt every --ckpt-minutes and at the end; the log (step, loss, lr,
+steps/s, ETA) goes to target/training/<name>/train.log.
+"""
+import argparse
+import json
+import math
+import os
+import random
+import sys
+import time
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import common  # noqa: E402
+from model import PlainConv  # noqa: E402
+
+
+def args_parser():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--name", default="upscale-x2")
+    ap.add_argument("--task", default="upscale", choices=["upscale", "restore"])
+    ap.add_argument("--scale", type=int, default=2)
+    ap.add_argument("--channels", type=int, default=32)
+    ap.add_argument("--body-convs", type=int, default=6)
+    ap.add_argument("--activation", default="prelu")
+    ap.add_argument("--skip", default=None, help="default: bilinear (upscale), identity (restore)")
+    ap.add_argument("--steps", type=int, default=12000)
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--patch", type=int, default=48, help="LR patch size")
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--lr-min", type=float, default=1e-5)
+    ap.add_argument("--warmup", type=int, default=200)
+    ap.add_argument("--loss", default="l1", choices=["l1", "charbonnier"])
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--crops", type=int, default=6000, help="which prepared cache to use")
+    ap.add_argument("--cache", default=None, help="cache dir (default from scale/seed/crops)")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--ckpt-minutes", type=float, default=3.0)
+    ap.add_argument("--log-every", type=int, default=50)
+    ap.add_argument("--resume", action="store_true")
+    ap.add_argument("--max-seconds", type=float, default=0,
+                    help="stop (with a checkpoint) after this long; for speed trials")
+    return ap
+
+
+class Pairs:
+    """Random LR patches (with the matching HR patch) from the uint8 cache, flips and rot90."""
+
+    def __init__(self, hr, lr, scale, patch, rng):
+        self.hr, self.lr, self.s, self.p, self.rng = hr, lr, scale, patch, rng
+
+    def batch(self, n):
+        s, p = self.s, self.p
+        L = self.lr.shape[1]
+        idx = self.rng.integers(0, len(self.lr), n)
+        ys = self.rng.integers(0, L - p + 1, n)
+        xs = self.rng.integers(0, L - p + 1, n)
+        aug = self.rng.integers(0, 8, n)
+        lrs, hrs = [], []
+        for i, y, x, a in zip(idx, ys, xs, aug):
+            l = self.lr[i, y:y + p, x:x + p]
+            h = self.hr[i, y * s:(y + p) * s, x * s:(x + p) * s]
+            if a & 1:
+                l, h = l[:, ::-1], h[:, ::-1]
+            if a & 2:
+                l, h = l[::-1], h[::-1]
+            if a & 4:
+                l, h = l.transpose(1, 0, 2), h.transpose(1, 0, 2)
+            lrs.append(l)
+            hrs.append(h)
+        to = lambda v: torch.from_numpy(np.ascontiguousarray(np.stack(v))).permute(0, 3, 1, 2).float().div_(255)
+        return to(lrs), to(hrs)
+
+
+def lr_lambda(a):
+    def f(step):
+        if step < a.warmup:
+            return (step + 1) / a.warmup
+        t = (step - a.warmup) / max(1, a.steps - a.warmup)
+        m = a.lr_min / a.lr
+        return m + (1 - m) * 0.5 * (1 + math.cos(math.pi * min(1.0, t)))
+    return f
+
+
+def main():
+    a = args_parser().parse_args()
+    if a.skip is None:
+        a.skip = "bilinear" if a.task == "upscale" else "identity"
+    if a.task == "restore":
+        assert a.scale == 1
+    torch.set_num_threads(a.threads)
+    out = common.WORK / a.name
+    out.mkdir(parents=True, exist_ok=True)
+    ckpt_path = out / "ckpt.pt"
+    cache = a.cache or str(common.WORK / f"cache-x{a.scale}-s{a.seed}-n{a.crops}")
+    hr = np.load(os.path.join(cache, "hr.npy"))
+    lr = np.load(os.path.join(cache, "lr.npy"))
+
+    common.seed_everything(a.seed)
+    model = PlainConv(scale=a.scale, channels=a.channels, body_convs=a.body_convs,
+                      activation=a.activation, skip=a.skip)
+    opt = torch.optim.Adam(model.parameters(), lr=a.lr, betas=(0.9, 0.99))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(a))
+    data_rng = np.random.default_rng([a.seed, 7])
+    step, elapsed = 0, 0.0
+    if a.resume and ckpt_path.exists():
+        ck = torch.load(ckpt_path, weights_only=False)
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["optimizer"])
+        sched.load_state_dict(ck["scheduler"])
+        data_rng.bit_generator.state = ck["data_rng"]
+        torch.set_rng_state(ck["torch_rng"])
+        np.random.set_state(ck["numpy_rng"])
+        random.setstate(ck["python_rng"])
+        step, elapsed = ck["step"], ck["elapsed"]
+        a_saved = ck["args"]
+        for k in ("steps", "batch", "patch", "lr", "lr_min", "channels", "body_convs", "scale"):
+            assert a_saved[k] == getattr(a, k), f"--{k} differs from the checkpoint's {a_saved[k]}"
+    data = Pairs(hr, lr, a.scale, a.patch, data_rng)
+    log = open(out / "train.log", "a")
+
+    def say(msg):
+        print(msg, flush=True)
+        log.write(msg + "\n")
+        log.flush()
+
+    def save():
+        ck = dict(model=model.state_dict(), optimizer=opt.state_dict(),
+                  scheduler=sched.state_dict(), data_rng=data_rng.bit_generator.state,
+                  torch_rng=torch.get_rng_state(), numpy_rng=np.random.get_state(),
+                  python_rng=random.getstate(), step=step, elapsed=elapsed, args=vars(a),
+                  cfg=model.cfg)
+        torch.save(ck, str(ckpt_path) + ".tmp")
+        os.replace(str(ckpt_path) + ".tmp", ckpt_path)
+
+    say(f"# {'resume' if step else 'start'} {json.dumps(vars(a))} params={model.params()} "
+        f"macs/lr_px={model.macs_per_lr_pixel()} pairs={len(lr)} at step {step}")
+    model.train()
+    t_session, t_ck = time.time(), time.time()
+    run_loss, run_n, t_win, s_win = 0.0, 0, time.time(), step
+    while step < a.steps:
+        x, y = data.batch(a.batch)
+        pred = model(x)
+        if a.loss == "l1":
+            loss = (pred - y).abs().mean()
+        else:
+            loss = torch.sqrt((pred - y) ** 2 + 1e-6).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        step += 1
+        run_loss += loss.item()
+        run_n += 1
+        now = time.time()
+        if step % a.log_every == 0 or step == a.steps:
+            sps = (step - s_win) / (now - t_win)
+            eta = (a.steps - step) / max(sps, 1e-9)
+            say(f"step {step} loss {run_loss / run_n:.5f} lr {sched.get_last_lr()[0]:.2e} "
+                f"steps/s {sps:.2f} elapsed {elapsed + now - t_session:.0f}s eta {eta / 60:.1f}min")
+            run_loss, run_n, t_win, s_win = 0.0, 0, now, step
+        if now - t_ck > a.ckpt_minutes * 60 or step == a.steps:
+            elapsed += now - t_session
+            t_session = now
+            save()
+            t_ck = now
+        if a.max_seconds and elapsed + now - t_session > a.max_seconds:
+            elapsed += now - t_session
+            t_session = now
+            save()
+            say(f"# stopped at step {step} after --max-seconds")
+            break
+    if step >= a.steps:
+        say(f"# done {step} steps, {elapsed:.0f}s training wall time")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,195 @@
+"""Validate a trained network on the held-out images against ffmpeg's classical scalers.
+
+    python3 training/validate.py --name upscale-x2 [--model FILE.safetensors | --ckpt FILE]
+
+Per held-out image: HR = the image (wallpapers area-downscaled by 2 as in training), centre crop
+up to 768 x 768, sides divisible by 2 x scale. LR = PIL bicubic (antialiased) downscale of HR,
+then one of three conditions:
+  clean   LR stored as PNG
+  jpeg40  PIL JPEG quality 40, 4:2:0
+  x264    libx264 CRF 28, preset medium, yuv420p, one frame (so an I frame)
+Each method upsamples the SAME 8-bit LR: the network (PyTorch, output rounded to 8-bit),
+`ffmpeg -vf scale=iw*S:ih*S:flags=lanczos` and `flags=bicubic` run on the LR PNG, and for the
+compressed conditions ffmpeg hqdn3d and nlmeans (defaults) followed by the same Lanczos scale.
+PSNR (RGB, 8-bit, whole image, no border shave) and SSIM (skimage, channel_axis, data_range 255)
+against the clean HR. Writes target/training/<name>/validation.{json,md}.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+import torch
+from PIL import Image
+from skimage.metrics import structural_similarity
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import common  # noqa: E402
+from degrade import ffmpeg_intra, jpeg  # noqa: E402
+from model import PlainConv, load_safetensors  # noqa: E402
+
+CONDITIONS = ["clean", "jpeg40", "x264crf28"]
+MAX_HR = 768
+
+
+def hr_crop(img, scale):
+    h, w = img.shape[:2]
+    q = 2 * scale
+    ch, cw = min(h, MAX_HR) // q * q, min(w, MAX_HR) // q * q
+    y, x = (h - ch) // 2, (w - cw) // 2
+    return img[y:y + ch, x:x + cw]
+
+
+def make_lr(hr, scale, cond):
+    h, w = hr.shape[:2]
+    lr = np.asarray(Image.fromarray(hr).resize((w // scale, h // scale), Image.BICUBIC)) \
+        if scale > 1 else hr
+    if cond == "jpeg40":
+        lr = jpeg(lr, 40)
+    elif cond == "x264crf28":
+        lr = ffmpeg_intra(lr, 28)
+    return lr
+
+
+def ffmpeg_png(lr, vf, tmp):
+    src, dst = os.path.join(tmp, "lr.png"), os.path.join(tmp, "out.png")
+    Image.fromarray(lr).save(src)
+    subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-i", src, "-vf", vf,
+                    "-pix_fmt", "rgb24", dst], check=True)
+    return np.asarray(Image.open(dst).convert("RGB"))
+
+
+def net_up(model, lr):
+    x = torch.from_numpy(np.array(lr)).float().div(255).permute(2, 0, 1)[None]
+    with torch.no_grad():
+        y = model(x)[0].permute(1, 2, 0).numpy()
+    return np.clip(np.rint(y * 255), 0, 255).astype(np.uint8)
+
+
+def psnr(a, b):
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return float(10 * np.log10(255.0 ** 2 / max(mse, 1e-10)))
+
+
+def ssim(a, b):
+    return float(structural_similarity(a, b, channel_axis=2, data_range=255))
+
+
+def load_model(a):
+    if a.model:
+        return load_safetensors(a.model)[0]
+    ck = torch.load(a.ckpt or common.WORK / a.name / "ckpt.pt", weights_only=False)
+    c = ck["cfg"]
+    m = PlainConv(scale=c["scale"], channels=c["channels"], body_convs=c["body_convs"],
+                  activation=c["activation"], skip=c["skip"], frames=c["frames"])
+    m.load_state_dict(ck["model"])
+    return m.eval()
+
+
+def evaluate(model, scale, out_dir, say=print):
+    _, val = common.split()
+    S = scale
+    methods = {
+        "net": None,
+        "lanczos": f"scale=iw*{S}:ih*{S}:flags=lanczos",
+        "bicubic": f"scale=iw*{S}:ih*{S}:flags=bicubic",
+        "hqdn3d+lanczos": f"hqdn3d,scale=iw*{S}:ih*{S}:flags=lanczos",
+        "nlmeans+lanczos": f"nlmeans,scale=iw*{S}:ih*{S}:flags=lanczos",
+    }
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for src, name, path in val:
+            hr = hr_crop(common.hr_levels(common.load_rgb(path))[-1], S)
+            for cond in CONDITIONS:
+                lr = make_lr(hr, S, cond)
+                for meth, vf in methods.items():
+                    if meth.startswith(("hqdn3d", "nlmeans")) and cond == "clean":
+                        continue
+                    up = net_up(model, lr) if vf is None else ffmpeg_png(lr, vf, tmp)
+                    assert up.shape == hr.shape, (up.shape, hr.shape)
+                    rows.append(dict(image=f"{src}/{name}", size=f"{hr.shape[1]}x{hr.shape[0]}",
+                                     condition=cond, method=meth, psnr=round(psnr(up, hr), 3),
+                                     ssim=round(ssim(up, hr), 4)))
+            say(f"{src}/{name}: " + ", ".join(
+                f"{r['condition']} {r['method']} {r['psnr']:.2f}" for r in rows
+                if r["image"] == f"{src}/{name}" and r["method"] in ("net", "lanczos")))
+    return rows
+
+
+def summarise(rows):
+    conds = [c for c in CONDITIONS if any(r["condition"] == c for r in rows)]
+    meths = list(dict.fromkeys(r["method"] for r in rows))
+    images = list(dict.fromkeys(r["image"] for r in rows))
+    mean = {}
+    for c in conds:
+        for m in meths:
+            rs = [r for r in rows if r["condition"] == c and r["method"] == m]
+            if rs:
+                mean[f"{c}/{m}"] = dict(psnr=round(float(np.mean([r["psnr"] for r in rs])), 3),
+                                        ssim=round(float(np.mean([r["ssim"] for r in rs])), 4))
+    checks = {}
+    for c in conds:
+        gains = [next(r["psnr"] for r in rows if r["image"] == i and r["condition"] == c and r["method"] == "net")
+                 - next(r["psnr"] for r in rows if r["image"] == i and r["condition"] == c and r["method"] == "lanczos")
+                 for i in images]
+        checks[c] = dict(mean_gain_over_lanczos_db=round(float(np.mean(gains)), 3),
+                         min_gain_over_lanczos_db=round(float(np.min(gains)), 3),
+                         images_worse_than_lanczos=int(sum(g < 0 for g in gains)))
+    return conds, meths, images, mean, checks
+
+
+def markdown(rows, title):
+    conds, meths, images, mean, checks = summarise(rows)
+    out = [f"### {title}", ""]
+    for c in conds:
+        ms = [m for m in meths if any(r["condition"] == c and r["method"] == m for r in rows)]
+        out.append(f"**{c}** — PSNR dB / SSIM")
+        out.append("")
+        out.append("| image | size (HR) | " + " | ".join(ms) + " |")
+        out.append("|---|---|" + "---|" * len(ms))
+        for i in images:
+            cells = []
+            for m in ms:
+                r = next(r for r in rows if r["image"] == i and r["condition"] == c and r["method"] == m)
+                cells.append(f"{r['psnr']:.2f} / {r['ssim']:.4f}")
+            size = next(r["size"] for r in rows if r["image"] == i)
+            out.append(f"| {i} | {size} | " + " | ".join(cells) + " |")
+        out.append("| **mean** | | " + " | ".join(
+            f"**{mean[f'{c}/{m}']['psnr']:.2f} / {mean[f'{c}/{m}']['ssim']:.4f}**" for m in ms) + " |")
+        k = checks[c]
+        out.append("")
+        out.append(f"net − Lanczos: mean {k['mean_gain_over_lanczos_db']:+.2f} dB, worst image "
+                   f"{k['min_gain_over_lanczos_db']:+.2f} dB, {k['images_worse_than_lanczos']} "
+                   f"image(s) worse than Lanczos.")
+        out.append("")
+    return "\n".join(out)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--name", default="upscale-x2")
+    ap.add_argument("--model", help="a .safetensors model file (default: the checkpoint)")
+    ap.add_argument("--ckpt")
+    ap.add_argument("--threads", type=int, default=2)
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    model = load_model(a)
+    t0 = time.time()
+    rows = evaluate(model, model.cfg["scale"], None)
+    out = common.WORK / a.name
+    out.mkdir(parents=True, exist_ok=True)
+    conds, meths, images, mean, checks = summarise(rows)
+    (out / "validation.json").write_text(json.dumps(
+        dict(rows=rows, mean=mean, checks=checks, seconds=round(time.time() - t0, 1),
+             protocol=__doc__.split("\n\n", 2)[2].strip()), indent=1))
+    md = markdown(rows, f"Validation of {a.name} on {len(images)} held-out images")
+    (out / "validation.md").write_text(md + "\n")
+    print(md)
+
+
+if __name__ == "__main__":
+    main()
