@@ -13,7 +13,9 @@ use std::time::Instant;
 
 fn arg(name: &str) -> Option<String> {
     let a: Vec<String> = std::env::args().collect();
-    a.iter().position(|x| x == name).and_then(|i| a.get(i + 1).cloned())
+    a.iter()
+        .position(|x| x == name)
+        .and_then(|i| a.get(i + 1).cloned())
 }
 
 /// The FMA peak in GFLOP/s: cores × GHz × 2 FMA pipes × 8 f32 lanes × 2 FLOPs (AVX2; Zen 4
@@ -33,14 +35,18 @@ fn fma_peak_gflops(threads: usize) -> (f64, f64) {
 }
 
 fn main() {
-    let default = concat!(env!("CARGO_MANIFEST_DIR"), "/bundle/models/upscale-x2.safetensors");
+    let default = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/bundle/models/upscale-x2.safetensors"
+    );
     let path = std::env::args()
         .skip(1)
         .find(|a| a.ends_with(".safetensors"))
         .unwrap_or_else(|| default.to_string());
-    let model = match std::fs::read(&path).map_err(|e| e.to_string()).and_then(|b| {
-        Model::from_bytes(&b).map_err(|e| e.to_string())
-    }) {
+    let model = match std::fs::read(&path)
+        .map_err(|e| e.to_string())
+        .and_then(|b| Model::from_bytes(&b).map_err(|e| e.to_string()))
+    {
         Ok(m) => m,
         Err(e) => {
             eprintln!("nn bench: cannot load {path}: {e}");
@@ -52,9 +58,12 @@ fn main() {
     let threads = rayon::current_num_threads();
     let (ghz, peak) = fma_peak_gflops(threads);
     let kernels = Kernels::detect();
+    let tile: usize = arg("--tile")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(cpu::DEFAULT_TILE);
     let macs = model.spec.macs_per_input_pixel() as f64;
     println!(
-        "# model {} ({} ch, {} body convs, x{}), {:.1} kMAC per input pixel; {threads} threads, {kernels:?}, {ghz:.2} GHz, FMA peak {peak:.0} GFLOP/s",
+        "# model {} ({} ch, {} body convs, x{}), {:.1} kMAC per input pixel; {threads} threads, {kernels:?}, tile {tile}, {ghz:.2} GHz, FMA peak {peak:.0} GFLOP/s",
         model.spec.name,
         model.spec.channels,
         model.spec.body_convs,
@@ -62,7 +71,10 @@ fn main() {
         macs / 1e3
     );
     for size in sizes.split(',') {
-        let Some((w, h)) = size.split_once('x').and_then(|(w, h)| Some((w.parse::<i32>().ok()?, h.parse::<i32>().ok()?))) else {
+        let Some((w, h)) = size
+            .split_once('x')
+            .and_then(|(w, h)| Some((w.parse::<i32>().ok()?, h.parse::<i32>().ok()?)))
+        else {
             eprintln!("nn bench: bad size {size}");
             std::process::exit(2);
         };
@@ -81,8 +93,16 @@ fn main() {
             let sink = |t: Planar| {
                 std::hint::black_box(t);
             };
-            cpu::run(&model, &input, frame, of, RunOptions { kernels, ..RunOptions::default() }, &NeverAbort, &sink)
-                .expect("never aborts");
+            cpu::run(
+                &model,
+                &input,
+                frame,
+                of,
+                RunOptions { kernels, tile },
+                &NeverAbort,
+                &sink,
+            )
+            .expect("never aborts");
             times.push(t.elapsed().as_secs_f64());
         }
         times.sort_by(|a, b| a.total_cmp(b));

@@ -86,7 +86,9 @@ pub fn shipped_models_dir(bundle_path: Option<&Path>) -> PathBuf {
             return d;
         }
     }
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("bundle").join("models")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("bundle")
+        .join("models")
 }
 
 /// A shipped model by name (`upscale-x2` → `upscale-x2.safetensors`).

@@ -152,7 +152,15 @@ pub fn forward(model: &Model, input: &Planar, options: RunOptions) -> Planar {
         }
     };
     // NeverAbort cannot abort, so this cannot fail.
-    let _ = run(model, input, frame, of, options, &crate::ops::NeverAbort, &sink);
+    let _ = run(
+        model,
+        input,
+        frame,
+        of,
+        options,
+        &crate::ops::NeverAbort,
+        &sink,
+    );
     out.into_inner().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -177,7 +185,12 @@ pub fn run_tile(
     for y in inside.y1..inside.y2 {
         let i = input.index(inside.x1, y);
         let n = inside.width() as usize;
-        source.read_row(y, inside.x1, n, &mut input.data[i..i + n * spec.in_channels]);
+        source.read_row(
+            y,
+            inside.x1,
+            n,
+            &mut input.data[i..i + n * spec.in_channels],
+        );
     }
 
     let mut current: Option<Planar> = None;
@@ -258,7 +271,8 @@ fn portable_row(
                 let px = base + (i + kx) * cs;
                 for ci in 0..conv.cin {
                     let x = src[px + ci];
-                    let w = &conv.weights[(tap * conv.cin + ci) * cp..(tap * conv.cin + ci + 1) * cp];
+                    let w =
+                        &conv.weights[(tap * conv.cin + ci) * cp..(tap * conv.cin + ci + 1) * cp];
                     for (a, &wv) in acc.iter_mut().zip(w) {
                         *a = x.mul_add(wv, *a);
                     }

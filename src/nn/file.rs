@@ -60,8 +60,8 @@ pub fn parse(bytes: &[u8]) -> Result<ModelFile, NnError> {
     }
     // The header length is the first 8 bytes; the crate bounds it by the buffer (and by its
     // own 100 MB cap) before reading, so a lying length cannot make it allocate.
-    let (_, metadata) = SafeTensors::read_metadata(bytes)
-        .map_err(|e| NnError::Container(format!("{e}")))?;
+    let (_, metadata) =
+        SafeTensors::read_metadata(bytes).map_err(|e| NnError::Container(format!("{e}")))?;
     let text = metadata
         .metadata()
         .as_ref()
@@ -75,7 +75,7 @@ pub fn parse(bytes: &[u8]) -> Result<ModelFile, NnError> {
     let st = SafeTensors::deserialize(bytes).map_err(|e| NnError::Container(format!("{e}")))?;
 
     let expected = spec.expected_tensors();
-    let mut names: Vec<String> = st.names().into_iter().cloned().collect();
+    let mut names: Vec<String> = st.names().into_iter().map(str::to_string).collect();
     names.sort();
     for name in &names {
         if !expected.iter().any(|(n, _)| n == name) {

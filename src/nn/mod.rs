@@ -73,7 +73,14 @@ impl Planar {
     }
 
     /// From PyTorch's (C, H, W) order, placed at `(x1, y1)`.
-    pub fn from_chw(values: &[f32], channels: usize, width: usize, height: usize, x1: i32, y1: i32) -> Planar {
+    pub fn from_chw(
+        values: &[f32],
+        channels: usize,
+        width: usize,
+        height: usize,
+        x1: i32,
+        y1: i32,
+    ) -> Planar {
         let rect = Rect::new(x1, y1, x1 + width as i32, y1 + height as i32);
         let mut p = Planar::zeros(rect, channels);
         for c in 0..channels {

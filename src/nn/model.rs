@@ -61,11 +61,7 @@ pub struct Conv {
 
 impl Conv {
     /// Repacks PyTorch's (cout, cin, 3, 3) weights.
-    pub fn from_torch(
-        weight: &RawTensor,
-        bias: &RawTensor,
-        activation: ConvActivation,
-    ) -> Conv {
+    pub fn from_torch(weight: &RawTensor, bias: &RawTensor, activation: ConvActivation) -> Conv {
         let (cout, cin) = (weight.shape[0], weight.shape[1]);
         let cout_padded = cout.div_ceil(LANES) * LANES;
         let mut weights = vec![0.0; 9 * cin * cout_padded];
@@ -116,7 +112,9 @@ impl Model {
         let spec = file.spec.clone();
         let t = |name: &str| &file.tensors[name];
         let act = |prefix: &str| match spec.activation {
-            Activation::Prelu => ConvActivation::Prelu(t(&format!("{prefix}.alpha")).values.clone()),
+            Activation::Prelu => {
+                ConvActivation::Prelu(t(&format!("{prefix}.alpha")).values.clone())
+            }
             Activation::Relu => ConvActivation::Relu,
             Activation::LeakyRelu(a) => ConvActivation::Leaky(a),
             Activation::Silu => ConvActivation::Silu,

@@ -239,7 +239,10 @@ impl ModelSpec {
             .and_then(Value::as_str)
             .unwrap_or("unknown")
             .to_string();
-        let training = obj.get("training").map(Value::to_string).unwrap_or_default();
+        let training = obj
+            .get("training")
+            .map(Value::to_string)
+            .unwrap_or_default();
         Ok(ModelSpec {
             name,
             architecture,
