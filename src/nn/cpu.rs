@@ -26,20 +26,35 @@ pub enum Kernels {
     Portable,
     #[cfg(target_arch = "x86_64")]
     Avx2Fma,
+    /// 16-lane registers and 32 of them: twice the pixels per block, half the loads per FMA.
+    #[cfg(target_arch = "x86_64")]
+    Avx512,
 }
 
 impl Kernels {
     /// The fastest set this CPU has.
     pub fn detect() -> Kernels {
+        Kernels::available()
+            .last()
+            .copied()
+            .unwrap_or(Kernels::Portable)
+    }
+
+    /// Every set this CPU can run, slowest first (tests check they all agree to the bit).
+    pub fn available() -> Vec<Kernels> {
+        let mut v = vec![Kernels::Portable];
         #[cfg(target_arch = "x86_64")]
         {
-            if std::arch::is_x86_feature_detected!("avx2")
-                && std::arch::is_x86_feature_detected!("fma")
-            {
-                return Kernels::Avx2Fma;
+            let avx2 = std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma");
+            if avx2 {
+                v.push(Kernels::Avx2Fma);
+            }
+            if avx2 && std::arch::is_x86_feature_detected!("avx512f") {
+                v.push(Kernels::Avx512);
             }
         }
-        Kernels::Portable
+        v
     }
 }
 
@@ -248,7 +263,10 @@ fn conv_row(
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `Avx2Fma` is only chosen after runtime detection of both features; the
         // assert above bounds every source index, and `out` holds `count × cout_padded`.
-        Kernels::Avx2Fma => unsafe { avx2::conv_row(conv, src, cs, bases, count, out) },
+        Kernels::Avx2Fma => unsafe { avx2::conv_row(conv, src, cs, bases, count, out, 0) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as above; `Avx512` is only chosen when AVX-512F, AVX2 and FMA were detected.
+        Kernels::Avx512 => unsafe { avx512::conv_row(conv, src, cs, bases, count, out) },
         Kernels::Portable => portable_row(conv, src, cs, bases, count, out),
     }
 }
@@ -291,6 +309,8 @@ mod avx2 {
     /// one broadcast of the 16 registers.
     const PIXELS: usize = 6;
 
+    /// Output channels `first_co..` of a row.
+    ///
     /// # Safety
     /// The CPU has AVX2 and FMA; `src` holds every tap of `count` pixels (see `conv_row`).
     #[target_feature(enable = "avx2,fma")]
@@ -301,9 +321,10 @@ mod avx2 {
         bases: [usize; 3],
         count: usize,
         out: &mut [f32],
+        first_co: usize,
     ) {
         let cp = conv.cout_padded;
-        let mut co = 0;
+        let mut co = first_co;
         // Output-channel blocks outermost: one block's weights (9·cin·16 floats) stay in L1
         // while the row streams past.
         while co < cp {
@@ -389,6 +410,123 @@ mod avx2 {
         for p in 0..NP {
             for v in 0..NV {
                 _mm256_storeu_ps(a.out.add(p * cp + 8 * v), acc[p][v]);
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use super::Conv;
+    use std::arch::x86_64::*;
+
+    /// 12 pixels × 2 vectors = 24 accumulators, 2 weight vectors and a broadcast of 32 registers.
+    const PIXELS: usize = 12;
+
+    /// # Safety
+    /// The CPU has AVX-512F, AVX2 and FMA; `src` holds every tap of `count` pixels.
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    pub unsafe fn conv_row(
+        conv: &Conv,
+        src: &[f32],
+        cs: usize,
+        bases: [usize; 3],
+        count: usize,
+        out: &mut [f32],
+    ) {
+        let cp = conv.cout_padded;
+        let mut co = 0;
+        while cp - co >= 16 {
+            let two = cp - co >= 32;
+            let mut i = 0;
+            while i < count {
+                let np = (count - i).min(PIXELS);
+                let a = Args {
+                    conv,
+                    src: src.as_ptr(),
+                    cs,
+                    bases,
+                    i,
+                    co,
+                    out: out.as_mut_ptr().add(i * cp + co),
+                };
+                if two {
+                    block_n::<2>(np, &a);
+                } else {
+                    block_n::<1>(np, &a);
+                }
+                i += np;
+            }
+            co += if two { 32 } else { 16 };
+        }
+        if co < cp {
+            // The last 8 channels: the AVX2 kernel, same operation order.
+            super::avx2::conv_row(conv, src, cs, bases, count, out, co);
+        }
+    }
+
+    struct Args<'a> {
+        conv: &'a Conv,
+        src: *const f32,
+        cs: usize,
+        bases: [usize; 3],
+        i: usize,
+        co: usize,
+        out: *mut f32,
+    }
+
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    unsafe fn block_n<const NV: usize>(np: usize, a: &Args<'_>) {
+        match np {
+            12 => block::<12, NV>(a),
+            11 => block::<11, NV>(a),
+            10 => block::<10, NV>(a),
+            9 => block::<9, NV>(a),
+            8 => block::<8, NV>(a),
+            7 => block::<7, NV>(a),
+            6 => block::<6, NV>(a),
+            5 => block::<5, NV>(a),
+            4 => block::<4, NV>(a),
+            3 => block::<3, NV>(a),
+            2 => block::<2, NV>(a),
+            _ => block::<1, NV>(a),
+        }
+    }
+
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    unsafe fn block<const NP: usize, const NV: usize>(a: &Args<'_>) {
+        let conv = a.conv;
+        let (cin, cp) = (conv.cin, conv.cout_padded);
+        let mut acc = [[_mm512_setzero_ps(); NV]; NP];
+        let bias = conv.bias.as_ptr().add(a.co);
+        for p in 0..NP {
+            for v in 0..NV {
+                acc[p][v] = _mm512_loadu_ps(bias.add(16 * v));
+            }
+        }
+        let weights = conv.weights.as_ptr();
+        for ky in 0..3 {
+            for kx in 0..3 {
+                let tap = ky * 3 + kx;
+                let s = a.src.add(a.bases[ky] + (a.i + kx) * a.cs);
+                let wt = weights.add(tap * cin * cp + a.co);
+                for ci in 0..cin {
+                    let mut w = [_mm512_setzero_ps(); NV];
+                    for v in 0..NV {
+                        w[v] = _mm512_loadu_ps(wt.add(ci * cp + 16 * v));
+                    }
+                    for p in 0..NP {
+                        let x = _mm512_set1_ps(*s.add(p * a.cs + ci));
+                        for v in 0..NV {
+                            acc[p][v] = _mm512_fmadd_ps(x, w[v], acc[p][v]);
+                        }
+                    }
+                }
+            }
+        }
+        for p in 0..NP {
+            for v in 0..NV {
+                _mm512_storeu_ps(a.out.add(p * cp + 16 * v), acc[p][v]);
             }
         }
     }
