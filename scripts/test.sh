@@ -10,5 +10,10 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
+echo "== training smoke test (a few steps, exported, then loaded by the engine's tests)"
+smoke_reqs=$(grep -E '^(torch|numpy|safetensors)==' training/requirements.txt)
+python3 -c "import torch, numpy, safetensors" 2>/dev/null || python3 -m pip install -q $smoke_reqs
+python3 training/smoke.py --out target/smoke
+export PLATERESTORE_SMOKE_DIR="$PWD/target/smoke" PLATERESTORE_REQUIRE_SMOKE=1
 echo "== cargo test"
 cargo test --workspace

@@ -839,6 +839,7 @@ fn shipped_models_agree_with_pytorch() {
             vector.display()
         );
         let err = vector_error(&m, &vector);
+        eprintln!("{stem}: max |engine − PyTorch| = {err:e}");
         assert!(
             err < PYTORCH_TOLERANCE,
             "{stem}: max |engine − PyTorch| = {err}"
@@ -864,6 +865,7 @@ fn freshly_trained_smoke_model_loads_and_agrees_with_pytorch() {
         &dir.join("smoke.safetensors"),
         &dir.join("smoke.vector.safetensors"),
     );
+    eprintln!("smoke model: max |engine − PyTorch| = {err:e}");
     assert!(
         err < PYTORCH_TOLERANCE,
         "smoke model: max |engine − PyTorch| = {err}"
