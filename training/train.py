@@ -42,7 +42,9 @@ def args_parser():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--crops", type=int, default=6000, help="which prepared cache to use")
     ap.add_argument("--cache", default=None, help="cache dir (default from scale/seed/crops)")
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", default="auto",
+                    help="torch threads, or 'auto': probe 1 vs 2 every 500 steps and keep the "
+                         "faster (2 threads crawl when a compiler holds one of the 2 cores)")
     ap.add_argument("--ckpt-minutes", type=float, default=3.0)
     ap.add_argument("--log-every", type=int, default=50)
     ap.add_argument("--resume", action="store_true")
@@ -96,7 +98,9 @@ def main():
         a.skip = "bilinear" if a.task == "upscale" else "identity"
     if a.task == "restore":
         assert a.scale == 1
-    torch.set_num_threads(a.threads)
+    auto = a.threads == "auto"
+    threads = 2 if auto else int(a.threads)
+    torch.set_num_threads(threads)
     out = common.WORK / a.name
     out.mkdir(parents=True, exist_ok=True)
     ckpt_path = out / "ckpt.pt"
@@ -146,6 +150,8 @@ def main():
     model.train()
     t_session, t_ck = time.time(), time.time()
     run_loss, run_n, t_win, s_win = 0.0, 0, time.time(), step
+    probe = None   # (thread count before the probe, its steps/s) while probing the other count
+    t_rate, s_rate, rate = time.time(), step, None
     while step < a.steps:
         x, y = data.batch(a.batch)
         pred = model(x)
@@ -161,6 +167,20 @@ def main():
         run_loss += loss.item()
         run_n += 1
         now = time.time()
+        if auto and step % 50 == 0:
+            r = (step - s_rate) / (now - t_rate)
+            if probe is not None:
+                if r < probe[1]:
+                    threads = probe[0]
+                    torch.set_num_threads(threads)
+                say(f"# threads probe: {probe[0]}: {probe[1]:.2f} steps/s, "
+                    f"{3 - probe[0]}: {r:.2f} steps/s -> {threads}")
+                probe = None
+            elif step % 500 == 0:
+                probe = (threads, r)
+                threads = 3 - threads
+                torch.set_num_threads(threads)
+            t_rate, s_rate = now, step
         if step % a.log_every == 0 or step == a.steps:
             sps = (step - s_win) / (now - t_win)
             eta = (a.steps - step) / max(sps, 1e-9)
