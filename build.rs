@@ -17,6 +17,11 @@ use std::process::Command;
 
 /// Lowest virtual architecture: Turing. PTX for it JITs on every later GPU.
 const VIRTUAL_ARCH: &str = "compute_75";
+/// Cubins for Ampere and later are assembled from PTX for this architecture, so kernels can use
+/// sm_80 instructions (the neural convolutions' `mma.sync` tensor-core path) behind
+/// `__CUDA_ARCH__ >= 800`; the shipped PTX (and sm_75 cubin) stays compute_75.
+const TENSOR_VIRTUAL_ARCH: &str = "compute_80";
+const TENSOR_MIN_SM: u32 = 80;
 /// PTX ISA 8.0 is what CUDA 12.0 drivers accept; NVRTC 12.9 stamps 8.8, which only 12.9+
 /// drivers JIT. The kernels use nothing newer (ptxas checks this when it assembles the PTX).
 const PTX_ISA: (u32, u32) = (8, 0);
@@ -79,7 +84,7 @@ fn generate_params(kernels_dir: &Path, out: &Path) {
     let bindings = bindgen::builder()
         .header(header.to_string_lossy())
         .whitelist_type("Pr.*|.*Params")
-        .whitelist_var("PR_.*")
+        .whitelist_var("PR_.*|NN_.*")
         .derive_default(true)
         .derive_debug(true)
         .derive_copy(true)
@@ -175,21 +180,27 @@ fn compile_all(
     let nvrtc = Nvrtc::load(nvrtc_path)?;
     let nvrtc_version = nvrtc.version()?;
     let mut ptx_paths = Vec::new();
+    let mut tensor_ptx_paths = Vec::new();
     for f in files {
-        let raw = nvrtc
-            .compile(&f.flat_source, &format!("{}.cu", f.stem))
-            .map_err(|log| format!("{}.cu does not compile:\n{log}", f.stem))?;
-        let declared = ptx_isa_version(&raw).ok_or("NVRTC wrote PTX without .version")?;
-        // Never claim a newer ISA than NVRTC wrote; lower it to what old drivers accept.
-        let target = if declared < PTX_ISA {
-            declared
-        } else {
-            PTX_ISA
-        };
-        let ptx = with_ptx_isa_version(&raw, target).ok_or("PTX without .version")?;
-        let path = out.join(format!("{}.ptx", f.stem));
-        std::fs::write(&path, ptx).map_err(|e| e.to_string())?;
-        ptx_paths.push(path);
+        for (arch, suffix, paths) in [
+            (VIRTUAL_ARCH, "", &mut ptx_paths),
+            (TENSOR_VIRTUAL_ARCH, ".sm80", &mut tensor_ptx_paths),
+        ] {
+            let raw = nvrtc
+                .compile(&f.flat_source, &format!("{}.cu", f.stem), arch)
+                .map_err(|log| format!("{}.cu does not compile for {arch}:\n{log}", f.stem))?;
+            let declared = ptx_isa_version(&raw).ok_or("NVRTC wrote PTX without .version")?;
+            // Never claim a newer ISA than NVRTC wrote; lower it to what old drivers accept.
+            let target = if declared < PTX_ISA {
+                declared
+            } else {
+                PTX_ISA
+            };
+            let ptx = with_ptx_isa_version(&raw, target).ok_or("PTX without .version")?;
+            let path = out.join(format!("{}{suffix}.ptx", f.stem));
+            std::fs::write(&path, ptx).map_err(|e| e.to_string())?;
+            paths.push(path);
+        }
     }
     let Some(ptxas) = ptxas else {
         if required {
@@ -211,6 +222,7 @@ fn compile_all(
             .chunks(jobs.len().div_ceil(4).max(1))
             .map(|chunk| {
                 let ptx_paths = &ptx_paths;
+                let tensor_ptx_paths = &tensor_ptx_paths;
                 s.spawn(move || {
                     chunk
                         .iter()
@@ -220,7 +232,11 @@ fn compile_all(
                                 .arg(format!("-arch=sm_{sm}"))
                                 .arg("-v")
                                 .arg("-O3")
-                                .arg(&ptx_paths[i])
+                                .arg(if sm >= TENSOR_MIN_SM {
+                                    &tensor_ptx_paths[i]
+                                } else {
+                                    &ptx_paths[i]
+                                })
                                 .arg("-o")
                                 .arg(&cubin)
                                 .output()
@@ -307,6 +323,11 @@ fn write_table(files: &[KernelFile], compiled: Option<&Compiled>, out: &Path) {
         "/// The virtual architecture of the embedded PTX and of runtime NVRTC."
     );
     let _ = writeln!(w, "pub const PTX_VIRTUAL_ARCH: &str = {VIRTUAL_ARCH:?};");
+    let _ = writeln!(
+        w,
+        "/// Cubins from this SM on were assembled from {TENSOR_VIRTUAL_ARCH} PTX (tensor-core paths present)."
+    );
+    let _ = writeln!(w, "pub const TENSOR_CUBIN_MIN_SM: u32 = {TENSOR_MIN_SM};");
     let _ = writeln!(
         w,
         "/// NVRTC options of the build, reused by runtime NVRTC so both compile the same code."
@@ -534,8 +555,8 @@ impl Nvrtc {
         Ok((major, minor))
     }
 
-    /// PTX for VIRTUAL_ARCH, or the compile log.
-    fn compile(&self, source: &str, name: &str) -> Result<String, String> {
+    /// PTX for virtual architecture `arch`, or the compile log.
+    fn compile(&self, source: &str, name: &str, arch: &str) -> Result<String, String> {
         type Create = unsafe extern "C" fn(
             *mut NvrtcProgram,
             *const c_char,
@@ -559,7 +580,7 @@ impl Nvrtc {
         let src = CString::new(source).map_err(|e| e.to_string())?;
         let cname = CString::new(name).map_err(|e| e.to_string())?;
         let mut options: Vec<CString> =
-            vec![CString::new(format!("--gpu-architecture={VIRTUAL_ARCH}")).expect("no NUL")];
+            vec![CString::new(format!("--gpu-architecture={arch}")).expect("no NUL")];
         options.extend(
             NVRTC_OPTIONS
                 .iter()

@@ -195,4 +195,70 @@ typedef struct GrainKernelParams {
     float inv_1_16;             /* 1 / 1.16 rounded to f32 */
 } GrainKernelParams;
 
+
+/* ---- neural networks (nn.cu) ----------------------------------------------------------------
+ * Activations are channel-interleaved (pixel-major) buffers over a rectangle: pixel (x, y),
+ * channel c at element ((y - rect.y1) * width + (x - rect.x1)) * stride + c. Hidden activations
+ * are fp16 (stored as 16-bit integers) with `stride` a multiple of 16; padded channels are 0. */
+
+#define NN_ACT_NONE 0
+#define NN_ACT_RELU 1
+#define NN_ACT_LEAKY 2
+#define NN_ACT_PRELU 3
+#define NN_ACT_SILU 4
+
+/* Output channels one block computes (grid.z covers the rest). */
+#define NN_CO_PER_BLOCK 64
+
+/* nn_conv3x3_{mma,simt}_f16: dst = act(conv3x3(src) + bias) over dst_rect, zero padding at the
+ * frame edge (dst pixels outside `frame` are written as 0). src_rect is dst_rect grown by 1. */
+typedef struct NnConvParams {
+    unsigned long long src;     /* fp16, src_stride channels per pixel */
+    unsigned long long dst;     /* fp16, or f32 when dst_f32 (the tail), dst_stride per pixel */
+    unsigned long long weights; /* fp16 [co < dst_stride][tap 0..9][ci < src_stride] */
+    unsigned long long bias;    /* f32 [dst_stride] */
+    unsigned long long alpha;   /* f32 [dst_stride] PReLU slopes (NN_ACT_PRELU only) */
+    PrRect src_rect;
+    PrRect dst_rect;
+    PrRect frame;
+    int src_stride; /* multiple of 16 */
+    int dst_stride; /* multiple of 16 */
+    int cin;        /* real input channels */
+    int activation; /* NN_ACT_* */
+    float leaky_slope;
+    int dst_f32;
+} NnConvParams;
+
+/* nn_input_f16: the f32 network input (cin channels per pixel, zeros outside the frame) over
+ * rect → fp16 with `stride` channels per pixel (padding zeroed). */
+typedef struct NnInputParams {
+    unsigned long long src; /* f32 [pixel][cin] */
+    unsigned long long dst; /* fp16 [pixel][stride] */
+    PrRect rect;
+    int cin;
+    int stride;
+} NnInputParams;
+
+/* nn_assemble_f32: out (3 f32 per pixel over out_rect) = pixel_shuffle(tail) + skip(input),
+ * as src/nn/cpu.rs `assemble`. */
+typedef struct NnAssembleParams {
+    unsigned long long tail;  /* f32 [core pixel][tail_stride] */
+    unsigned long long input; /* f32 [input_rect pixel][cin] */
+    unsigned long long out;   /* f32 [out_rect pixel][3] */
+    PrRect core;
+    PrRect input_rect;
+    PrRect out_rect;
+    PrRect frame;
+    int tail_stride;
+    int cin;
+    int scale;
+    int centre; /* first channel of the centre frame in the input */
+    int skip;   /* NN_SKIP_* */
+} NnAssembleParams;
+
+#define NN_SKIP_NONE 0
+#define NN_SKIP_IDENTITY 1
+#define NN_SKIP_NEAREST 2
+#define NN_SKIP_BILINEAR 3
+
 #endif

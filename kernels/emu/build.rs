@@ -39,6 +39,8 @@ fn main() {
         // Kernels read pixels through casted pointers, as CUDA code does.
         .flag("-fno-strict-aliasing")
         .flag_if_supported("-Wno-unused-parameter")
+        // `#pragma unroll` is for nvcc/NVRTC.
+        .flag_if_supported("-Wno-unknown-pragmas")
         .include(&kernels)
         .include(&here)
         .file(here.join("emu.cpp"));

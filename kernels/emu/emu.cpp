@@ -62,6 +62,9 @@ private:
 struct Warp {
     Barrier barrier;
     std::uint64_t slots[32] = {};
+    // Fragments of an emulated mma.sync, one row per lane.
+    unsigned mma_a[32][4] = {};
+    unsigned mma_b[32][2] = {};
     // Written by a lane as it leaves, read by lanes still exchanging: atomic.
     std::atomic<bool> live[32] = {};
     unsigned lanes = 0;  // lanes that exist (the last warp of a block may be partial)
@@ -126,6 +129,43 @@ unsigned warp_ballot(int predicate) {
     }
     warp.barrier.arrive_and_wait();
     return bits;
+}
+
+// Fragment layouts of mma.m16n8k16 with .f16 A/B and .f32 C/D (PTX ISA, "Matrix Fragments for
+// mma.m16n8k16"): groupID = lane >> 2, t = lane % 4.
+//   A (16×16, row): register r holds row groupID + 8·(r & 1), columns 2t + 8·(r >> 1) + {0, 1}
+//                   (low half first).
+//   B (16×8, col):  register r holds rows (k) 2t + 8·r + {0, 1}, column groupID.
+//   C/D (16×8):     element i holds row groupID + 8·(i >> 1), column 2t + (i & 1).
+void mma_m16n8k16_f16_f32(const unsigned a[4], const unsigned b[2], const float c[4], float d[4]) {
+    Warp& warp = my_warp();
+    unsigned lane = tl.linear_thread % 32;
+    for (int r = 0; r < 4; ++r) warp.mma_a[lane][r] = a[r];
+    for (int r = 0; r < 2; ++r) warp.mma_b[lane][r] = b[r];
+    float acc[4] = {c[0], c[1], c[2], c[3]};
+    warp.barrier.arrive_and_wait();
+    auto half_of = [](unsigned reg, int hi) {
+        return f16_bits_to_f32((unsigned short)(hi ? reg >> 16 : reg & 0xffffu));
+    };
+    auto a_at = [&](int row, int k) {
+        int src_lane = (row % 8) * 4 + (k % 8) / 2;
+        int reg = (row >= 8 ? 1 : 0) + (k >= 8 ? 2 : 0);
+        return half_of(warp.mma_a[src_lane][reg], k & 1);
+    };
+    auto b_at = [&](int k, int col) {
+        int src_lane = col * 4 + (k % 8) / 2;
+        return half_of(warp.mma_b[src_lane][k >= 8 ? 1 : 0], k & 1);
+    };
+    int group = (int)lane >> 2, t = (int)lane & 3;
+    for (int i = 0; i < 4; ++i) {
+        int row = group + 8 * (i >> 1), col = 2 * t + (i & 1);
+        float sum = acc[i];
+        for (int k = 0; k < 16; ++k) sum += a_at(row, k) * b_at(k, col);
+        acc[i] = sum;
+    }
+    // Nobody may overwrite the fragments before every lane has read them.
+    warp.barrier.arrive_and_wait();
+    for (int i = 0; i < 4; ++i) d[i] = acc[i];
 }
 
 // IEEE 754 binary32 → binary16, round to nearest, ties to even (what cvt.rn.f16.f32 does).

@@ -37,6 +37,10 @@ void syncthreads();
 enum class ShuffleMode { Index, Up, Down, Xor };
 std::uint64_t warp_shuffle(std::uint64_t value, ShuffleMode mode, int arg, int width);
 unsigned warp_ballot(int predicate);
+// mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 as a warp-collective: every lane of the
+// warp passes its A (4 registers of 2 halves), B (2 registers) and C (4 floats) fragments in the
+// PTX ISA's per-lane layout and receives its D fragment, computed in f32 over k = 0..15.
+void mma_m16n8k16_f16_f32(const unsigned a[4], const unsigned b[2], const float c[4], float d[4]);
 
 unsigned short f32_to_f16_bits(float f);
 float f16_bits_to_f32(unsigned short h);

@@ -8,6 +8,7 @@ pub mod cuda;
 pub mod grain;
 pub mod itm;
 pub mod kernels;
+pub mod nn;
 pub mod params;
 
 pub use cuda::{run_cuda_on_host_stream, CudaEngine, DeviceImage, HostRender};
@@ -95,6 +96,8 @@ pub enum DeviceError {
     TooLarge(String),
     #[error("settings the GPU path cannot take: {0}")]
     Settings(String),
+    #[error("the render was aborted by the host")]
+    Aborted,
     #[error("bad device image: {0}")]
     Image(#[from] crate::image::ImageError),
 }
@@ -195,5 +198,7 @@ pub fn run_per_pixel<P: DeviceRepr + Copy + 'static>(
     cpu()
 }
 
+#[cfg(test)]
+mod nn_tests;
 #[cfg(test)]
 mod tests;

@@ -90,7 +90,7 @@ pub fn input_region(model: &Model, frame: Rect, output: Rect) -> Rect {
 }
 
 /// Input pixels whose outputs cover `output` (no halo).
-fn footprint(frame: Rect, output: Rect, scale: usize) -> Rect {
+pub fn footprint(frame: Rect, output: Rect, scale: usize) -> Rect {
     let s = scale as i32;
     let of = output_frame(frame, scale);
     Rect::new(

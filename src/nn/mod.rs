@@ -107,4 +107,4 @@ impl TileSource for Planar {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -60,3 +60,33 @@ extern "C" __global__ void selftest_atomics(const SelftestParams p) {
     __syncthreads();
     if (t < 8) atomicAdd((int*)p.out + t, bins[t]);
 }
+
+typedef struct SelftestMmaParams {
+    unsigned long long a; /* 16×16 fp16 bits, row-major */
+    unsigned long long b; /* 16×8 fp16 bits, row-major (k rows, n columns) */
+    unsigned long long c; /* 16×8 f32, row-major */
+    unsigned long long d; /* 16×8 f32 out */
+} SelftestMmaParams;
+
+// One warp: loads A, B, C into mma.m16n8k16 fragments by the PTX ISA's layout, multiplies, and
+// stores D back by the same layout, so the result is the matrix A·B + C.
+extern "C" __global__ void selftest_mma_m16n8k16(const SelftestMmaParams p) {
+    const unsigned short* A = (const unsigned short*)p.a;
+    const unsigned short* B = (const unsigned short*)p.b;
+    const float* C = (const float*)p.c;
+    float* D = (float*)p.d;
+    int lane = (int)threadIdx.x, g = lane >> 2, t = lane & 3;
+    unsigned a[4], b[2];
+    for (int r = 0; r < 4; ++r) {
+        int row = g + 8 * (r & 1), col = 2 * t + 8 * (r >> 1);
+        a[r] = (unsigned)A[row * 16 + col] | ((unsigned)A[row * 16 + col + 1] << 16);
+    }
+    for (int r = 0; r < 2; ++r) {
+        int k = 2 * t + 8 * r;
+        b[r] = (unsigned)B[k * 8 + g] | ((unsigned)B[(k + 1) * 8 + g] << 16);
+    }
+    float acc[4];
+    for (int i = 0; i < 4; ++i) acc[i] = C[(g + 8 * (i >> 1)) * 8 + 2 * t + (i & 1)];
+    emu::mma_m16n8k16_f16_f32(a, b, acc, acc);
+    for (int i = 0; i < 4; ++i) D[(g + 8 * (i >> 1)) * 8 + 2 * t + (i & 1)] = acc[i];
+}

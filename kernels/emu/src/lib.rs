@@ -231,6 +231,48 @@ mod tests {
         assert_eq!(f32::from_bits(out[8] as u32), 500.0);
     }
 
+    #[repr(C)]
+    #[derive(Clone, Copy)]
+    struct MmaParams {
+        a: u64,
+        b: u64,
+        c: u64,
+        d: u64,
+    }
+
+    /// The emulated tensor-core instruction computes the matrix product A·B + C (A 16×16 and
+    /// B 16×8 in f16, C and D 16×8 in f32) from the per-lane fragments of the PTX layout.
+    #[test]
+    fn emulated_mma_is_a_matrix_multiply_accumulate() {
+        // Small integers and halves: exact in f16 and in every f32 partial sum.
+        let a: Vec<u16> = (0..256)
+            .map(|i| half::f16::from_f32(((i * 7) % 11) as f32 - 5.0).to_bits())
+            .collect();
+        let b: Vec<u16> = (0..128)
+            .map(|i| half::f16::from_f32(((i * 5) % 9) as f32 * 0.5 - 2.0).to_bits())
+            .collect();
+        let c: Vec<f32> = (0..128).map(|i| (i % 13) as f32 - 6.0).collect();
+        let mut d = vec![f32::NAN; 128];
+        let p = MmaParams {
+            a: a.as_ptr() as u64,
+            b: b.as_ptr() as u64,
+            c: c.as_ptr() as u64,
+            d: d.as_mut_ptr() as u64,
+        };
+        // SAFETY: the four pointers address arrays of the sizes the kernel reads and writes.
+        unsafe { launch("selftest_mma_m16n8k16", 1u32, 32u32, &p) }.unwrap();
+        for row in 0..16 {
+            for col in 0..8 {
+                let mut want = c[row * 8 + col];
+                for k in 0..16 {
+                    want += half::f16::from_bits(a[row * 16 + k]).to_f32()
+                        * half::f16::from_bits(b[k * 8 + col]).to_f32();
+                }
+                assert_eq!(d[row * 8 + col], want, "D[{row}][{col}]");
+            }
+        }
+    }
+
     #[test]
     fn wrong_params_and_shapes_are_refused() {
         let p = 0u8;
