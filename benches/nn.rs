@@ -58,6 +58,8 @@ fn main() {
     let threads = rayon::current_num_threads();
     let (ghz, peak) = fma_peak_gflops(threads);
     let kernels = Kernels::detect();
+    // `--cuda`: also time the GPU engine (frames in host memory: upload, layers, download).
+    let cuda = std::env::args().any(|a| a == "--cuda");
     let tile: usize = arg("--tile")
         .and_then(|v| v.parse().ok())
         .unwrap_or(cpu::DEFAULT_TILE);
@@ -107,6 +109,9 @@ fn main() {
         }
         times.sort_by(|a, b| a.total_cmp(b));
         let median = times[times.len() / 2];
+        if cuda {
+            gpu_rows(&model, &input, frame, of, runs, macs);
+        }
         let gflops = 2.0 * macs * (w as f64 * h as f64) / median / 1e9;
         println!(
             "engine=platerestore size={w}x{h} out={}x{} seconds={median:.3} gflops={gflops:.1} peak_pct={:.0}",
@@ -115,4 +120,42 @@ fn main() {
             100.0 * gflops / peak
         );
     }
+}
+
+/// GPU rows: seconds per frame, frames per second and TFLOP/s of useful work (halo excluded),
+/// frames in host memory (tile upload and download included), 1024-pixel output tiles.
+fn gpu_rows(model: &Model, input: &Planar, frame: Rect, of: Rect, runs: usize, macs: f64) {
+    use platerestore::device::{Device, DevicePreference};
+    let Device::Cuda(engine) = Device::select(DevicePreference::Cuda) else {
+        println!("engine=cuda skipped: no usable NVIDIA GPU");
+        return;
+    };
+    let sink = |t: Planar| {
+        std::hint::black_box(t);
+    };
+    let run = || engine.run_nn(model, input, frame, of, 1024, &NeverAbort, &sink);
+    if let Err(e) = run() {
+        println!("engine=cuda failed: {e}");
+        return;
+    }
+    let mut times = Vec::new();
+    for _ in 0..runs.max(5) {
+        let t = Instant::now();
+        let _ = run();
+        times.push(t.elapsed().as_secs_f64());
+    }
+    times.sort_by(|a, b| a.total_cmp(b));
+    let median = times[times.len() / 2];
+    let (w, h) = (frame.width() as f64, frame.height() as f64);
+    println!(
+        "engine=cuda gpu=\"{}\" path={:?} size={}x{} out={}x{} seconds={median:.4} fps={:.1} tflops={:.2}",
+        engine.description(),
+        engine.nn_conv_path(),
+        frame.width(),
+        frame.height(),
+        of.width(),
+        of.height(),
+        1.0 / median,
+        2.0 * macs * w * h / median / 1e12
+    );
 }

@@ -46,6 +46,9 @@ for line in sys.stdin:
 tests=$(cargo test -p platerestore --lib --no-run --message-format=json | executable platerestore test)
 bench=$(cargo bench -p platerestore --bench device --no-run --message-format=json | executable device test)
 [ -n "$tests" ] && [ -n "$bench" ] || { echo "gpu-check: build produced no binaries" >&2; exit 1; }
+nnbench=$(cargo bench -p platerestore --bench nn --no-run --message-format=json | executable nn test)
+cp "$nnbench" "$out/nn-bench"
+mkdir -p "$out/models" && cp bundle/models/*.safetensors "$out/models/"
 cp "$tests" "$out/platerestore-tests"
 cp "$bench" "$out/device-bench"
 # The integration test finds the plugin library in the folder above its own (target/<profile>).
@@ -73,6 +76,8 @@ if [ "$what" = all ] || [ "$what" = bench ]; then
     ./device-bench --bench 'copy_|itm_'
     echo "== film grain, 4K UHD RGBA f32 (target: under 1 ms per frame on the GPU)"
     ./device-bench --bench grain_
+    echo "== neural x2 1920x1080 -> 3840x2160 (target: >= 60 fps on an H100-class GPU)"
+    ./nn-bench models/upscale-x2.safetensors --cuda --sizes 1920x1080 --runs 1
 fi
 if [ "$what" = grain ]; then
     ./platerestore-tests --ignored cuda_grain --test-threads=1
