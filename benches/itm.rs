@@ -187,7 +187,7 @@ fn ratios() {
     let only = std::env::var("ITM_BENCH_ONLY").ok();
     let vars: Vec<_> = variants()
         .into_iter()
-        .filter(|(n, _)| only.as_deref().map_or(true, |o| o == *n))
+        .filter(|(n, _)| only.as_deref().is_none_or(|o| o == *n))
         .collect();
     let rounds = 9;
     let mut raw = Samples::default();

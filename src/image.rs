@@ -252,7 +252,9 @@ impl ImageLayout {
         }
         // `wrapping_offset`: no claim about the allocation is made until the slice is built.
         let ptr = base.wrapping_offset(self.offset(x1, y));
-        (ptr as usize % std::mem::align_of::<f32>() == 0).then_some(ptr)
+        (ptr as usize)
+            .is_multiple_of(std::mem::align_of::<f32>())
+            .then_some(ptr)
     }
 }
 

@@ -594,7 +594,7 @@ fn fetch_output(
 /// # Safety
 /// `h` must be NULL or a handle this host gave out.
 pub(crate) unsafe fn effect_from<'a>(h: *const c_void) -> Option<&'a EffectObj> {
-    if h.is_null() || (h as usize) % std::mem::align_of::<EffectObj>() != 0 {
+    if h.is_null() || !(h as usize).is_multiple_of(std::mem::align_of::<EffectObj>()) {
         return None;
     }
     let p = h as *const EffectObj;
@@ -609,7 +609,7 @@ pub(crate) unsafe fn effect_from<'a>(h: *const c_void) -> Option<&'a EffectObj> 
 /// # Safety
 /// As `effect_from`.
 unsafe fn clip_from<'a>(h: OfxImageClipHandle) -> Option<&'a ClipObj> {
-    if h.is_null() || (h as usize) % std::mem::align_of::<ClipObj>() != 0 {
+    if h.is_null() || !(h as usize).is_multiple_of(std::mem::align_of::<ClipObj>()) {
         return None;
     }
     let p = h as *const ClipObj;
@@ -876,7 +876,7 @@ struct ImageMemory {
 }
 
 unsafe fn image_memory_from<'a>(h: OfxImageMemoryHandle) -> Option<&'a ImageMemory> {
-    if h.is_null() || (h as usize) % std::mem::align_of::<ImageMemory>() != 0 {
+    if h.is_null() || !(h as usize).is_multiple_of(std::mem::align_of::<ImageMemory>()) {
         return None;
     }
     let p = h as *const ImageMemory;

@@ -621,7 +621,7 @@ impl ParamInfo {
 /// # Safety
 /// `h` must be NULL or a handle this host gave out.
 unsafe fn param_from<'a>(h: *const c_void) -> Option<&'a Param> {
-    if h.is_null() || (h as usize) % std::mem::align_of::<Param>() != 0 {
+    if h.is_null() || !(h as usize).is_multiple_of(std::mem::align_of::<Param>()) {
         return None;
     }
     let p = h as *const Param;
@@ -636,7 +636,7 @@ unsafe fn param_from<'a>(h: *const c_void) -> Option<&'a Param> {
 /// # Safety
 /// As `param_from`.
 unsafe fn paramset_from<'a>(h: OfxParamSetHandle) -> Option<&'a ParamSet> {
-    if h.is_null() || (h as usize) % std::mem::align_of::<ParamSet>() != 0 {
+    if h.is_null() || !(h as usize).is_multiple_of(std::mem::align_of::<ParamSet>()) {
         return None;
     }
     let p = h as *const ParamSet;

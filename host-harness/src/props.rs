@@ -371,7 +371,7 @@ impl PropertySet {
 /// `h` must be NULL or a pointer the plugin received from this host (any host object); the
 /// magic check then tells property sets from other objects.
 pub unsafe fn from_handle<'a>(h: OfxPropertySetHandle) -> Option<&'a PropertySet> {
-    if h.is_null() || (h as usize) % std::mem::align_of::<PropertySet>() != 0 {
+    if h.is_null() || !(h as usize).is_multiple_of(std::mem::align_of::<PropertySet>()) {
         return None;
     }
     let p = h as *const PropertySet;

@@ -11,14 +11,37 @@ use ofx_harness::io::{
     WriteOptions,
 };
 
-fn scratch(name: &str) -> PathBuf {
+/// A scratch folder, removed when the test ends (passed or failed), so green runs leave no
+/// folders behind in the temp directory.
+struct Scratch(PathBuf);
+
+impl std::ops::Deref for Scratch {
+    type Target = PathBuf;
+    fn deref(&self) -> &PathBuf {
+        &self.0
+    }
+}
+
+impl AsRef<Path> for Scratch {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn scratch(name: &str) -> Scratch {
     let dir = std::env::temp_dir().join(format!(
         "ofx-harness-io-roundtrip-{}-{name}",
         std::process::id()
     ));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    dir
+    Scratch(dir)
 }
 
 fn overwrite() -> WriteOptions {
@@ -660,4 +683,14 @@ fn corrupted_files_give_errors_or_images_never_a_crash() {
         // Checksums (PNG CRC, zlib Adler) or structure checks catch most flips.
         assert!(errors > 0, "{ext}: no corruption was ever detected");
     }
+}
+
+#[test]
+fn scratch_folders_are_removed_when_the_test_ends() {
+    let path = {
+        let dir = scratch("guard");
+        std::fs::write(dir.join("x.png"), b"x").unwrap();
+        dir.to_path_buf()
+    };
+    assert!(!path.exists(), "{} left behind", path.display());
 }

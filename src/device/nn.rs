@@ -286,6 +286,9 @@ pub struct ResidentWeights {
     _buffers: Vec<CudaSlice<u8>>,
 }
 
+/// Resident weights by (engine, model content hash).
+type WeightCache = HashMap<(usize, u64), Arc<ResidentWeights>>;
+
 /// Our stream and the buffers of the tile in flight.
 struct CudaBackend<'a> {
     engine: &'a CudaEngine,
@@ -367,7 +370,7 @@ impl CudaEngine {
     }
 
     fn resident_weights(&self, model: &Model) -> Result<Arc<ResidentWeights>, DeviceError> {
-        static CACHE: Mutex<Option<HashMap<(usize, u64), Arc<ResidentWeights>>>> = Mutex::new(None);
+        static CACHE: Mutex<Option<WeightCache>> = Mutex::new(None);
         let key = (self as *const CudaEngine as usize, model.content_hash);
         let mut guard = CACHE.lock().unwrap_or_else(|p| p.into_inner());
         let map = guard.get_or_insert_with(HashMap::new);

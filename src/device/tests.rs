@@ -861,7 +861,7 @@ fn itm_sweep_pixel(n: usize) -> [f32; 4] {
     let h = hash(n as u64 ^ 0x17a5_0000_0000);
     let channel = |c: u64| {
         let k = hash(h ^ c);
-        if k % 16 == 0 {
+        if k.is_multiple_of(16) {
             specials[(k >> 8) as usize % specials.len()]
         } else {
             (k >> 40) as f32 / (1u64 << 24) as f32

@@ -301,6 +301,8 @@ fn portable_row(
 }
 
 #[cfg(target_arch = "x86_64")]
+// Register blocks index accumulators by pixel and vector in lockstep with pointer offsets.
+#[allow(clippy::needless_range_loop)]
 mod avx2 {
     use super::Conv;
     use std::arch::x86_64::*;
@@ -416,6 +418,7 @@ mod avx2 {
 }
 
 #[cfg(target_arch = "x86_64")]
+#[allow(clippy::needless_range_loop)]
 mod avx512 {
     use super::Conv;
     use std::arch::x86_64::*;

@@ -727,7 +727,7 @@ fn fuzzed_model_files_never_panic() {
             let header_len =
                 8 + u64::from_le_bytes(b[..8].try_into().unwrap()).min(b.len() as u64) as usize;
             let r = rng.next_u64();
-            let pos = if r % 3 == 0 {
+            let pos = if r.is_multiple_of(3) {
                 (rng.next_u64() as usize) % b.len().max(1)
             } else {
                 // Most edits inside the header, where the parsing is.

@@ -82,7 +82,7 @@ impl Progress {
             let last = self.done >= self.total;
             let due = self
                 .last_drawn
-                .map_or(true, |t| now.duration_since(t) >= LIVE_REDRAW);
+                .is_none_or(|t| now.duration_since(t) >= LIVE_REDRAW);
             if due || last {
                 // \r + "erase line" keeps one line however long the previous one was.
                 let _ = write!(self.out, "\r\x1b[2K{line}");

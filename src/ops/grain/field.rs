@@ -732,7 +732,7 @@ mod tests {
     fn scatter_equals_gather_bit_for_bit() {
         let counts: Vec<f32> = (0..300u32)
             .map(|i| {
-                if pcg_hash(i) % 7 == 0 {
+                if pcg_hash(i).is_multiple_of(7) {
                     (1 + pcg_hash(i) % 3) as f32
                 } else {
                     0.0
