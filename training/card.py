@@ -11,6 +11,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
+from degrade import DEGRADE_VERSION  # noqa: E402
 from export import DEGRADATIONS, load_ckpt  # noqa: E402
 
 SOURCES = """| source | images | licence as the package states it |
@@ -36,7 +37,7 @@ def main():
     sha = hashlib.sha256(f.read_bytes()).hexdigest()
     s = cfg["scale"]
     macs = model.macs_per_lr_pixel()
-    cache = common.WORK / f"cache-x{args['scale']}-s{args['seed']}-n{args['crops']}" / "meta.json"
+    cache = common.cache_dir(args["scale"], args["seed"], args["crops"], DEGRADE_VERSION) / "meta.json"
     cmeta = json.loads(cache.read_text()) if cache.exists() else {}
     val_md = (work / "validation.md").read_text() if (work / "validation.md").exists() else "(not run)"
     val = json.loads((work / "validation.json").read_text()) if (work / "validation.json").exists() else {}

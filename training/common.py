@@ -95,6 +95,10 @@ def hr_levels(img):
     return [img]
 
 
+def cache_dir(scale, seed, crops, version):
+    return WORK / f"cache-x{scale}-s{seed}-n{crops}-d{version}"
+
+
 def seed_everything(seed):
     random.seed(seed)
     np.random.seed(seed)

@@ -24,12 +24,12 @@ from model import PlainConv, export_onnx, export_safetensors, load_safetensors, 
 VECTOR_SIZE = 37   # odd on purpose: exercises edge handling and non-multiple-of-tile sizes
 
 DEGRADATIONS = (
-    "random area/bicubic/Lanczos downscale; 15 % clean (downscale only); otherwise: Gaussian blur "
-    "sigma 0.3-1.0 before the downscale (30 %), Gaussian noise sigma 0.5-3 code values (30 %), "
+    "random area/bicubic/Lanczos downscale; 30 % clean (downscale only); otherwise: Gaussian blur "
+    "sigma 0.3-0.8 HR px before the downscale (20 %), Gaussian noise sigma 0.5-3 code values (30 %), "
     "8-bit banding of smooth regions in steps of 3-8 (15 %), then one of JPEG q15-70 4:2:0 (30 %), "
     "double JPEG q30-90 then q15-70 shifted by 1-7 px (15 %), x264 CRF 23-38 (25 %) or x265 "
-    "CRF 23-38 (20 %) of a 6-8 frame pan with B-frames taking an inter frame, none (10 %); "
-    "always 8-bit")
+    "CRF 23-38 (20 %) of a 6-8 frame pan with B-frames taking an inter frame (yuv420p, "
+    "accurate RGB/YUV rounding), none (10 %); always 8-bit")
 
 DATA = ("Debian mate-backgrounds (nature/ photographs, GPL-2+), Debian "
         "plasma-workspace-wallpapers 5.27 (11 photographs, GPL-2+), PyPI sporco 0.2.2 data/ "
@@ -63,6 +63,8 @@ def export_all(model, name, task, training, model_path, vector_path, onnx_dir_ok
     x, y = write_vector(model, vector_path, crop)
     with torch.no_grad():
         assert torch.equal(back(x), y), "reloaded model differs"
+    for p in (model_path, vector_path):
+        os.chmod(p, 0o644)   # safetensors writes 0600
     onnx_path = None
     try:
         onnx_path = onnx_dir_ok

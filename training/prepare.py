@@ -2,7 +2,7 @@
 
     python3 training/prepare.py --scale 2 --crops 4000 --seed 1
 
-writes target/training/cache-x{scale}-s{seed}-n{crops}/{hr,lr}.npy and meta.json. Deterministic
+writes target/training/cache-x{scale}-s{seed}-n{crops}-d{version}/{hr,lr}.npy and meta.json. Deterministic
 for a given seed (numpy Generator per crop; ffmpeg single-threaded).
 """
 import argparse
@@ -16,7 +16,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
-from degrade import degrade  # noqa: E402
+from degrade import DEGRADE_VERSION, degrade  # noqa: E402
 
 SIZE = 192     # HR crop
 MARGIN = 16    # HR margin around it (panning, shifted JPEG, filter support)
@@ -67,7 +67,7 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--workers", type=int, default=2)
     a = ap.parse_args()
-    out = common.WORK / f"cache-x{a.scale}-s{a.seed}-n{a.crops}"
+    out = common.cache_dir(a.scale, a.seed, a.crops, DEGRADE_VERSION)
     if (out / "meta.json").exists():
         print("cache present:", out)
         return

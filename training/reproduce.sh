@@ -11,7 +11,7 @@ SEED=1
 case "$NAME" in
   upscale-x2)
     TASK=upscale; SCALE=2; CROPS=6000
-    TRAIN_ARGS=(--channels 32 --body-convs 6 --activation prelu --steps 16000 --batch 16
+    TRAIN_ARGS=(--channels 32 --body-convs 6 --activation prelu --steps 24000 --batch 16
                 --patch 48 --lr 1e-3 --lr-min 1e-5 --loss l1) ;;
   upscale-x4)
     TASK=upscale; SCALE=4; CROPS=6000

@@ -20,6 +20,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
+from degrade import DEGRADE_VERSION  # noqa: E402
 from model import PlainConv  # noqa: E402
 
 
@@ -43,7 +44,7 @@ def args_parser():
     ap.add_argument("--crops", type=int, default=6000, help="which prepared cache to use")
     ap.add_argument("--cache", default=None, help="cache dir (default from scale/seed/crops)")
     ap.add_argument("--threads", default="auto",
-                    help="torch threads, or 'auto': probe 1 vs 2 every 500 steps and keep the "
+                    help="torch threads, or 'auto': probe 1 vs 2 after 100 steps and every 500, keep the "
                          "faster (2 threads crawl when a compiler holds one of the 2 cores)")
     ap.add_argument("--ckpt-minutes", type=float, default=3.0)
     ap.add_argument("--log-every", type=int, default=50)
@@ -104,7 +105,7 @@ def main():
     out = common.WORK / a.name
     out.mkdir(parents=True, exist_ok=True)
     ckpt_path = out / "ckpt.pt"
-    cache = a.cache or str(common.WORK / f"cache-x{a.scale}-s{a.seed}-n{a.crops}")
+    cache = a.cache or str(common.cache_dir(a.scale, a.seed, a.crops, DEGRADE_VERSION))
     hr = np.load(os.path.join(cache, "hr.npy"))
     lr = np.load(os.path.join(cache, "lr.npy"))
 
@@ -151,7 +152,8 @@ def main():
     t_session, t_ck = time.time(), time.time()
     run_loss, run_n, t_win, s_win = 0.0, 0, time.time(), step
     probe = None   # (thread count before the probe, its steps/s) while probing the other count
-    t_rate, s_rate, rate = time.time(), step, None
+    t_rate, s_rate = time.time(), step
+    first_probe = step + 100 - step % 50   # probe early too: a compile may be running now
     while step < a.steps:
         x, y = data.batch(a.batch)
         pred = model(x)
@@ -176,7 +178,7 @@ def main():
                 say(f"# threads probe: {probe[0]}: {probe[1]:.2f} steps/s, "
                     f"{3 - probe[0]}: {r:.2f} steps/s -> {threads}")
                 probe = None
-            elif step % 500 == 0:
+            elif step % 500 == 0 or step == first_probe:
                 probe = (threads, r)
                 threads = 3 - threads
                 torch.set_num_threads(threads)

@@ -7,7 +7,8 @@ up to 768 x 768, sides divisible by 2 x scale. LR = PIL bicubic (antialiased) do
 then one of three conditions:
   clean   LR stored as PNG
   jpeg40  PIL JPEG quality 40, 4:2:0
-  x264    libx264 CRF 28, preset medium, yuv420p, one frame (so an I frame)
+  x264    libx264 CRF 28, preset medium, yuv420p (accurate RGB/YUV rounding), one frame,
+          so an I frame
 Each method upsamples the SAME 8-bit LR: the network (PyTorch, output rounded to 8-bit),
 `ffmpeg -vf scale=iw*S:ih*S:flags=lanczos` and `flags=bicubic` run on the LR PNG, and for the
 compressed conditions ffmpeg hqdn3d and nlmeans (defaults) followed by the same Lanczos scale.
