@@ -44,7 +44,8 @@ def args_parser():
     ap.add_argument("--crops", type=int, default=6000, help="which prepared cache to use")
     ap.add_argument("--cache", default=None, help="cache dir (default from scale/seed/crops)")
     ap.add_argument("--threads", default="auto",
-                    help="torch threads, or 'auto': probe 1 vs 2 after 100 steps and every 500, keep the "
+                    help="torch threads, or 'auto': probe 1 vs 2 after 100 steps, every 500 and when the "
+                         "speed drops by 40 %%, keep the "
                          "faster (2 threads crawl when a compiler holds one of the 2 cores)")
     ap.add_argument("--ckpt-minutes", type=float, default=3.0)
     ap.add_argument("--log-every", type=int, default=50)
@@ -153,6 +154,7 @@ def main():
     run_loss, run_n, t_win, s_win = 0.0, 0, time.time(), step
     probe = None   # (thread count before the probe, its steps/s) while probing the other count
     t_rate, s_rate = time.time(), step
+    last_r = None
     first_probe = step + 100 - step % 50   # probe early too: a compile may be running now
     while step < a.steps:
         x, y = data.batch(a.batch)
@@ -177,11 +179,14 @@ def main():
                     torch.set_num_threads(threads)
                 say(f"# threads probe: {probe[0]}: {probe[1]:.2f} steps/s, "
                     f"{3 - probe[0]}: {r:.2f} steps/s -> {threads}")
+                last_r = max(r, probe[1])
                 probe = None
-            elif step % 500 == 0 or step == first_probe:
-                probe = (threads, r)
+            elif step % 500 == 0 or step == first_probe or (last_r and r < 0.6 * last_r):
+                probe = (threads, r)   # also when the speed drops: the load has changed
                 threads = 3 - threads
                 torch.set_num_threads(threads)
+            else:
+                last_r = r
             t_rate, s_rate = now, step
         if step % a.log_every == 0 or step == a.steps:
             sps = (step - s_win) / (now - t_win)
