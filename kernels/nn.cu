@@ -5,10 +5,12 @@
 //
 // Two convolution paths:
 // - nn_conv3x3_mma_f16: tensor cores, `mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32`
-//   (PTX ISA §9.7.13.4.8, sm_80+). One warp computes 16 consecutive pixels of a row (the M
-//   dimension) × up to 64 output channels (8 n-tiles of 8); K runs over tap × input channel in
-//   steps of 16. The GPU build assembles it from compute_80 PTX only for sm_80+ cubins; below
-//   that (sm_75 cubin, the compute_75 PTX) the body is compiled out and the host picks SIMT.
+//   (sm_80+; per-lane fragments as in the PTX ISA's "Matrix Fragments for mma.m16n8k16 with
+//   floating point type", §9.7.14.5.8 of the current manual). One warp computes 16 consecutive
+//   pixels of a row (the M dimension) × up to 64 output channels (8 n-tiles of 8); K runs over
+//   tap × input channel in steps of 16. The GPU build assembles it from compute_80 PTX only for
+//   sm_80+ cubins; below that (sm_75 cubin, the compute_75 PTX) the body is compiled out and
+//   the host picks SIMT.
 // - nn_conv3x3_simt_f16: one thread per pixel, 8 output channels at a time, fp32 FMAs.
 #include "common.cuh"
 

@@ -12,6 +12,9 @@
 #   deps/itm-through-host  the Inverse Tone Map plugin loaded by the headless host in its OFX
 #                       CUDA render mode (device pointers, the host's stream), compared with its
 #                       CPU render (`cuda_` tests, with libplaterestore.so beside deps/)
+#   nn-bench            the neural engine ×2, 1920×1080 → 3840×2160: CPU, then the GPU (frames
+#                       in host memory) with fps, TFLOP/s and the share of the nominal
+#                       tensor-core peak; models/ holds the shipped models, if any
 #   run.sh              runs them on the GPU machine
 #
 # On the GPU machine: an NVIDIA driver for CUDA 12.0 or newer (the embedded PTX is ISA 8.0;
@@ -48,7 +51,12 @@ bench=$(cargo bench -p platerestore --bench device --no-run --message-format=jso
 [ -n "$tests" ] && [ -n "$bench" ] || { echo "gpu-check: build produced no binaries" >&2; exit 1; }
 nnbench=$(cargo bench -p platerestore --bench nn --no-run --message-format=json | executable nn test)
 cp "$nnbench" "$out/nn-bench"
-mkdir -p "$out/models" && cp bundle/models/*.safetensors "$out/models/"
+# Shipped models if there are any yet; without one the nn bench times the shipped
+# architecture with random weights (speed does not depend on the values).
+mkdir -p "$out/models"
+for m in bundle/models/*.safetensors; do
+    [ -f "$m" ] && cp "$m" "$out/models/"
+done
 cp "$tests" "$out/platerestore-tests"
 cp "$bench" "$out/device-bench"
 # The integration test finds the plugin library in the folder above its own (target/<profile>).
@@ -77,7 +85,9 @@ if [ "$what" = all ] || [ "$what" = bench ]; then
     echo "== film grain, 4K UHD RGBA f32 (target: under 1 ms per frame on the GPU)"
     ./device-bench --bench grain_
     echo "== neural x2 1920x1080 -> 3840x2160 (target: >= 60 fps on an H100-class GPU)"
-    ./nn-bench models/upscale-x2-v1.safetensors --cuda --sizes 1920x1080 --runs 1
+    nnmodel=models/upscale-x2-v1.safetensors
+    [ -f "$nnmodel" ] || nnmodel=
+    ./nn-bench $nnmodel --cuda --sizes 1920x1080 --runs 1
 fi
 if [ "$what" = grain ]; then
     ./platerestore-tests --ignored cuda_grain --test-threads=1
@@ -85,5 +95,5 @@ if [ "$what" = grain ]; then
 fi
 RUN
 chmod +x "$out/run.sh"
-echo "gpu-check: built $out (platerestore-tests, device-bench, deps/itm-through-host, run.sh)"
+echo "gpu-check: built $out (platerestore-tests, device-bench, nn-bench, deps/itm-through-host, run.sh)"
 echo "gpu-check: copy that folder to a machine with an NVIDIA GPU and run ./run.sh there"

@@ -33,7 +33,10 @@ pub fn driver_present() -> bool {
 
 /// Runs a cudarc call that may panic (a driver lacking a symbol the bindings expect) and turns
 /// the panic into an error: nothing may unwind into a host.
-fn guarded<T>(what: &str, f: impl FnOnce() -> Result<T, DeviceError>) -> Result<T, DeviceError> {
+pub(crate) fn guarded<T>(
+    what: &str,
+    f: impl FnOnce() -> Result<T, DeviceError>,
+) -> Result<T, DeviceError> {
     catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|_| {
         Err(DeviceError::Driver(format!(
             "{what} failed inside the driver bindings"

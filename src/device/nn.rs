@@ -17,7 +17,6 @@ use crate::nn::{ConvActivation, Model, Planar, Skip, TileSource};
 use crate::ops::Abort;
 use cudarc::driver::{CudaSlice, CudaStream, DevicePtr, DeviceRepr, LaunchConfig, PushKernelArg};
 use std::any::TypeId;
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 /// Threads per block of every nn kernel (4 warps).
@@ -113,14 +112,15 @@ pub struct ConvOnDevice {
     pub alpha: u64,
 }
 
-/// What the tile sequence needs of a device: memory and launches. Buffers live until
-/// `release_tile_buffers`.
+/// What the tile sequence needs of a device: memory and launches. Every buffer lives until the
+/// backend is dropped; a render allocates its buffers once and reuses them for every tile.
 pub trait NnBackend {
-    /// Uploads bytes into a new buffer; returns its device address.
-    fn upload(&mut self, bytes: &[u8]) -> Result<u64, DeviceError>;
-    /// A new buffer of `bytes` (contents undefined).
+    /// A new buffer of `bytes` (contents undefined: the sequence writes before it reads).
     fn alloc(&mut self, bytes: usize) -> Result<u64, DeviceError>;
-    /// Copies `out.len()` bytes from a buffer's start (waits for earlier launches).
+    /// Copies `bytes` to the start of the buffer at `addr` (ordered after earlier launches).
+    fn write(&mut self, addr: u64, bytes: &[u8]) -> Result<(), DeviceError>;
+    /// Copies `out.len()` bytes from the start of the buffer at `addr` (waits for earlier
+    /// launches).
     fn download(&mut self, addr: u64, out: &mut [u8]) -> Result<(), DeviceError>;
     fn launch<P: DeviceRepr + Copy + 'static>(
         &mut self,
@@ -128,8 +128,13 @@ pub trait NnBackend {
         grid: (u32, u32, u32),
         params: &P,
     ) -> Result<(), DeviceError>;
-    /// Frees the buffers of the tile just finished (weights stay).
-    fn release_tile_buffers(&mut self);
+
+    /// A new buffer holding `bytes`.
+    fn upload(&mut self, bytes: &[u8]) -> Result<u64, DeviceError> {
+        let addr = self.alloc(bytes.len())?;
+        self.write(addr, bytes)?;
+        Ok(addr)
+    }
 }
 
 fn bytes_of<T: Copy>(v: &[T]) -> &[u8] {
@@ -137,7 +142,7 @@ fn bytes_of<T: Copy>(v: &[T]) -> &[u8] {
     unsafe { std::slice::from_raw_parts(v.as_ptr() as *const u8, std::mem::size_of_val(v)) }
 }
 
-/// Uploads a model's packed weights through `backend` (weights are not tile buffers).
+/// Uploads a model's packed weights through `backend`.
 pub fn upload_weights<B: NnBackend>(
     backend: &mut B,
     packed: &[PackedConv],
@@ -167,6 +172,97 @@ fn skip_code(skip: Skip) -> i32 {
     }) as i32
 }
 
+/// The regions of one output tile, as `cpu::run_tile` computes them: the footprint (`core`),
+/// the input region (core + halo, one pixel per convolution) and each convolution's output
+/// region, shrinking by one pixel per layer down to the core.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TilePlan {
+    pub out_rect: Rect,
+    pub core: Rect,
+    pub input_rect: Rect,
+    pub layer_rects: Vec<Rect>,
+}
+
+/// Bytes each of a render's buffers must hold: the f32 input, the two activation buffers the
+/// layers alternate between (the fp16 input is in `act[0]`, layer `l` writes `act[(l + 1) % 2]`,
+/// the tail in f32) and the 3-channel f32 output.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TileBytes {
+    pub input: usize,
+    pub act: [usize; 2],
+    pub out: usize,
+}
+
+impl TileBytes {
+    /// The larger of each buffer's needs.
+    pub fn max(self, o: TileBytes) -> TileBytes {
+        TileBytes {
+            input: self.input.max(o.input),
+            act: [self.act[0].max(o.act[0]), self.act[1].max(o.act[1])],
+            out: self.out.max(o.out),
+        }
+    }
+}
+
+impl TilePlan {
+    pub fn new(model: &Model, frame: Rect, out_rect: Rect) -> TilePlan {
+        let halo = model.convs.len() as i32;
+        let core = footprint(frame, out_rect, model.scale());
+        TilePlan {
+            out_rect,
+            core,
+            input_rect: grow(core, halo),
+            layer_rects: (0..halo).map(|l| grow(core, halo - l - 1)).collect(),
+        }
+    }
+
+    /// What this tile needs of each render buffer.
+    pub fn bytes(&self, model: &Model, packed: &[PackedConv]) -> TileBytes {
+        let mut act = [0usize; 2];
+        act[0] = self.input_rect.pixel_count() * packed.first().map_or(16, |p| p.src_stride) * 2;
+        let last = packed.len().saturating_sub(1);
+        for (l, (p, r)) in packed.iter().zip(&self.layer_rects).enumerate() {
+            let elem = if l == last { 4 } else { 2 };
+            let b = &mut act[(l + 1) % 2];
+            *b = (*b).max(r.pixel_count() * p.dst_stride * elem);
+        }
+        TileBytes {
+            input: self.input_rect.pixel_count() * model.spec.in_channels * 4,
+            act,
+            out: self.out_rect.pixel_count() * 3 * 4,
+        }
+    }
+}
+
+/// A render's buffers (device addresses) and what they hold.
+#[derive(Debug, Clone, Copy)]
+pub struct TileBuffers {
+    pub input: u64,
+    pub act: [u64; 2],
+    pub out: u64,
+    pub capacity: TileBytes,
+}
+
+impl TileBuffers {
+    /// Buffers for every tile in `plans`, allocated once.
+    pub fn alloc<B: NnBackend>(
+        backend: &mut B,
+        model: &Model,
+        packed: &[PackedConv],
+        plans: &[TilePlan],
+    ) -> Result<TileBuffers, DeviceError> {
+        let need = plans
+            .iter()
+            .fold(TileBytes::default(), |m, p| m.max(p.bytes(model, packed)));
+        Ok(TileBuffers {
+            input: backend.alloc(need.input)?,
+            act: [backend.alloc(need.act[0])?, backend.alloc(need.act[1])?],
+            out: backend.alloc(need.out)?,
+            capacity: need,
+        })
+    }
+}
+
 /// One output tile on `backend`: the input region (tile footprint + halo, zero outside the
 /// frame) → fp16 → each convolution → pixel shuffle + skip, downloaded as 3-channel f32.
 #[allow(clippy::too_many_arguments)]
@@ -175,15 +271,21 @@ pub fn run_tile_on<B: NnBackend>(
     model: &Model,
     packed: &[PackedConv],
     weights: &[ConvOnDevice],
+    buffers: &TileBuffers,
     source: &dyn TileSource,
     frame: Rect,
-    out_rect: Rect,
+    plan: &TilePlan,
     path: ConvPath,
 ) -> Result<Planar, DeviceError> {
     let spec = &model.spec;
-    let halo = model.convs.len() as i32;
-    let core = footprint(frame, out_rect, spec.scale);
-    let input_rect = grow(core, halo);
+    let need = plan.bytes(model, packed);
+    if need.max(buffers.capacity) != buffers.capacity || packed.is_empty() {
+        return Err(DeviceError::Settings(format!(
+            "tile {:?} needs {need:?}, the render's buffers hold {:?}",
+            plan.out_rect, buffers.capacity
+        )));
+    }
+    let (core, input_rect) = (plan.core, plan.input_rect);
     let mut input = Planar::zeros(input_rect, spec.in_channels);
     let inside = input_rect.intersect(&frame);
     for y in inside.y1..inside.y2 {
@@ -197,16 +299,15 @@ pub fn run_tile_on<B: NnBackend>(
         );
     }
     let rows = |r: Rect| (r.width() as u32, r.height() as u32);
-    let input_f32 = backend.upload(bytes_of(&input.data))?;
-    let stride0 = packed.first().map_or(16, |p| p.src_stride);
-    let mut act = backend.alloc(input_rect.pixel_count() * stride0 * 2)?;
+    backend.write(buffers.input, bytes_of(&input.data))?;
+    let stride0 = packed[0].src_stride;
     let (w, h) = rows(input_rect);
     backend.launch(
         Kernel::NnInputF16,
         (w.div_ceil(NN_BLOCK), h, 1),
         &NnInputParams {
-            src: input_f32,
-            dst: act,
+            src: buffers.input,
+            dst: buffers.act[0],
             rect: input_rect.into(),
             cin: spec.in_channels as i32,
             stride: stride0 as i32,
@@ -214,13 +315,15 @@ pub fn run_tile_on<B: NnBackend>(
     )?;
     let mut act_rect = input_rect;
     let last = packed.len() - 1;
-    for (l, (p, d)) in packed.iter().zip(weights).enumerate() {
-        let rect = grow(core, halo - l as i32 - 1);
-        let elem = if l == last { 4 } else { 2 };
-        let dst = backend.alloc(rect.pixel_count() * p.dst_stride * elem)?;
+    for (l, ((p, d), &rect)) in packed
+        .iter()
+        .zip(weights)
+        .zip(&plan.layer_rects)
+        .enumerate()
+    {
         let params = NnConvParams {
-            src: act,
-            dst,
+            src: buffers.act[l % 2],
+            dst: buffers.act[(l + 1) % 2],
             weights: d.weights,
             bias: d.bias,
             alpha: d.alpha,
@@ -246,18 +349,17 @@ pub fn run_tile_on<B: NnBackend>(
                 &params,
             )?,
         }
-        act = dst;
         act_rect = rect;
     }
-    let out = backend.alloc(out_rect.pixel_count() * 3 * 4)?;
+    let out_rect = plan.out_rect;
     let (w, h) = rows(out_rect);
     backend.launch(
         Kernel::NnAssembleF32,
         (w.div_ceil(NN_BLOCK), h, 1),
         &NnAssembleParams {
-            tail: act,
-            input: input_f32,
-            out,
+            tail: buffers.act[(last + 1) % 2],
+            input: buffers.input,
+            out: buffers.out,
             core: core.into(),
             input_rect: input_rect.into(),
             out_rect: out_rect.into(),
@@ -271,12 +373,47 @@ pub fn run_tile_on<B: NnBackend>(
     )?;
     let mut result = Planar::zeros(out_rect, 3);
     let mut raw = vec![0u8; result.data.len() * 4];
-    backend.download(out, &mut raw)?;
+    backend.download(buffers.out, &mut raw)?;
     for (v, b) in result.data.iter_mut().zip(raw.chunks_exact(4)) {
         *v = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
     }
-    backend.release_tile_buffers();
     Ok(result)
+}
+
+/// The tiles of `window` (the CPU runner's grid, `cpu::tiles`) on `backend`, one after another
+/// through buffers allocated once for the largest, each handed to `sink` when downloaded;
+/// `abort` is asked before every tile. Both the GPU (`run_nn`) and the emulated tests run this.
+#[allow(clippy::too_many_arguments)]
+pub fn run_tiles_on<B: NnBackend>(
+    backend: &mut B,
+    model: &Model,
+    packed: &[PackedConv],
+    weights: &[ConvOnDevice],
+    source: &dyn TileSource,
+    frame: Rect,
+    window: Rect,
+    tile: usize,
+    path: ConvPath,
+    abort: &dyn Abort,
+    sink: &(dyn Fn(Planar) + Sync),
+) -> Result<(), DeviceError> {
+    let plans: Vec<TilePlan> = cpu::tiles(frame, model.scale(), window, tile)
+        .into_iter()
+        .map(|t| TilePlan::new(model, frame, t))
+        .collect();
+    if plans.is_empty() {
+        return Ok(());
+    }
+    let buffers = TileBuffers::alloc(backend, model, packed, &plans)?;
+    for plan in &plans {
+        if abort.aborted() {
+            return Err(DeviceError::Aborted);
+        }
+        sink(run_tile_on(
+            backend, model, packed, weights, &buffers, source, frame, plan, path,
+        )?);
+    }
+    Ok(())
 }
 
 /// A model's weights resident on one GPU, uploaded once (keyed by the file's content hash).
@@ -286,39 +423,61 @@ pub struct ResidentWeights {
     _buffers: Vec<CudaSlice<u8>>,
 }
 
-/// Resident weights by (engine, model content hash).
-type WeightCache = HashMap<(usize, u64), Arc<ResidentWeights>>;
+/// Models kept resident per process; the oldest goes first (renders still using it keep it
+/// alive through their `Arc` until they have finished).
+const RESIDENT_MODELS: usize = 8;
 
-/// Our stream and the buffers of the tile in flight.
+/// Largest output tile edge a GPU render uses: bounds its memory (×2 with 32 channels: about 70 MB
+/// of buffers) whatever tile the caller asks for. Tiles never change the result.
+pub const MAX_GPU_TILE: usize = 1024;
+
+/// A stream of ours and the buffers allocated on it.
 struct CudaBackend<'a> {
     engine: &'a CudaEngine,
     stream: Arc<CudaStream>,
     buffers: Vec<CudaSlice<u8>>,
 }
 
+impl CudaBackend<'_> {
+    fn buffer(&mut self, addr: u64) -> Result<&mut CudaSlice<u8>, DeviceError> {
+        let stream = &self.stream;
+        self.buffers
+            .iter_mut()
+            .find(|b| b.device_ptr(stream).0 == addr)
+            .ok_or_else(|| DeviceError::Driver("copy to or from an unknown buffer".into()))
+    }
+}
+
 impl NnBackend for CudaBackend<'_> {
-    fn upload(&mut self, bytes: &[u8]) -> Result<u64, DeviceError> {
-        let slice = self.stream.clone_htod(bytes)?;
+    fn alloc(&mut self, bytes: usize) -> Result<u64, DeviceError> {
+        // SAFETY: u8 has no invalid bit patterns, and the tile sequence writes every byte it
+        // reads back (each kernel covers its whole output region and channel stride).
+        let slice = unsafe { self.stream.alloc::<u8>(bytes.max(1)) }?;
         let addr = slice.device_ptr(&self.stream).0;
         self.buffers.push(slice);
         Ok(addr)
     }
 
-    fn alloc(&mut self, bytes: usize) -> Result<u64, DeviceError> {
-        let slice = self.stream.alloc_zeros::<u8>(bytes.max(1))?;
-        let addr = slice.device_ptr(&self.stream).0;
-        self.buffers.push(slice);
-        Ok(addr)
+    fn write(&mut self, addr: u64, bytes: &[u8]) -> Result<(), DeviceError> {
+        let stream = self.stream.clone();
+        let buf = self.buffer(addr)?;
+        if bytes.len() > buf.len() {
+            return Err(DeviceError::Driver("upload larger than its buffer".into()));
+        }
+        stream.memcpy_htod(bytes, &mut buf.slice_mut(0..bytes.len()))?;
+        Ok(())
     }
 
     fn download(&mut self, addr: u64, out: &mut [u8]) -> Result<(), DeviceError> {
-        let slice = self
-            .buffers
-            .iter()
-            .find(|b| b.device_ptr(&self.stream).0 == addr)
-            .ok_or_else(|| DeviceError::Driver("download from an unknown buffer".into()))?;
-        self.stream.memcpy_dtoh(&slice.slice(0..out.len()), out)?;
-        self.stream.synchronize()?;
+        let stream = self.stream.clone();
+        let buf = self.buffer(addr)?;
+        if out.len() > buf.len() {
+            return Err(DeviceError::Driver(
+                "download larger than its buffer".into(),
+            ));
+        }
+        stream.memcpy_dtoh(&buf.slice(0..out.len()), out)?;
+        stream.synchronize()?;
         Ok(())
     }
 
@@ -349,15 +508,14 @@ impl NnBackend for CudaBackend<'_> {
         let mut launch = self.stream.launch_builder(&function);
         launch.arg(params);
         // SAFETY: the params type is the kernel's (checked above); every address inside was
-        // allocated by this backend for the sizes the tile sequence computed.
+        // allocated by this backend (or is a resident weight buffer) for the sizes the tile
+        // sequence computed and checked against the buffers' capacity.
         unsafe { launch.launch(cfg) }?;
         Ok(())
     }
-
-    fn release_tile_buffers(&mut self) {
-        self.buffers.clear();
-    }
 }
+
+type WeightCache = Vec<((usize, u64), Arc<ResidentWeights>)>;
 
 impl CudaEngine {
     /// Whether the nn module loaded on this GPU has the tensor-core path (a cubin assembled
@@ -369,33 +527,42 @@ impl CudaEngine {
         ))
     }
 
+    /// The model's weights on this GPU, uploaded on first use and kept (by the file's content
+    /// hash, never compared value by value) for later renders.
     fn resident_weights(&self, model: &Model) -> Result<Arc<ResidentWeights>, DeviceError> {
-        static CACHE: Mutex<Option<WeightCache>> = Mutex::new(None);
+        static CACHE: Mutex<WeightCache> = Mutex::new(Vec::new());
         let key = (self as *const CudaEngine as usize, model.content_hash);
-        let mut guard = CACHE.lock().unwrap_or_else(|p| p.into_inner());
-        let map = guard.get_or_insert_with(HashMap::new);
-        if let Some(w) = map.get(&key) {
+        let mut cache = CACHE.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((_, w)) = cache.iter().find(|(k, _)| *k == key) {
             return Ok(w.clone());
         }
         let packed = pack(model);
         let mut b = CudaBackend {
             engine: self,
-            stream: self.context().default_stream(),
+            stream: self.context().new_stream()?,
             buffers: Vec::new(),
         };
         let on_device = upload_weights(&mut b, &packed)?;
+        // Renders read the weights on their own streams: the upload must be complete.
         b.stream.synchronize()?;
         let w = Arc::new(ResidentWeights {
             packed,
             on_device,
             _buffers: std::mem::take(&mut b.buffers),
         });
-        map.insert(key, w.clone());
+        if cache.len() >= RESIDENT_MODELS {
+            cache.remove(0);
+        }
+        cache.push((key, w.clone()));
         Ok(w)
     }
 
-    /// Runs `model` over `window` like [`cpu::run`], on this GPU, tile after tile on a stream
-    /// of our own; GPU memory is bounded by one tile's activations.
+    /// Runs `model` over `window` like [`cpu::run`] (same tile grid, so a GPU render and a CPU
+    /// render of any window fit together), on this GPU, tile after tile on a stream of our own
+    /// with buffers allocated once per render; `tile` is capped at [`MAX_GPU_TILE`] so GPU
+    /// memory stays bounded. Any CUDA failure (a panic in the driver bindings included) comes
+    /// back as a `DeviceError`, after which the caller renders on the CPU; `sink` may already
+    /// have received some tiles, which the CPU render overwrites with equal-enough pixels.
     #[allow(clippy::too_many_arguments)]
     pub fn run_nn(
         &self,
@@ -407,29 +574,32 @@ impl CudaEngine {
         abort: &dyn Abort,
         sink: &(dyn Fn(Planar) + Sync),
     ) -> Result<(), DeviceError> {
-        let weights = self.resident_weights(model)?;
-        let path = self.nn_conv_path();
-        let mut backend = CudaBackend {
-            engine: self,
-            stream: self.context().new_stream()?,
-            buffers: Vec::new(),
-        };
-        for t in cpu::tiles(frame, model.scale(), window, tile) {
-            if abort.aborted() {
-                return Err(DeviceError::Aborted);
-            }
-            let out = run_tile_on(
+        super::cuda::guarded("a CUDA neural render", || {
+            let weights = self.resident_weights(model)?;
+            let mut backend = CudaBackend {
+                engine: self,
+                stream: self.context().new_stream()?,
+                buffers: Vec::new(),
+            };
+            let result = run_tiles_on(
                 &mut backend,
                 model,
                 &weights.packed,
                 &weights.on_device,
                 source,
                 frame,
-                t,
-                path,
-            )?;
-            sink(out);
-        }
-        Ok(())
+                window,
+                tile.clamp(1, MAX_GPU_TILE),
+                self.nn_conv_path(),
+                abort,
+                sink,
+            );
+            // After an error kernels may still be queued: let them finish before the buffers
+            // (and possibly the last reference to evicted weights) are freed.
+            if result.is_err() {
+                let _ = backend.stream.synchronize();
+            }
+            result
+        })
     }
 }
