@@ -286,18 +286,7 @@ pub fn run_tile_on<B: NnBackend>(
         )));
     }
     let (core, input_rect) = (plan.core, plan.input_rect);
-    let mut input = Planar::zeros(input_rect, spec.in_channels);
-    let inside = input_rect.intersect(&frame);
-    for y in inside.y1..inside.y2 {
-        let i = input.index(inside.x1, y);
-        let n = inside.width() as usize;
-        source.read_row(
-            y,
-            inside.x1,
-            n,
-            &mut input.data[i..i + n * spec.in_channels],
-        );
-    }
+    let input = cpu::tile_input(model, source, frame, input_rect);
     let rows = |r: Rect| (r.width() as u32, r.height() as u32);
     backend.write(buffers.input, bytes_of(&input.data))?;
     let stride0 = packed[0].src_stride;

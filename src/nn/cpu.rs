@@ -193,20 +193,7 @@ pub fn run_tile(
     let core = footprint(frame, out_rect, s);
     let grow = |r: Rect, d: i32| Rect::new(r.x1 - d, r.y1 - d, r.x2 + d, r.y2 + d);
 
-    // The input over the core plus the halo; zero outside the frame (PyTorch's padding).
-    let input_rect = grow(core, halo);
-    let mut input = Planar::zeros(input_rect, spec.in_channels);
-    let inside = input_rect.intersect(&frame);
-    for y in inside.y1..inside.y2 {
-        let i = input.index(inside.x1, y);
-        let n = inside.width() as usize;
-        source.read_row(
-            y,
-            inside.x1,
-            n,
-            &mut input.data[i..i + n * spec.in_channels],
-        );
-    }
+    let input = tile_input(model, source, frame, grow(core, halo));
 
     let mut current: Option<Planar> = None;
     for (l, conv) in model.convs.iter().enumerate() {
@@ -218,6 +205,20 @@ pub fn run_tile(
     }
     let tail = current.unwrap_or_else(|| Planar::zeros(core, 3 * s * s));
     assemble(model, &input, &tail, frame, out_rect)
+}
+
+/// The network input over `rect`: `source`'s pixels inside the frame, zero outside it
+/// (PyTorch's padding). Shared by the CPU and GPU runners.
+pub fn tile_input(model: &Model, source: &dyn TileSource, frame: Rect, rect: Rect) -> Planar {
+    let c = model.spec.in_channels;
+    let mut input = Planar::zeros(rect, c);
+    let inside = rect.intersect(&frame);
+    for y in inside.y1..inside.y2 {
+        let i = input.index(inside.x1, y);
+        let n = inside.width() as usize;
+        source.read_row(y, inside.x1, n, &mut input.data[i..i + n * c]);
+    }
+    input
 }
 
 /// One convolution from `src` into every pixel of `dst.rect` inside the frame (the rest stays
