@@ -24,7 +24,11 @@ fn bundle_has_the_ofx_layout_and_one_icon_per_registered_effect() {
         .collect();
     assert_eq!(
         ids,
-        ["org.platerestore.InverseToneMap", "org.platerestore.Grain"],
+        [
+            "org.platerestore.InverseToneMap",
+            "org.platerestore.Grain",
+            "org.platerestore.Upscale"
+        ],
         "only working effects are registered"
     );
     for p in binary.plugins() {
@@ -48,10 +52,10 @@ fn the_binary_exports_the_two_ofx_entry_points() {
             l.get(b"OfxGetNumberOfPlugins\0").unwrap();
         let get: libloading::Symbol<unsafe extern "C" fn(i32) -> *mut ofx_sys::OfxPlugin> =
             l.get(b"OfxGetPlugin\0").unwrap();
-        assert_eq!(n(), 2);
+        assert_eq!(n(), 3);
         assert!(!get(0).is_null());
         assert!(
-            get(2).is_null(),
+            get(3).is_null(),
             "out-of-range index must give NULL, not crash"
         );
         assert!(get(-1).is_null());

@@ -7,7 +7,11 @@ mod common;
 use ofx_harness::{Faults, RenderOptions};
 use platerestore::image::{Components, PixelDepth, Rect};
 
-const EFFECTS: [&str; 2] = ["org.platerestore.InverseToneMap", "org.platerestore.Grain"];
+const EFFECTS: [&str; 3] = [
+    "org.platerestore.InverseToneMap",
+    "org.platerestore.Grain",
+    "org.platerestore.Upscale",
+];
 
 fn instance(id: &str) -> ofx_harness::Instance {
     let mut fx = common::plugin(id).instance("filter").unwrap();

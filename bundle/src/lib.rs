@@ -112,6 +112,29 @@ pub fn plugin_identifiers(lib: &Path) -> Result<Vec<(String, u32, u32)>, BundleE
 
 /// Lays out `out_dir/PlateRestore.ofx.bundle` around the compiled plugin library `lib`.
 /// The bundle is built under a temporary name and renamed into place when complete.
+/// The shipped networks and their model cards, from this crate's `models/` folder.
+pub fn models_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("models")
+}
+
+fn copy_models(to: &Path) -> Result<(), BundleError> {
+    io("creating", to, fs::create_dir_all(to))?;
+    let from = models_dir();
+    let entries = io("listing", &from, fs::read_dir(&from))?;
+    for entry in entries {
+        let path = io("listing", &from, entry.map(|e| e.path()))?;
+        let shipped = path
+            .extension()
+            .is_some_and(|e| e == "safetensors" || e == "md");
+        if shipped {
+            if let Some(name) = path.file_name() {
+                io("copying the model", &path, fs::copy(&path, to.join(name)))?;
+            }
+        }
+    }
+    Ok(())
+}
+
 pub fn assemble(lib: &Path, out_dir: &Path) -> Result<PathBuf, BundleError> {
     let plugins = plugin_identifiers(lib)?;
     let bundle = out_dir.join(format!("{BUNDLE_NAME}.ofx.bundle"));
@@ -133,6 +156,7 @@ pub fn assemble(lib: &Path, out_dir: &Path) -> Result<PathBuf, BundleError> {
             fs::write(&png, icon::render_png(id, i)),
         )?;
     }
+    copy_models(&res_dir.join("models"))?;
     let plist = staging.join("Contents").join("Info.plist");
     io(
         "writing",

@@ -185,11 +185,13 @@ pub enum Premult {
 }
 
 impl Premult {
+    /// The values of `kOfxImageOpaque`, `kOfxImagePreMultiplied` and `kOfxImageUnPreMultiplied`
+    /// (ofxImageEffect.h): the macro names differ from their strings.
     pub fn ofx_name(self) -> &'static str {
         match self {
             Premult::Opaque => "OfxImageOpaque",
-            Premult::PreMultiplied => "OfxImagePreMultiplied",
-            Premult::UnPreMultiplied => "OfxImageUnPreMultiplied",
+            Premult::PreMultiplied => "OfxImageAlphaPremultiplied",
+            Premult::UnPreMultiplied => "OfxImageAlphaUnPremultiplied",
         }
     }
     pub fn from_ofx_name(name: &str) -> Option<Premult> {
@@ -800,6 +802,23 @@ fn encode_with<const BPC: usize>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn premultiplication_strings_are_the_ofx_headers_values() {
+        // The macro names (kOfxImagePreMultiplied) differ from their values
+        // ("OfxImageAlphaPremultiplied"); a plugin compares values.
+        use crate::props::name;
+        use ofx_sys::*;
+        assert_eq!(Premult::Opaque.ofx_name(), name(kOfxImageOpaque));
+        assert_eq!(
+            Premult::PreMultiplied.ofx_name(),
+            name(kOfxImagePreMultiplied)
+        );
+        assert_eq!(
+            Premult::UnPreMultiplied.ofx_name(),
+            name(kOfxImageUnPreMultiplied)
+        );
+    }
 
     fn ramp(bounds: Rect) -> Vec<[f32; 4]> {
         let mut v = Vec::new();

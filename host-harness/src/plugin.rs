@@ -319,6 +319,16 @@ fn check_status(findings: &Findings, plugin: &str, action: &str, st: OfxStatus) 
 }
 
 /// The default properties of an effect descriptor before the plugin describes itself.
+/// The `*.ofx.bundle` folder a binary at `<bundle>/Contents/<arch>/<name>.ofx` lives in.
+pub fn bundle_dir(binary: &Path) -> PathBuf {
+    binary
+        .ancestors()
+        .nth(3)
+        .filter(|b| b.extension().is_some_and(|e| e == "bundle"))
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| binary.to_path_buf())
+}
+
 fn define_effect_descriptor_props(p: &PropertySet, file: &Path) {
     p.define_str(name(kOfxPropType), &[name(kOfxTypeImageEffect)]);
     p.define_str(name(kOfxPropLabel), &[""]);
@@ -353,7 +363,12 @@ fn define_effect_descriptor_props(p: &PropertySet, file: &Path) {
         name(kOfxImageEffectPropClipPreferencesSlaveParam),
         PropValue::Str(vec![]),
     );
-    p.define_str(name(kOfxPluginPropFilePath), &[&file.display().to_string()]);
+    // OFX: "the file path to the plugin's bundle directory" (Nuke and Resolve report the
+    // bundle, not the binary inside it); a bare binary outside a bundle reports itself.
+    p.define_str(
+        name(kOfxPluginPropFilePath),
+        &[&bundle_dir(file).display().to_string()],
+    );
     p.define_str(name(kOfxImageEffectPropOpenGLRenderSupported), &["false"]);
     crate::cuda::define_descriptor_cuda_props(p);
 }

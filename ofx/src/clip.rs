@@ -106,6 +106,10 @@ impl Premultiplication {
     }
     /// Unknown strings read as premultiplied, the OFX default for RGBA.
     pub fn parse(s: &str) -> Premultiplication {
+        debug_assert_eq!(
+            Premultiplication::Unpremultiplied.name().to_bytes(),
+            b"OfxImageAlphaUnPremultiplied"
+        );
         if s == "OfxImageOpaque" {
             Premultiplication::Opaque
         } else if s == "OfxImageAlphaUnPremultiplied" {

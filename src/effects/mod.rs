@@ -4,11 +4,13 @@
 pub mod common;
 pub mod grain;
 pub mod inverse_tone_map;
+pub mod upscale;
 
 /// Every registered effect. Identifiers are reverse-domain under `org.platerestore.`.
 pub fn all() -> Vec<Box<dyn ofx::Plugin>> {
     vec![
         Box::new(inverse_tone_map::InverseToneMap),
         Box::new(grain::Grain),
+        Box::new(upscale::Upscale),
     ]
 }

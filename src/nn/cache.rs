@@ -80,8 +80,14 @@ pub fn shipped_models_dir(bundle_path: Option<&Path>) -> PathBuf {
     if let Some(dir) = std::env::var_os(MODELS_ENV) {
         return PathBuf::from(dir);
     }
-    if let Some(b) = bundle_path {
-        let d = b.join("Contents").join("Resources").join("models");
+    // Hosts report the bundle folder; some report the binary inside it: either way, the
+    // nearest `*.ofx.bundle` ancestor (or the path itself) holds the models.
+    if let Some(p) = bundle_path {
+        let bundle = p
+            .ancestors()
+            .find(|a| a.extension().is_some_and(|e| e == "bundle"))
+            .unwrap_or(p);
+        let d = bundle.join("Contents").join("Resources").join("models");
         if d.is_dir() {
             return d;
         }

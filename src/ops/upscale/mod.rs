@@ -1,0 +1,754 @@
+//! Upscale: ×2/×4 neural super-resolution on the engine in `nn`, or a classical Lanczos 3 /
+//! bicubic resize, to float output — without the colour shifts, halos and sharpened blocks of
+//! naive upscalers.
+//!
+//! How one render works (every step is a pure function of output coordinates and input pixels,
+//! so tiles, windows and thread counts never change a pixel):
+//! 1. the source pixels the window needs are read, un-premultiplied, in the plate's encoding;
+//! 2. the **base**: the classical resize of them (Resize mode) or the plate itself (Enhance);
+//! 3. the **network** runs in the encoding it was trained in (×4 with a ×2 model = two passes);
+//!    Enhance mode first box-downscales the plate by the model's factor (the "area" downscale
+//!    the model was trained on), so the network restores detail at the plate's own size;
+//! 4. the **detail** D = network − base; with *Colour lock* its local mean (a box of
+//!    ±[`LOCK_RADIUS`] output pixels) is removed, so the output's low-pass is the base's: no
+//!    tint, no level shift, flat areas exactly the base's value;
+//! 5. output = base + Detail × D; alpha is always the classical resize (never hallucinated),
+//!    and colour is premultiplied again when the plate was.
+
+pub mod resample;
+
+#[cfg(test)]
+mod tests;
+
+use super::{Abort, OpError};
+use crate::color::Encoding;
+use crate::device::{CudaEngine, DeviceError};
+use crate::image::{ImageView, ImageViewMut, Rect};
+use crate::nn::cpu::{self, RunOptions};
+use crate::nn::{Model, Planar, Task, TileSource, TrainedEncoding};
+use rayon::prelude::*;
+pub use resample::Filter;
+use std::sync::{Arc, Mutex};
+
+/// Half-width, in output pixels, of the box whose mean Colour lock takes from the detail.
+/// Wider than an 8×8 JPEG block at ×2 (16 px), so deblocking survives the lock while tints
+/// and level shifts (which are smooth) do not.
+pub const LOCK_RADIUS: i32 = 16;
+
+/// Flat-area gate: where the plate's local range (max − min over ±[`GATE_RADIUS`] pixels, any
+/// channel, in sRGB code values) is below `GATE_FLAT`, the network adds nothing; above
+/// `GATE_DETAIL` it adds all its detail; linear in between. A network cannot find detail in a
+/// flat area, so whatever it adds there is an artefact: its faint 2×2 pixel-shuffle pattern,
+/// or a halo spreading from a nearby edge. 8-bit smooth gradients (one code value per step)
+/// are above the gate.
+pub const GATE_FLAT: f32 = 0.25 / 255.0;
+pub const GATE_DETAIL: f32 = 1.0 / 255.0;
+pub const GATE_RADIUS: i32 = 2;
+
+/// Largest classical factor.
+pub const MAX_FACTOR: f64 = 8.0;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Method {
+    NeuralX2,
+    NeuralX4,
+    Lanczos3,
+    CatmullRom,
+    Mitchell,
+}
+
+impl Method {
+    /// Saved-index order of the OFX choice: append only.
+    pub const ALL: [Method; 5] = [
+        Method::NeuralX2,
+        Method::NeuralX4,
+        Method::Lanczos3,
+        Method::CatmullRom,
+        Method::Mitchell,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Method::NeuralX2 => "Neural ×2",
+            Method::NeuralX4 => "Neural ×4",
+            Method::Lanczos3 => "Lanczos 3",
+            Method::CatmullRom => "Bicubic (Catmull-Rom)",
+            Method::Mitchell => "Bicubic (Mitchell)",
+        }
+    }
+
+    /// The network's overall factor, for the neural methods.
+    pub fn neural_scale(self) -> Option<usize> {
+        match self {
+            Method::NeuralX2 => Some(2),
+            Method::NeuralX4 => Some(4),
+            _ => None,
+        }
+    }
+
+    /// The classical filter: the method itself, or Lanczos 3 as the neural methods' base.
+    pub fn filter(self) -> Filter {
+        match self {
+            Method::CatmullRom => Filter::CatmullRom,
+            Method::Mitchell => Filter::Mitchell,
+            _ => Filter::Lanczos3,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Mode {
+    /// The output is the input × factor (multi-resolution hosts: Nuke, Natron, ofxrun).
+    Resize,
+    /// The host already resized the plate (Resolve's timeline): restore detail at its size.
+    Enhance,
+}
+
+impl Mode {
+    pub const ALL: [Mode; 2] = [Mode::Resize, Mode::Enhance];
+    pub fn label(self) -> &'static str {
+        match self {
+            Mode::Resize => "Resize",
+            Mode::Enhance => "Enhance in place",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct UpscaleParams {
+    pub method: Method,
+    pub mode: Mode,
+    /// Classical methods' factor (the neural ones use theirs).
+    pub factor: f64,
+    /// 0 = the base (classical resize, or the plate in Enhance mode), 1 = the network.
+    pub detail: f32,
+    pub colour_lock: bool,
+    pub encoding: Encoding,
+    pub premultiplied: bool,
+}
+
+impl Default for UpscaleParams {
+    fn default() -> Self {
+        UpscaleParams {
+            method: Method::NeuralX2,
+            mode: Mode::Resize,
+            factor: 2.0,
+            detail: 1.0,
+            colour_lock: true,
+            encoding: Encoding::Srgb,
+            premultiplied: false,
+        }
+    }
+}
+
+impl UpscaleParams {
+    pub fn validate(&self) -> Result<(), OpError> {
+        if !(1.0..=MAX_FACTOR).contains(&self.factor) {
+            return Err(OpError::InvalidParam(format!(
+                "Scale factor {} is outside 1 to {MAX_FACTOR}",
+                self.factor
+            )));
+        }
+        if !(0.0..=1.0).contains(&self.detail) {
+            return Err(OpError::InvalidParam(format!(
+                "Detail {} is outside 0 to 1",
+                self.detail
+            )));
+        }
+        Ok(())
+    }
+
+    /// Output size ÷ input size.
+    pub fn scale(&self) -> f64 {
+        match (self.mode, self.method.neural_scale()) {
+            (Mode::Enhance, _) => 1.0,
+            (Mode::Resize, Some(s)) => s as f64,
+            (Mode::Resize, None) => self.factor,
+        }
+    }
+
+    /// Whether a network runs at all (Detail 0 is exactly the classical result).
+    pub fn uses_network(&self) -> bool {
+        self.method.neural_scale().is_some() && self.detail > 0.0
+    }
+
+    /// The output equals the input: Enhance without a network, or a classical ×1.
+    pub fn is_identity(&self) -> bool {
+        match self.mode {
+            Mode::Enhance => !self.uses_network(),
+            Mode::Resize => self.method.neural_scale().is_none() && self.factor == 1.0,
+        }
+    }
+
+    /// The output frame (pixels) of an input frame: each edge scaled about the origin, rounded
+    /// outwards.
+    pub fn output_frame(&self, input: Rect) -> Rect {
+        scale_rect(input, self.scale())
+    }
+
+    /// The detail's extent: the window grown by the lock radius (when the lock is on), inside
+    /// the output frame.
+    fn detail_region(&self, out_frame: Rect, window: Rect) -> Rect {
+        if self.uses_network() && self.colour_lock {
+            grow(window, LOCK_RADIUS).intersect(&out_frame)
+        } else {
+            window.intersect(&out_frame)
+        }
+    }
+
+    /// Input pixels a render of `window` reads (the region of interest to ask a host for).
+    pub fn region_of_interest(&self, net: Option<&Network>, frame: Rect, window: Rect) -> Rect {
+        let out_frame = self.output_frame(frame);
+        let ext = self.detail_region(out_frame, window);
+        if ext.is_empty() {
+            return Rect::new(0, 0, 0, 0);
+        }
+        let base = match self.mode {
+            Mode::Resize => resample::footprint(self.method.filter(), self.scale(), frame, ext),
+            Mode::Enhance => ext,
+        };
+        let base = if self.uses_network() {
+            union(
+                base,
+                grow(gate_footprint(self.scale(), ext), GATE_RADIUS).intersect(&frame),
+            )
+        } else {
+            base
+        };
+        let Some(net) = net.filter(|_| self.uses_network()) else {
+            return base;
+        };
+        let region = match self.mode {
+            Mode::Resize => net.input_region(frame, ext),
+            Mode::Enhance => {
+                let s = net.scale() as i32;
+                let small = net.input_region(downscaled_frame(frame, s), ext);
+                Rect::new(small.x1 * s, small.y1 * s, small.x2 * s, small.y2 * s).intersect(&frame)
+            }
+        };
+        union(base, region)
+    }
+}
+
+/// A network ready for the effect: a model and how many times it is applied (×4 from a ×2
+/// model is two passes; the second pass sees the first's clean output, which the model's
+/// training on clean pairs covers).
+#[derive(Debug, Clone)]
+pub struct Network {
+    pub model: Arc<Model>,
+    pub passes: u32,
+}
+
+impl Network {
+    /// A network giving `scale` from `model`, or why the model cannot.
+    pub fn for_scale(model: Arc<Model>, scale: usize) -> Result<Network, String> {
+        let spec = &model.spec;
+        if spec.task != Task::Upscale {
+            return Err(format!(
+                "model `{}` is a {:?} model, not an upscaling one",
+                spec.name, spec.task
+            ));
+        }
+        if spec.frames != 1 || spec.in_channels != 3 || spec.out_channels != 3 {
+            return Err(format!(
+                "model `{}` takes {} frame(s) of {} channels; Upscale needs one RGB frame",
+                spec.name, spec.frames, spec.in_channels
+            ));
+        }
+        let mut passes = 0;
+        let mut s = 1;
+        while s < scale && spec.scale > 1 {
+            s *= spec.scale;
+            passes += 1;
+        }
+        if s != scale {
+            return Err(format!(
+                "model `{}` upscales ×{}, which cannot make ×{scale}",
+                spec.name, spec.scale
+            ));
+        }
+        Ok(Network { model, passes })
+    }
+
+    pub fn scale(&self) -> usize {
+        self.model.scale().pow(self.passes)
+    }
+
+    fn frames(&self, frame: Rect) -> Vec<Rect> {
+        let mut f = vec![frame];
+        for _ in 0..self.passes {
+            let last = f[f.len() - 1];
+            f.push(cpu::output_frame(last, self.model.scale()));
+        }
+        f
+    }
+
+    /// Input pixels of `frame` that the outputs `window` depend on.
+    pub fn input_region(&self, frame: Rect, window: Rect) -> Rect {
+        let frames = self.frames(frame);
+        let mut r = window;
+        for p in (0..self.passes as usize).rev() {
+            r = cpu::input_region(&self.model, frames[p], r);
+        }
+        r
+    }
+
+    fn encoding(&self) -> Encoding {
+        match self.model.spec.encoding {
+            TrainedEncoding::Srgb => Encoding::Srgb,
+            TrainedEncoding::Bt1886 => Encoding::Bt1886,
+            TrainedEncoding::Linear => Encoding::Linear,
+        }
+    }
+}
+
+/// Where the network runs.
+#[derive(Clone, Copy)]
+pub enum NetDevice<'a> {
+    Cpu(RunOptions),
+    /// A GPU (own stream, frames uploaded); tile edge in output pixels.
+    Cuda(&'a CudaEngine, usize),
+}
+
+/// What a render did, for the effect to tell the user.
+#[derive(Debug, Default)]
+pub struct Report {
+    /// The network ran on the GPU.
+    pub gpu: bool,
+    /// The GPU was asked for and failed; the CPU finished the render.
+    pub gpu_error: Option<DeviceError>,
+}
+
+/// Renders `window` (output pixels) of the upscale of `src`, whose frame (region of definition
+/// in pixels) is `frame`. `net` must be given when `params.uses_network()`. `progress` gets the
+/// fraction done after each row of network tiles, on the calling thread.
+#[allow(clippy::too_many_arguments)]
+pub fn render(
+    params: &UpscaleParams,
+    net: Option<&Network>,
+    src: &ImageView<'_>,
+    frame: Rect,
+    dst: &ImageViewMut<'_>,
+    window: Rect,
+    device: NetDevice<'_>,
+    abort: &dyn Abort,
+    progress: &(dyn Fn(f64) + Sync),
+) -> Result<Report, OpError> {
+    params.validate()?;
+    let out_frame = params.output_frame(frame);
+    let inside = window.intersect(&out_frame);
+    let mut report = Report::default();
+    // Pixels of the window outside the output frame are transparent black.
+    let black = vec![[0.0f32; 4]; window.width().max(0) as usize];
+    for y in window.y1..window.y2 {
+        if y < inside.y1 || y >= inside.y2 {
+            dst.write_row(y, window.x1, &black);
+        } else {
+            dst.write_row(y, window.x1, &black[..(inside.x1 - window.x1) as usize]);
+            dst.write_row(y, inside.x2, &black[..(window.x2 - inside.x2) as usize]);
+        }
+    }
+    if inside.is_empty() {
+        return Ok(report);
+    }
+    let net = if params.uses_network() {
+        Some(net.ok_or(OpError::InvalidParam(
+            "no network is loaded for a neural method".into(),
+        ))?)
+    } else {
+        None
+    };
+    let roi = params.region_of_interest(net, frame, inside);
+    let plate = read_plate(src, roi, params.premultiplied);
+    if abort.aborted() {
+        return Err(OpError::Aborted);
+    }
+    let ext = params.detail_region(out_frame, inside);
+    let base = match params.mode {
+        Mode::Resize => {
+            resample::resample(params.method.filter(), params.scale(), &plate, frame, ext)
+        }
+        Mode::Enhance => crop(&plate, ext),
+    };
+    let mut out = crop(&base, inside);
+    if let Some(net) = net {
+        let n = run_network(params, net, &plate, frame, ext, device, abort, progress)?;
+        report = n.1;
+        let mut detail = detail_layer(&n.0, &base, params.encoding, net.encoding());
+        gate(&mut detail, &plate, frame, params.scale(), params.encoding);
+        let d = if params.colour_lock {
+            locked(&detail, out_frame, inside)
+        } else {
+            crop(&detail, inside)
+        };
+        let k = params.detail;
+        out.data
+            .par_chunks_mut(4)
+            .zip(d.data.par_chunks(3))
+            .for_each(|(o, d)| {
+                for c in 0..3 {
+                    o[c] += k * d[c];
+                }
+            });
+    }
+    write_out(&out, dst, params.premultiplied, params.mode == Mode::Resize);
+    Ok(report)
+}
+
+/// The plate over `rect` as RGBA f32, colour un-premultiplied.
+fn read_plate(src: &ImageView<'_>, rect: Rect, premultiplied: bool) -> Planar {
+    let mut p = Planar::zeros(rect, 4);
+    let w = rect.width().max(0) as usize;
+    p.data
+        .par_chunks_mut(4 * w.max(1))
+        .enumerate()
+        .for_each(|(r, row)| {
+            let mut px = vec![[0.0f32; 4]; w];
+            src.read_row(rect.y1 + r as i32, rect.x1, &mut px);
+            for (o, v) in row.chunks_mut(4).zip(&px) {
+                let mut v = *v;
+                if premultiplied {
+                    let a = v[3];
+                    for c in v.iter_mut().take(3) {
+                        *c = if a > 0.0 { *c / a } else { 0.0 };
+                    }
+                }
+                o.copy_from_slice(&v);
+            }
+        });
+    p
+}
+
+/// `p` restricted to `rect` (inside `p.rect`).
+fn crop(p: &Planar, rect: Rect) -> Planar {
+    let c = p.channels;
+    let mut out = Planar::zeros(rect, c);
+    let n = rect.width() as usize * c;
+    for y in rect.y1..rect.y2 {
+        let (a, b) = (out.index(rect.x1, y), p.index(rect.x1, y));
+        out.data[a..a + n].copy_from_slice(&p.data[b..b + n]);
+    }
+    out
+}
+
+/// The network's input: the plate's colour in the model's encoding, at the plate's size
+/// (Resize) or box-downscaled by the network's factor (Enhance).
+struct NetInput<'a> {
+    plate: &'a Planar,
+    frame: Rect,
+    from: Encoding,
+    to: Encoding,
+    /// Enhance: the box size (the network's overall factor); 1 in Resize mode.
+    block: i32,
+}
+
+impl TileSource for NetInput<'_> {
+    fn read_row(&self, y: i32, x1: i32, width: usize, out: &mut [f32]) {
+        let b = self.block;
+        for i in 0..width {
+            let x = x1 + i as i32;
+            let mut acc = [0.0f32; 3];
+            let mut n = 0.0f32;
+            // The block's pixels inside the frame (frame edges not divisible by the factor give
+            // partial blocks); in Resize mode the block is the pixel itself.
+            for yy in (y * b).max(self.frame.y1)..((y + 1) * b).min(self.frame.y2) {
+                for xx in (x * b).max(self.frame.x1)..((x + 1) * b).min(self.frame.x2) {
+                    let p = self.plate.pixel(xx, yy);
+                    for c in 0..3 {
+                        acc[c] += self.from.convert(self.to, p[c]);
+                    }
+                    n += 1.0;
+                }
+            }
+            for c in 0..3 {
+                out[i * 3 + c] = if n > 0.0 { acc[c] / n } else { 0.0 };
+            }
+        }
+    }
+}
+
+/// The frame of a plate box-downscaled by `s` (partial blocks at the far edges count).
+fn downscaled_frame(frame: Rect, s: i32) -> Rect {
+    Rect::new(
+        frame.x1.div_euclid(s),
+        frame.y1.div_euclid(s),
+        (frame.x2 + s - 1).div_euclid(s),
+        (frame.y2 + s - 1).div_euclid(s),
+    )
+}
+
+/// Runs every pass of the network so that its output covers `ext`, on the chosen device
+/// (falling back to the CPU when the GPU fails).
+#[allow(clippy::too_many_arguments)]
+fn run_network(
+    params: &UpscaleParams,
+    net: &Network,
+    plate: &Planar,
+    frame: Rect,
+    ext: Rect,
+    device: NetDevice<'_>,
+    abort: &dyn Abort,
+    progress: &(dyn Fn(f64) + Sync),
+) -> Result<(Planar, Report), OpError> {
+    let s = net.scale() as i32;
+    let (first_frame, block) = match params.mode {
+        Mode::Resize => (frame, 1),
+        Mode::Enhance => (downscaled_frame(frame, s), s),
+    };
+    let input = NetInput {
+        plate,
+        frame,
+        from: params.encoding,
+        to: net.encoding(),
+        block,
+    };
+    let frames = net.frames(first_frame);
+    // Each pass's output region: the next pass's input region, the last one `ext`.
+    let mut regions = vec![ext];
+    for p in (1..net.passes as usize).rev() {
+        let next = regions[0];
+        regions.insert(0, cpu::input_region(&net.model, frames[p], next));
+    }
+    let tile = match device {
+        NetDevice::Cpu(o) => o.tile,
+        NetDevice::Cuda(_, t) => t,
+    };
+    let total: usize = regions
+        .iter()
+        .zip(&frames)
+        .map(|(r, f)| cpu::tiles(*f, net.model.scale(), *r, tile).len())
+        .sum();
+    let mut done = 0usize;
+    let mut report = Report::default();
+    let mut previous: Option<Planar> = None;
+    for (p, &region) in regions.iter().enumerate() {
+        let source: &dyn TileSource = match &previous {
+            Some(prev) => prev,
+            None => &input,
+        };
+        let out = Mutex::new(Planar::zeros(region, 3));
+        let sink = |t: Planar| {
+            let mut o = out.lock().unwrap_or_else(|e| e.into_inner());
+            for y in t.rect.y1..t.rect.y2 {
+                let (a, b) = (o.index(t.rect.x1, y), t.index(t.rect.x1, y));
+                let n = t.rect.width() as usize * 3;
+                o.data[a..a + n].copy_from_slice(&t.data[b..b + n]);
+            }
+        };
+        // One row of tiles at a time, so progress is reported from the calling thread (hosts'
+        // progress suites belong to the thread that called render).
+        for band in tile_rows(frames[p], net.model.scale(), region, tile) {
+            let cpu_run = |kernels| {
+                let options = RunOptions { tile, kernels };
+                cpu::run(&net.model, source, frames[p], band, options, abort, &sink)
+            };
+            match device {
+                NetDevice::Cpu(o) => cpu_run(o.kernels)?,
+                NetDevice::Cuda(engine, t) => {
+                    match engine.run_nn(&net.model, source, frames[p], band, t, abort, &sink) {
+                        Ok(()) => report.gpu = true,
+                        Err(DeviceError::Aborted) => return Err(OpError::Aborted),
+                        Err(e) => {
+                            report.gpu_error = Some(e);
+                            cpu_run(cpu::Kernels::detect())?;
+                        }
+                    }
+                }
+            }
+            done += cpu::tiles(frames[p], net.model.scale(), band, tile).len();
+            progress(done as f64 / total.max(1) as f64);
+        }
+        previous = Some(out.into_inner().unwrap_or_else(|e| e.into_inner()));
+    }
+    let result = previous.unwrap_or_else(|| Planar::zeros(ext, 3));
+    Ok((crop(&result, ext), report))
+}
+
+/// `region` cut into bands one tile high, on the engine's tile grid.
+fn tile_rows(frame: Rect, scale: usize, region: Rect, tile: usize) -> Vec<Rect> {
+    let t = (tile.max(1).div_ceil(scale) * scale) as i32;
+    let of = cpu::output_frame(frame, scale);
+    let mut bands = Vec::new();
+    let mut y = region.y1;
+    while y < region.y2 {
+        let next = (of.y1 + ((y - of.y1).div_euclid(t) + 1) * t).min(region.y2);
+        bands.push(Rect::new(region.x1, y, region.x2, next));
+        y = next;
+    }
+    bands
+}
+
+/// Network output (model encoding) minus the base (plate encoding), in the plate's encoding.
+fn detail_layer(net: &Planar, base: &Planar, plate: Encoding, model: Encoding) -> Planar {
+    let mut d = Planar::zeros(net.rect, 3);
+    d.data
+        .par_chunks_mut(3)
+        .zip(net.data.par_chunks(3))
+        .zip(base.data.par_chunks(4))
+        .for_each(|((d, n), b)| {
+            for c in 0..3 {
+                d[c] = model.convert(plate, n[c]) - b[c];
+            }
+        });
+    d
+}
+
+/// The input pixel nearest to each output pixel's centre, over an output region.
+fn gate_footprint(scale: f64, r: Rect) -> Rect {
+    let c = |o: i32| resample::source_coordinate(o, scale).round() as i32;
+    Rect::new(c(r.x1), c(r.y1), c(r.x2 - 1) + 1, c(r.y2 - 1) + 1)
+}
+
+/// Scales the detail by the flat-area gate (see [`GATE_FLAT`]).
+fn gate(d: &mut Planar, plate: &Planar, frame: Rect, scale: f64, encoding: Encoding) {
+    let r = d.rect;
+    let w = r.width() as usize;
+    d.data
+        .par_chunks_mut(w * 3)
+        .enumerate()
+        .for_each(|(i, row)| {
+            let oy = r.y1 + i as i32;
+            let cy = (resample::source_coordinate(oy, scale).round() as i32)
+                .clamp(frame.y1, frame.y2 - 1);
+            let (y1, y2) = (
+                (cy - GATE_RADIUS).max(frame.y1),
+                (cy + GATE_RADIUS + 1).min(frame.y2),
+            );
+            for (j, px) in row.chunks_mut(3).enumerate() {
+                let ox = r.x1 + j as i32;
+                let cx = (resample::source_coordinate(ox, scale).round() as i32)
+                    .clamp(frame.x1, frame.x2 - 1);
+                let (x1, x2) = (
+                    (cx - GATE_RADIUS).max(frame.x1),
+                    (cx + GATE_RADIUS + 1).min(frame.x2),
+                );
+                let mut range = 0.0f32;
+                for c in 0..3 {
+                    let (mut lo, mut hi) = (f32::INFINITY, f32::NEG_INFINITY);
+                    for y in y1..y2 {
+                        for x in x1..x2 {
+                            let v = plate.pixel(x, y)[c];
+                            lo = lo.min(v);
+                            hi = hi.max(v);
+                        }
+                    }
+                    let (lo, hi) = (
+                        encoding.convert(Encoding::Srgb, lo),
+                        encoding.convert(Encoding::Srgb, hi),
+                    );
+                    range = range.max(hi - lo);
+                }
+                let g = ((range - GATE_FLAT) / (GATE_DETAIL - GATE_FLAT)).clamp(0.0, 1.0);
+                if g < 1.0 {
+                    for v in px.iter_mut() {
+                        *v *= g;
+                    }
+                }
+            }
+        });
+}
+
+/// The detail over `window` with its local mean removed: a box of ±LOCK_RADIUS pixels clipped
+/// to the frame, summed relative to the centre pixel in a fixed order (so a constant detail
+/// gives exactly zero, and the sum never depends on the window).
+fn locked(d: &Planar, frame: Rect, window: Rect) -> Planar {
+    let r = LOCK_RADIUS;
+    // Vertical means over the window's rows, at every column of `d`.
+    let cols = Rect::new(d.rect.x1, window.y1, d.rect.x2, window.y2);
+    let mut v = Planar::zeros(cols, 3);
+    let w = cols.width() as usize;
+    v.data
+        .par_chunks_mut(w * 3)
+        .enumerate()
+        .for_each(|(i, row)| {
+            let y = window.y1 + i as i32;
+            let (y1, y2) = ((y - r).max(frame.y1), (y + r + 1).min(frame.y2));
+            for x in cols.x1..cols.x2 {
+                let centre = d.pixel(x, y);
+                let mut acc = [0.0f32; 3];
+                for yy in y1..y2 {
+                    let p = d.pixel(x, yy);
+                    for c in 0..3 {
+                        acc[c] += p[c] - centre[c];
+                    }
+                }
+                let o = (x - cols.x1) as usize * 3;
+                for c in 0..3 {
+                    row[o + c] = centre[c] + acc[c] / (y2 - y1) as f32;
+                }
+            }
+        });
+    // Horizontal means of those, subtracted from the detail.
+    let mut out = Planar::zeros(window, 3);
+    let w = window.width() as usize;
+    out.data
+        .par_chunks_mut(w * 3)
+        .enumerate()
+        .for_each(|(i, row)| {
+            let y = window.y1 + i as i32;
+            for x in window.x1..window.x2 {
+                let (x1, x2) = ((x - r).max(frame.x1), (x + r + 1).min(frame.x2));
+                let centre = v.pixel(x, y);
+                let mut acc = [0.0f32; 3];
+                for xx in x1..x2 {
+                    let p = v.pixel(xx, y);
+                    for c in 0..3 {
+                        acc[c] += p[c] - centre[c];
+                    }
+                }
+                let own = d.pixel(x, y);
+                let o = (x - window.x1) as usize * 3;
+                for c in 0..3 {
+                    let mean = centre[c] + acc[c] / (x2 - x1) as f32;
+                    row[o + c] = own[c] - mean;
+                }
+            }
+        });
+    out
+}
+
+/// Writes the result; `clamp_alpha`: a resampled alpha is clamped to 0..1 (Lanczos lobes).
+fn write_out(out: &Planar, dst: &ImageViewMut<'_>, premultiplied: bool, clamp_alpha: bool) {
+    let r = out.rect;
+    let w = r.width() as usize;
+    (r.y1..r.y2).into_par_iter().for_each(|y| {
+        let mut row = vec![[0.0f32; 4]; w];
+        let i = out.index(r.x1, y);
+        for (px, v) in row.iter_mut().zip(out.data[i..i + 4 * w].chunks(4)) {
+            let a = if clamp_alpha {
+                v[3].clamp(0.0, 1.0)
+            } else {
+                v[3]
+            };
+            let k = if premultiplied { a } else { 1.0 };
+            *px = [v[0] * k, v[1] * k, v[2] * k, a];
+        }
+        dst.write_row(y, r.x1, &row);
+    });
+}
+
+fn grow(r: Rect, d: i32) -> Rect {
+    Rect::new(r.x1 - d, r.y1 - d, r.x2 + d, r.y2 + d)
+}
+
+fn union(a: Rect, b: Rect) -> Rect {
+    if a.is_empty() {
+        return b;
+    }
+    if b.is_empty() {
+        return a;
+    }
+    Rect::new(
+        a.x1.min(b.x1),
+        a.y1.min(b.y1),
+        a.x2.max(b.x2),
+        a.y2.max(b.y2),
+    )
+}
+
+/// `r` scaled about the origin by `s`, rounded outwards (exact for integer factors).
+pub fn scale_rect(r: Rect, s: f64) -> Rect {
+    let lo = |v: i32| (v as f64 * s + 1e-9).floor() as i32;
+    let hi = |v: i32| (v as f64 * s - 1e-9).ceil() as i32;
+    Rect::new(lo(r.x1), lo(r.y1), hi(r.x2), hi(r.y2))
+}

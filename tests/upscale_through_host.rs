@@ -1,0 +1,244 @@
+//! Upscale loaded as a real OFX plugin through the headless host: the region of definition
+//! grows by the factor, regions of interest map back with the network's margin, and the pixels
+//! are the op's for any tiling, thread count, row layout, input depth, render scale and mode; a
+//! bad model file is reported and the shipped network renders instead; abort stops the render.
+
+mod common;
+
+use ofx_harness::{BitDepth, RenderOptions, RowLayout};
+use platerestore::effects::upscale::SHIPPED_X2;
+use platerestore::image::{Components, ImageBuf, PixelDepth, Rect};
+use platerestore::nn::cpu::RunOptions;
+use platerestore::ops::upscale::{self, Method, Mode, NetDevice, Network, UpscaleParams};
+use platerestore::ops::NeverAbort;
+
+const ID: &str = "org.platerestore.Upscale";
+
+fn network() -> Network {
+    let model = platerestore::nn::shipped_model(SHIPPED_X2, None).unwrap();
+    Network::for_scale(model, 2).unwrap()
+}
+
+fn direct(src: &ImageBuf, frame: Rect, params: &UpscaleParams) -> (Rect, Vec<[f32; 4]>) {
+    let of = params.output_frame(frame);
+    let mut dst = ImageBuf::new(of, PixelDepth::F32, Components::Rgba, 0, false);
+    let net = network();
+    upscale::render(
+        params,
+        Some(&net),
+        &src.view(),
+        frame,
+        &dst.view_mut(),
+        of,
+        NetDevice::Cpu(RunOptions::default()),
+        &NeverAbort,
+        &|_| {},
+    )
+    .unwrap();
+    (of, dst.to_rgba_f32())
+}
+
+/// Where two renders differ: the first differing pixel and the largest difference.
+fn same(a: &[[f32; 4]], b: &[[f32; 4]], what: &str) {
+    assert_eq!(a.len(), b.len(), "{what}: pixel counts");
+    let first = a.iter().zip(b).position(|(p, q)| p != q);
+    let max = a
+        .iter()
+        .zip(b)
+        .flat_map(|(p, q)| (0..4).map(move |c| (p[c] - q[c]).abs()))
+        .fold(0.0f32, f32::max);
+    assert!(
+        first.is_none(),
+        "{what}: first difference at pixel {first:?}, largest {max}"
+    );
+}
+
+/// An instance on a straight-alpha source.
+fn instance(mut src: ofx_harness::HostImage) -> ofx_harness::Instance {
+    src.set_premult(ofx_harness::Premult::UnPreMultiplied);
+    instance_as_is(src)
+}
+
+fn instance_as_is(src: ofx_harness::HostImage) -> ofx_harness::Instance {
+    let mut fx = common::plugin(ID).instance("filter").unwrap();
+    fx.set_param_text("device", "CPU", None).unwrap();
+    fx.set_input_image("Source", src).unwrap();
+    fx
+}
+
+#[test]
+fn resize_renders_what_the_op_renders_for_any_tiling_threads_and_layout() {
+    let bounds = Rect::new(-6, 4, 41, 33);
+    let (mut img, buf) = common::pattern_pair(bounds, PixelDepth::F32, Components::Rgba);
+    img.set_premult(ofx_harness::Premult::PreMultiplied);
+    let params = UpscaleParams {
+        premultiplied: true,
+        ..UpscaleParams::default()
+    };
+    let (of, want) = direct(&buf, bounds, &params);
+    let mut fx = instance_as_is(img);
+    let full = fx.render_frame(1.0, &RenderOptions::default()).unwrap();
+    assert_eq!(common::harness_rect(of), full.rod, "RoD is the input's × 2");
+    assert_eq!(full.image.depth(), BitDepth::Float, "output is float");
+    same(&full.image.to_rgba_f32(), &want, "plugin vs op");
+    for (tile, threads, rows) in [
+        (Some((37, 23)), Some(2), RowLayout::default()),
+        (
+            Some((8, 64)),
+            Some(3),
+            RowLayout {
+                padding_bytes: 12,
+                bottom_up: true,
+            },
+        ),
+    ] {
+        let opts = RenderOptions {
+            tile,
+            threads,
+            input_rows: Some(rows),
+            output_rows: rows,
+            canary: true,
+            ..Default::default()
+        };
+        let out = fx.render_frame(1.0, &opts).unwrap();
+        assert!(out.findings.is_empty(), "{:?}", out.findings);
+        same(
+            &out.image.to_rgba_f32(),
+            &want,
+            &format!("tile {tile:?} threads {threads:?}"),
+        );
+    }
+}
+
+#[test]
+fn every_input_depth_and_enhance_mode_render_the_op() {
+    let bounds = Rect::new(0, 0, 30, 22);
+    for depth in PixelDepth::ALL {
+        let (img, buf) = common::pattern_pair(bounds, depth, Components::Rgb);
+        for mode in [Mode::Resize, Mode::Enhance] {
+            let params = UpscaleParams {
+                mode,
+                ..UpscaleParams::default()
+            };
+            let (of, want) = direct(&buf, bounds, &params);
+            let mut fx = instance(img.clone());
+            fx.set_param_text("mode", Mode::label(mode), None).unwrap();
+            let out = fx.render_frame(1.0, &RenderOptions::default()).unwrap();
+            assert_eq!(common::harness_rect(of), out.rod, "{depth:?} {mode:?}");
+            same(
+                &out.image.to_rgba_f32(),
+                &want,
+                &format!("{depth:?} {mode:?}"),
+            );
+        }
+    }
+}
+
+#[test]
+fn a_proxy_render_upscales_the_proxy() {
+    // At render scale 0.5 the host hands a half-size plate; the output is that × 2, the op's
+    // result on the proxy pixels (cheaper, and close to a downscaled full render).
+    let bounds = Rect::new(0, 0, 24, 16);
+    let (img, buf) = common::pattern_pair(bounds, PixelDepth::F32, Components::Rgba);
+    let (of, want) = direct(&buf, bounds, &UpscaleParams::default());
+    let mut fx = instance(img);
+    let out = fx
+        .render_frame(
+            1.0,
+            &RenderOptions {
+                render_scale: (0.5, 0.5),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(common::harness_rect(of), out.rod);
+    same(&out.image.to_rgba_f32(), &want, "proxy");
+}
+
+#[test]
+fn classical_methods_and_identities() {
+    let bounds = Rect::new(0, 0, 20, 14);
+    let (img, buf) = common::pattern_pair(bounds, PixelDepth::F32, Components::Rgba);
+    let mut fx = instance(img);
+    fx.set_param_text("method", Method::Mitchell.label(), None)
+        .unwrap();
+    fx.set_param("factor", 3.0).unwrap();
+    let out = fx.render_frame(1.0, &RenderOptions::default()).unwrap();
+    let params = UpscaleParams {
+        method: Method::Mitchell,
+        factor: 3.0,
+        ..UpscaleParams::default()
+    };
+    let of = params.output_frame(bounds);
+    assert_eq!(of, Rect::new(0, 0, 60, 42));
+    let mut dst = ImageBuf::new(of, PixelDepth::F32, Components::Rgba, 0, false);
+    upscale::render(
+        &params,
+        None,
+        &buf.view(),
+        bounds,
+        &dst.view_mut(),
+        of,
+        NetDevice::Cpu(RunOptions::default()),
+        &NeverAbort,
+        &|_| {},
+    )
+    .unwrap();
+    same(&out.image.to_rgba_f32(), &dst.to_rgba_f32(), "Mitchell ×3");
+    // A classical method in Enhance mode changes nothing: the host gets an identity.
+    fx.set_param_text("mode", Mode::Enhance.label(), None)
+        .unwrap();
+    let out = fx.render_frame(1.0, &RenderOptions::default()).unwrap();
+    assert!(out.identity.is_some(), "Enhance + classical is an identity");
+}
+
+#[test]
+fn a_bad_model_file_is_reported_and_the_shipped_network_renders() {
+    let bounds = Rect::new(0, 0, 16, 12);
+    let (img, buf) = common::pattern_pair(bounds, PixelDepth::F32, Components::Rgba);
+    let (_, want) = direct(&buf, bounds, &UpscaleParams::default());
+    let dir = std::env::temp_dir().join(format!("upscale-bad-model-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = dir.join("not-a-model.safetensors");
+    std::fs::write(&bad, b"\x10\x00\x00\x00\x00\x00\x00\x00{\"a\":1}").unwrap();
+    let mut fx = instance(img);
+    fx.set_param("modelFile", bad.display().to_string())
+        .unwrap();
+    let info = fx.param_value("modelInfo", 1.0);
+    let out = fx.render_frame(1.0, &RenderOptions::default()).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    same(
+        &out.image.to_rgba_f32(),
+        &want,
+        "the shipped network renders",
+    );
+    let msgs = fx.messages();
+    assert!(
+        msgs.iter()
+            .any(|m| m.text.contains("not-a-model.safetensors") && m.text.contains("shipped")),
+        "{msgs:?}"
+    );
+    assert!(
+        format!("{info:?}").contains(SHIPPED_X2),
+        "the info text names the network in use: {info:?}"
+    );
+}
+
+#[test]
+fn abort_stops_the_render_and_progress_is_reported() {
+    let bounds = Rect::new(0, 0, 300, 200);
+    let (img, _) = common::pattern_pair(bounds, PixelDepth::F32, Components::Rgba);
+    let mut fx = instance(img);
+    let ok = fx.render_frame(1.0, &RenderOptions::default()).unwrap();
+    let reports = fx.progress_reports();
+    assert!(
+        reports.iter().any(|(_, f)| *f > 0.0 && *f < 1.0),
+        "progress between 0 and 1 is reported: {reports:?}"
+    );
+    assert!(ok.findings.is_empty(), "{:?}", ok.findings);
+    let abort = fx.abort_handle();
+    abort.raise();
+    let r = fx.render_frame(2.0, &RenderOptions::default());
+    abort.clear();
+    assert!(r.is_err(), "an aborted render fails the frame");
+}
