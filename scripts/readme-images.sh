@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Regenerates the README's Grain pictures from the embedded default plate: the plate, the plate
+# Regenerates the README's Grain and Upscale pictures from the embedded default plate: the plate, the plate
 # with grain, and the grain-only pass (centred on 0.5), each cropped to 480×270 around the
 # horizon. Needs the bundle (cargo run -p platerestore-bundle -- build) and Pillow for the crop
 # (installed into a temporary folder, not the project).
@@ -20,4 +20,32 @@ for name in ["plate_before", "plate_grain", "grain_only"]:
     path = f"docs/images/{name}.png"
     Image.open(path).crop((0, 200, 480, 470)).save(path, optimize=True)
 PY
-rm -rf "$pil"
+
+# Upscale: the built-in plate halved (area) and saved as JPEG quality 40, 4:2:0 — a small,
+# compressed plate as generators deliver — then ×2 by Lanczos 3 and by the network, both
+# through ofxrun; crops of the colour patches and the resolution wedge.
+up=$(mktemp -d)
+$run render org.platerestore.Upscale -p method=2 -p factor=1 -o "$up/plate.png" --out-depth byte --overwrite
+python3 -m pip install -q --target "$pil" pillow 2>/dev/null || true
+PYTHONPATH="$pil" python3 - "$up" <<'PY'
+import sys
+from PIL import Image
+d = sys.argv[1]
+im = Image.open(f"{d}/plate.png").convert("RGB")
+small = im.resize((im.width // 2, im.height // 2), Image.BOX)
+small.save(f"{d}/small.jpg", quality=40, subsampling=2)
+Image.open(f"{d}/small.jpg").save(f"{d}/small.png")
+PY
+$run render org.platerestore.Upscale -i "$up/small.png" -p method=2 -o "$up/lanczos.png" --out-depth byte --overwrite
+$run render org.platerestore.Upscale -i "$up/small.png" -p method=0 -o "$up/neural.png" --out-depth byte --overwrite
+PYTHONPATH="$pil" python3 - "$up" <<'PY'
+import sys
+from PIL import Image
+d = sys.argv[1]
+box = (20, 330, 420, 520)
+Image.open(f"{d}/small.png").resize((960, 540), Image.NEAREST).crop(box).save(
+    "docs/images/upscale_input.png", optimize=True)
+for name in ["lanczos", "neural"]:
+    Image.open(f"{d}/{name}.png").crop(box).save(f"docs/images/upscale_{name}.png", optimize=True)
+PY
+rm -rf "$up" "$pil"

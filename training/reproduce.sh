@@ -6,7 +6,7 @@
 # tests/data/nn/<name>.vector.safetensors and the model card bundle/models/<name>.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-NAME="${1:?usage: training/reproduce.sh <name>  (upscale-x2)}"
+NAME="${1:?usage: training/reproduce.sh <name>  (upscale-x2, restore-v1)}"
 SEED=1
 case "$NAME" in
   upscale-x2)
@@ -17,7 +17,7 @@ case "$NAME" in
     TASK=upscale; SCALE=4; CROPS=6000
     TRAIN_ARGS=(--channels 32 --body-convs 6 --activation prelu --steps 12000 --batch 16
                 --patch 32 --lr 1e-3 --lr-min 1e-5 --loss l1) ;;
-  restore)
+  restore|restore-v1)
     TASK=restore; SCALE=1; CROPS=6000
     TRAIN_ARGS=(--channels 32 --body-convs 6 --activation prelu --steps 12000 --batch 16
                 --patch 64 --lr 1e-3 --lr-min 1e-5 --loss l1) ;;

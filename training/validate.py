@@ -12,6 +12,8 @@ then one of three conditions:
 Each method upsamples the SAME 8-bit LR: the network (PyTorch, output rounded to 8-bit),
 `ffmpeg -vf scale=iw*S:ih*S:flags=lanczos` and `flags=bicubic` run on the LR PNG, and for the
 compressed conditions ffmpeg hqdn3d and nlmeans (defaults) followed by the same Lanczos scale.
+With --ofxrun, also the Upscale effect rendered through ofxrun on the same 8-bit LR PNG (default
+parameters, the model given by --model; "effect-nolock" with Colour lock off), written 8-bit.
 PSNR (RGB, 8-bit, whole image, no border shave) and SSIM (skimage, channel_axis, data_range 255)
 against the clean HR. Writes target/training/<name>/validation.{json,md}.
 """
@@ -64,6 +66,20 @@ def ffmpeg_png(lr, vf, tmp):
     return np.asarray(Image.open(dst).convert("RGB"))
 
 
+def effect_up(lr, tmp, ofxrun, params):
+    """The Upscale effect itself, rendered through ofxrun (8-bit PNG in, 8-bit PNG out)."""
+    src, dst = os.path.join(tmp, "lr.png"), os.path.join(tmp, "effect.png")
+    Image.fromarray(lr).save(src)
+    cmd = [ofxrun, "render", "org.platerestore.Upscale", "-i", src, "-o", dst, "--out-depth",
+           "byte", "--overwrite"]
+    for p in params:
+        cmd += ["-p", p]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed:\n{r.stderr}")
+    return np.asarray(Image.open(dst).convert("RGB"))
+
+
 def net_up(model, lr):
     x = torch.from_numpy(np.array(lr)).float().div(255).permute(2, 0, 1)[None]
     with torch.no_grad():
@@ -91,7 +107,9 @@ def load_model(a):
     return m.eval()
 
 
-def evaluate(model, scale, out_dir, say=print):
+def evaluate(model, scale, out_dir, say=print, effect=None):
+    """`effect`: (ofxrun path, model file) to also measure the Upscale effect as shipped
+    (Colour lock and flat-area gate on) and with Colour lock off."""
     _, val = common.split()
     S = scale
     methods = {
@@ -101,6 +119,11 @@ def evaluate(model, scale, out_dir, say=print):
         "hqdn3d+lanczos": f"hqdn3d,scale=iw*{S}:ih*{S}:flags=lanczos",
         "nlmeans+lanczos": f"nlmeans,scale=iw*{S}:ih*{S}:flags=lanczos",
     }
+    if effect:
+        ofxrun, model_file = effect
+        base = [f"modelFile={model_file}", "device=CPU", f"method={'1' if S == 4 else '0'}"]
+        methods["effect"] = ("effect", base)
+        methods["effect-nolock"] = ("effect", base + ["colourLock=false"])
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for src, name, path in val:
@@ -110,7 +133,12 @@ def evaluate(model, scale, out_dir, say=print):
                 for meth, vf in methods.items():
                     if meth.startswith(("hqdn3d", "nlmeans")) and cond == "clean":
                         continue
-                    up = net_up(model, lr) if vf is None else ffmpeg_png(lr, vf, tmp)
+                    if vf is None:
+                        up = net_up(model, lr)
+                    elif isinstance(vf, tuple):
+                        up = effect_up(lr, tmp, effect[0], vf[1])
+                    else:
+                        up = ffmpeg_png(lr, vf, tmp)
                     assert up.shape == hr.shape, (up.shape, hr.shape)
                     rows.append(dict(image=f"{src}/{name}", size=f"{hr.shape[1]}x{hr.shape[0]}",
                                      condition=cond, method=meth, psnr=round(psnr(up, hr), 3),
@@ -134,12 +162,14 @@ def summarise(rows):
                                         ssim=round(float(np.mean([r["ssim"] for r in rs])), 4))
     checks = {}
     for c in conds:
-        gains = [next(r["psnr"] for r in rows if r["image"] == i and r["condition"] == c and r["method"] == "net")
-                 - next(r["psnr"] for r in rows if r["image"] == i and r["condition"] == c and r["method"] == "lanczos")
-                 for i in images]
-        checks[c] = dict(mean_gain_over_lanczos_db=round(float(np.mean(gains)), 3),
-                         min_gain_over_lanczos_db=round(float(np.min(gains)), 3),
-                         images_worse_than_lanczos=int(sum(g < 0 for g in gains)))
+        for m in [m for m in ("net", "effect", "effect-nolock") if m in meths]:
+            gains = [next(r["psnr"] for r in rows if r["image"] == i and r["condition"] == c and r["method"] == m)
+                     - next(r["psnr"] for r in rows if r["image"] == i and r["condition"] == c and r["method"] == "lanczos")
+                     for i in images]
+            key = c if m == "net" else f"{c}/{m}"
+            checks[key] = dict(mean_gain_over_lanczos_db=round(float(np.mean(gains)), 3),
+                               min_gain_over_lanczos_db=round(float(np.min(gains)), 3),
+                               images_worse_than_lanczos=int(sum(g < 0 for g in gains)))
     return conds, meths, images, mean, checks
 
 
@@ -161,12 +191,13 @@ def markdown(rows, title):
             out.append(f"| {i} | {size} | " + " | ".join(cells) + " |")
         out.append("| **mean** | | " + " | ".join(
             f"**{mean[f'{c}/{m}']['psnr']:.2f} / {mean[f'{c}/{m}']['ssim']:.4f}**" for m in ms) + " |")
-        k = checks[c]
         out.append("")
-        out.append(f"net − Lanczos: mean {k['mean_gain_over_lanczos_db']:+.2f} dB, worst image "
-                   f"{k['min_gain_over_lanczos_db']:+.2f} dB, {k['images_worse_than_lanczos']} "
-                   f"image(s) worse than Lanczos.")
-        out.append("")
+        for m in [m for m in ("net", "effect", "effect-nolock") if m in ms]:
+            k = checks[c if m == "net" else f"{c}/{m}"]
+            out.append(f"{m} − Lanczos: mean {k['mean_gain_over_lanczos_db']:+.2f} dB, worst image "
+                       f"{k['min_gain_over_lanczos_db']:+.2f} dB, {k['images_worse_than_lanczos']} "
+                       f"image(s) worse than Lanczos.")
+            out.append("")
     return "\n".join(out)
 
 
@@ -176,11 +207,14 @@ def main():
     ap.add_argument("--model", help="a .safetensors model file (default: the checkpoint)")
     ap.add_argument("--ckpt")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--ofxrun", help="also measure the Upscale effect through this ofxrun "
+                    "(OFX_PLUGIN_PATH must find the bundle; needs --model)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     model = load_model(a)
     t0 = time.time()
-    rows = evaluate(model, model.cfg["scale"], None)
+    effect = (a.ofxrun, os.path.abspath(a.model)) if a.ofxrun and a.model else None
+    rows = evaluate(model, model.cfg["scale"], None, effect=effect)
     out = common.WORK / a.name
     out.mkdir(parents=True, exist_ok=True)
     conds, meths, images, mean, checks = summarise(rows)

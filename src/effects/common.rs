@@ -324,3 +324,104 @@ pub fn device_image(info: &ImageInfo) -> DeviceImage {
         layout: layout_of(info),
     }
 }
+
+/// Model files already reported as unusable (one message per file, not one per render).
+static REPORTED_MODELS: std::sync::Mutex<Option<std::collections::HashSet<String>>> =
+    std::sync::Mutex::new(None);
+
+/// The bundle this binary was loaded from (`kOfxPluginPropFilePath`), where shipped models live.
+pub fn bundle_path(effect: &ImageEffect) -> Option<std::path::PathBuf> {
+    effect
+        .props()
+        .ok()?
+        .get_string_opt(name!(kOfxPluginPropFilePath), 0)
+        .filter(|p| !p.is_empty())
+        .map(std::path::PathBuf::from)
+}
+
+/// Loads the user's model file `path` when it is set and `accept` takes it; otherwise (after
+/// telling the user once per file why theirs was not used) the shipped model `shipped`, which
+/// `accept` must take. `effect_label` starts the messages.
+pub fn choose_model(
+    effect: &ImageEffect,
+    effect_label: &str,
+    path: &str,
+    shipped: &str,
+    mut accept: impl FnMut(Arc<crate::nn::Model>) -> std::result::Result<(), String>,
+) -> Result<()> {
+    let path = path.trim();
+    if !path.is_empty() {
+        let user = crate::nn::load_model(std::path::Path::new(path))
+            .map_err(|e| e.to_string())
+            .and_then(&mut accept);
+        match user {
+            Ok(()) => return Ok(()),
+            Err(e) => {
+                let text = format!(
+                    "{effect_label}: model file {path} cannot be used ({e}); using the shipped model."
+                );
+                log::warn!("{text}");
+                let mut reported = REPORTED_MODELS.lock().unwrap_or_else(|e| e.into_inner());
+                if reported
+                    .get_or_insert_with(std::collections::HashSet::new)
+                    .insert(format!("{effect_label}:{path}"))
+                {
+                    effect.persistent_message(Some((ofx::MessageKind::Warning, &text)));
+                }
+            }
+        }
+    }
+    let model = crate::nn::shipped_model(shipped, bundle_path(effect).as_deref()).map_err(|e| {
+        Error::failed(format!(
+            "{effect_label}: the shipped network is missing or damaged ({e}); reinstall PlateRestore or choose a model file"
+        ))
+    })?;
+    accept(model).map_err(|e| Error::failed(format!("{effect_label}: {e}")))
+}
+
+/// The host's abort flag or a cancel from its progress bar.
+pub struct CancelOrAbort<'a> {
+    pub effect: &'a ImageEffect,
+    pub cancelled: &'a AtomicBool,
+}
+
+impl crate::ops::Abort for CancelOrAbort<'_> {
+    fn aborted(&self) -> bool {
+        self.cancelled.load(Ordering::Relaxed) || self.effect.aborted()
+    }
+}
+
+/// Canonical ↔ pixel coordinates at a render scale and pixel aspect (OFX: pixel x =
+/// canonical x × scale ÷ aspect), rounding regions outwards.
+pub struct PixelMapping {
+    sx: f64,
+    sy: f64,
+}
+
+impl PixelMapping {
+    pub fn new(render_scale: [f64; 2], pixel_aspect: f64) -> PixelMapping {
+        PixelMapping {
+            sx: render_scale[0] / pixel_aspect,
+            sy: render_scale[1],
+        }
+    }
+
+    pub fn pixels(&self, r: &ofx::RectD) -> Rect {
+        let clamp = |v: f64| v.clamp(-1.0e9, 1.0e9);
+        Rect::new(
+            clamp((r.x1 * self.sx + 1e-6).floor()) as i32,
+            clamp((r.y1 * self.sy + 1e-6).floor()) as i32,
+            clamp((r.x2 * self.sx - 1e-6).ceil()) as i32,
+            clamp((r.y2 * self.sy - 1e-6).ceil()) as i32,
+        )
+    }
+
+    pub fn canonical(&self, r: Rect) -> ofx::RectD {
+        ofx::RectD {
+            x1: r.x1 as f64 / self.sx,
+            y1: r.y1 as f64 / self.sy,
+            x2: r.x2 as f64 / self.sx,
+            y2: r.y2 as f64 / self.sy,
+        }
+    }
+}

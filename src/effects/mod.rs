@@ -4,6 +4,7 @@
 pub mod common;
 pub mod grain;
 pub mod inverse_tone_map;
+pub mod restore;
 pub mod upscale;
 
 /// Every registered effect. Identifiers are reverse-domain under `org.platerestore.`.

@@ -8,20 +8,15 @@
 use super::common::{self, Describe, OUTPUT, SOURCE};
 use crate::color::Encoding;
 use crate::device::{Device, DevicePreference};
-use crate::image::Rect;
 use crate::nn::{self, cpu::RunOptions};
 use crate::ops::upscale::{self, Method, Mode, NetDevice, Network, UpscaleParams, MAX_FACTOR};
-use crate::ops::Abort;
 use ofx::{
-    name, BitDepth, Context, Error, ImageComponents, ImageEffect, InstanceChangedArgs,
-    IsIdentityArgs, OutArgs, ParamSet, Plugin, RectD, RegionOfDefinitionArgs,
-    RegionsOfInterestArgs, RenderArgs, Result,
+    BitDepth, Context, Error, ImageComponents, ImageEffect, InstanceChangedArgs, IsIdentityArgs,
+    OutArgs, ParamSet, Plugin, RectD, RegionOfDefinitionArgs, RegionsOfInterestArgs, RenderArgs,
+    Result,
 };
-use std::collections::HashSet;
 use std::ffi::CStr;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
 
 pub const IDENTIFIER: &CStr = c"org.platerestore.Upscale";
 
@@ -108,7 +103,7 @@ impl Plugin for Upscale {
         let ps = effect.params()?;
         let p = read_params(&ps, args.time)?;
         let clip = effect.clip(SOURCE)?;
-        let to_px = PixelMapping::new(args.render_scale, clip.pixel_aspect());
+        let to_px = common::PixelMapping::new(args.render_scale, clip.pixel_aspect());
         let frame = to_px.pixels(&clip.region_of_definition(args.time)?);
         let window = to_px.pixels(&args.region);
         let net = if p.uses_network() {
@@ -150,7 +145,7 @@ impl Plugin for Upscale {
         let src = common::source_view(src_img, src_info)?;
         params.premultiplied = common::is_premultiplied(src_info);
         let clip = effect.clip(SOURCE)?;
-        let to_px = PixelMapping::new(args.render_scale, clip.pixel_aspect());
+        let to_px = common::PixelMapping::new(args.render_scale, clip.pixel_aspect());
         let frame = to_px.pixels(&clip.region_of_definition(args.time)?);
         let net = if params.uses_network() {
             Some(network(effect, &ps, &params, args.time)?)
@@ -174,7 +169,7 @@ impl Plugin for Upscale {
             Device::Cpu => NetDevice::Cpu(RunOptions::default()),
         };
         let cancelled = AtomicBool::new(false);
-        let abort = CancelOrAbort {
+        let abort = common::CancelOrAbort {
             effect,
             cancelled: &cancelled,
         };
@@ -222,89 +217,17 @@ impl Plugin for Upscale {
     }
 }
 
-/// The host's abort flag or a cancel from its progress bar.
-struct CancelOrAbort<'a> {
-    effect: &'a ImageEffect,
-    cancelled: &'a AtomicBool,
-}
-
-impl Abort for CancelOrAbort<'_> {
-    fn aborted(&self) -> bool {
-        self.cancelled.load(Ordering::Relaxed) || self.effect.aborted()
-    }
-}
-
-/// Canonical ↔ pixel coordinates at a render scale and pixel aspect (OFX: pixel x =
-/// canonical x × scale ÷ aspect), rounding regions outwards.
-struct PixelMapping {
-    sx: f64,
-    sy: f64,
-}
-
-impl PixelMapping {
-    fn new(render_scale: [f64; 2], pixel_aspect: f64) -> PixelMapping {
-        PixelMapping {
-            sx: render_scale[0] / pixel_aspect,
-            sy: render_scale[1],
-        }
-    }
-
-    fn pixels(&self, r: &RectD) -> Rect {
-        let clamp = |v: f64| v.clamp(-1.0e9, 1.0e9);
-        Rect::new(
-            clamp((r.x1 * self.sx + 1e-6).floor()) as i32,
-            clamp((r.y1 * self.sy + 1e-6).floor()) as i32,
-            clamp((r.x2 * self.sx - 1e-6).ceil()) as i32,
-            clamp((r.y2 * self.sy - 1e-6).ceil()) as i32,
-        )
-    }
-
-    fn canonical(&self, r: Rect) -> RectD {
-        RectD {
-            x1: r.x1 as f64 / self.sx,
-            y1: r.y1 as f64 / self.sy,
-            x2: r.x2 as f64 / self.sx,
-            y2: r.y2 as f64 / self.sy,
-        }
-    }
-}
-
-/// Model files already reported as unusable (one message per file, not one per render).
-static REPORTED: Mutex<Option<HashSet<String>>> = Mutex::new(None);
-
 /// The network for the chosen method: the user's model file when it is set and usable, else
 /// the shipped model (after telling the user, once, why their file was not used).
 fn network(effect: &ImageEffect, ps: &ParamSet, p: &UpscaleParams, time: f64) -> Result<Network> {
     let scale = p.method.neural_scale().unwrap_or(2);
     let path = ps.get_string(param::MODEL_FILE, time)?;
-    let path = path.trim();
-    if !path.is_empty() {
-        let user = nn::load_model(std::path::Path::new(path))
-            .map_err(|e| e.to_string())
-            .and_then(|m| Network::for_scale(m, scale));
-        match user {
-            Ok(n) => return Ok(n),
-            Err(e) => {
-                let text = format!(
-                    "Upscale: model file {path} cannot be used ({e}); using the shipped model."
-                );
-                log::warn!("{text}");
-                let mut reported = REPORTED.lock().unwrap_or_else(|e| e.into_inner());
-                if reported
-                    .get_or_insert_with(HashSet::new)
-                    .insert(path.to_string())
-                {
-                    effect.persistent_message(Some((ofx::MessageKind::Warning, &text)));
-                }
-            }
-        }
-    }
-    let model = nn::shipped_model(SHIPPED_X2, bundle_path(effect).as_deref()).map_err(|e| {
-        Error::failed(format!(
-            "Upscale: the shipped network is missing or damaged ({e}); reinstall PlateRestore or choose a model file"
-        ))
+    let mut network = None;
+    common::choose_model(effect, "Upscale", &path, SHIPPED_X2, |m| {
+        network = Some(Network::for_scale(m, scale)?);
+        Ok(())
     })?;
-    Network::for_scale(model, scale).map_err(Error::failed)
+    network.ok_or_else(|| Error::failed("Upscale: no network"))
 }
 
 fn describe_network(n: &Network) -> String {
@@ -328,17 +251,6 @@ fn describe_network(n: &Network) -> String {
             format!(", licence {}", s.license)
         }
     )
-}
-
-/// The bundle this binary was loaded from (`kOfxPluginPropFilePath`), where the shipped
-/// models live.
-fn bundle_path(effect: &ImageEffect) -> Option<PathBuf> {
-    effect
-        .props()
-        .ok()?
-        .get_string_opt(name!(kOfxPluginPropFilePath), 0)
-        .filter(|p| !p.is_empty())
-        .map(PathBuf::from)
 }
 
 fn define_params(ps: &ParamSet) -> Result<()> {

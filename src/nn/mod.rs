@@ -10,10 +10,12 @@ pub mod cache;
 pub mod cpu;
 pub mod file;
 pub mod model;
+pub mod region;
 pub mod spec;
 
 pub use cache::{load_model, shipped_model, shipped_models_dir};
 pub use model::{Conv, ConvActivation, Model};
+pub use region::{run_region, NetDevice, Report};
 pub use spec::{Activation, ModelSpec, Skip, Task, TrainedEncoding};
 
 use crate::image::Rect;

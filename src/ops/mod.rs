@@ -5,6 +5,7 @@
 pub mod grain;
 pub mod itm;
 pub mod pixel;
+pub mod restore;
 pub mod upscale;
 
 use crate::image::ImageError;

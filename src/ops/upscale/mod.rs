@@ -22,13 +22,13 @@ mod tests;
 
 use super::{Abort, OpError};
 use crate::color::Encoding;
-use crate::device::{CudaEngine, DeviceError};
 use crate::image::{ImageView, ImageViewMut, Rect};
-use crate::nn::cpu::{self, RunOptions};
-use crate::nn::{Model, Planar, Task, TileSource, TrainedEncoding};
+use crate::nn::cpu;
+use crate::nn::{self, Model, Planar, Task, TileSource, TrainedEncoding};
+pub use crate::nn::{NetDevice, Report};
 use rayon::prelude::*;
 pub use resample::Filter;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 /// Half-width, in output pixels, of the box whose mean Colour lock takes from the detail.
 /// Wider than an 8×8 JPEG block at ×2 (16 px), so deblocking survives the lock while tints
@@ -294,29 +294,17 @@ impl Network {
     }
 
     fn encoding(&self) -> Encoding {
-        match self.model.spec.encoding {
-            TrainedEncoding::Srgb => Encoding::Srgb,
-            TrainedEncoding::Bt1886 => Encoding::Bt1886,
-            TrainedEncoding::Linear => Encoding::Linear,
-        }
+        model_encoding(&self.model)
     }
 }
 
-/// Where the network runs.
-#[derive(Clone, Copy)]
-pub enum NetDevice<'a> {
-    Cpu(RunOptions),
-    /// A GPU (own stream, frames uploaded); tile edge in output pixels.
-    Cuda(&'a CudaEngine, usize),
-}
-
-/// What a render did, for the effect to tell the user.
-#[derive(Debug, Default)]
-pub struct Report {
-    /// The network ran on the GPU.
-    pub gpu: bool,
-    /// The GPU was asked for and failed; the CPU finished the render.
-    pub gpu_error: Option<DeviceError>,
+/// The encoding a model was trained in, in the effects' vocabulary.
+pub(crate) fn model_encoding(model: &Model) -> Encoding {
+    match model.spec.encoding {
+        TrainedEncoding::Srgb => Encoding::Srgb,
+        TrainedEncoding::Bt1886 => Encoding::Bt1886,
+        TrainedEncoding::Linear => Encoding::Linear,
+    }
 }
 
 /// Renders `window` (output pixels) of the upscale of `src`, whose frame (region of definition
@@ -396,7 +384,7 @@ pub fn render(
 }
 
 /// The plate over `rect` as RGBA f32, colour un-premultiplied.
-fn read_plate(src: &ImageView<'_>, rect: Rect, premultiplied: bool) -> Planar {
+pub(crate) fn read_plate(src: &ImageView<'_>, rect: Rect, premultiplied: bool) -> Planar {
     let mut p = Planar::zeros(rect, 4);
     let w = rect.width().max(0) as usize;
     p.data
@@ -420,7 +408,7 @@ fn read_plate(src: &ImageView<'_>, rect: Rect, premultiplied: bool) -> Planar {
 }
 
 /// `p` restricted to `rect` (inside `p.rect`).
-fn crop(p: &Planar, rect: Rect) -> Planar {
+pub(crate) fn crop(p: &Planar, rect: Rect) -> Planar {
     let c = p.channels;
     let mut out = Planar::zeros(rect, c);
     let n = rect.width() as usize * c;
@@ -433,13 +421,13 @@ fn crop(p: &Planar, rect: Rect) -> Planar {
 
 /// The network's input: the plate's colour in the model's encoding, at the plate's size
 /// (Resize) or box-downscaled by the network's factor (Enhance).
-struct NetInput<'a> {
-    plate: &'a Planar,
-    frame: Rect,
-    from: Encoding,
-    to: Encoding,
+pub(crate) struct NetInput<'a> {
+    pub plate: &'a Planar,
+    pub frame: Rect,
+    pub from: Encoding,
+    pub to: Encoding,
     /// Enhance: the box size (the network's overall factor); 1 in Resize mode.
-    block: i32,
+    pub block: i32,
 }
 
 impl TileSource for NetInput<'_> {
@@ -509,14 +497,11 @@ fn run_network(
         let next = regions[0];
         regions.insert(0, cpu::input_region(&net.model, frames[p], next));
     }
-    let tile = match device {
-        NetDevice::Cpu(o) => o.tile,
-        NetDevice::Cuda(_, t) => t,
-    };
+    let tile = device.tile();
     let total: usize = regions
         .iter()
         .zip(&frames)
-        .map(|(r, f)| cpu::tiles(*f, net.model.scale(), *r, tile).len())
+        .map(|(r, f)| nn::region::tile_count(&net.model, *f, *r, tile))
         .sum();
     let mut done = 0usize;
     let mut report = Report::default();
@@ -526,56 +511,24 @@ fn run_network(
             Some(prev) => prev,
             None => &input,
         };
-        let out = Mutex::new(Planar::zeros(region, 3));
-        let sink = |t: Planar| {
-            let mut o = out.lock().unwrap_or_else(|e| e.into_inner());
-            for y in t.rect.y1..t.rect.y2 {
-                let (a, b) = (o.index(t.rect.x1, y), t.index(t.rect.x1, y));
-                let n = t.rect.width() as usize * 3;
-                o.data[a..a + n].copy_from_slice(&t.data[b..b + n]);
-            }
-        };
-        // One row of tiles at a time, so progress is reported from the calling thread (hosts'
-        // progress suites belong to the thread that called render).
-        for band in tile_rows(frames[p], net.model.scale(), region, tile) {
-            let cpu_run = |kernels| {
-                let options = RunOptions { tile, kernels };
-                cpu::run(&net.model, source, frames[p], band, options, abort, &sink)
-            };
-            match device {
-                NetDevice::Cpu(o) => cpu_run(o.kernels)?,
-                NetDevice::Cuda(engine, t) => {
-                    match engine.run_nn(&net.model, source, frames[p], band, t, abort, &sink) {
-                        Ok(()) => report.gpu = true,
-                        Err(DeviceError::Aborted) => return Err(OpError::Aborted),
-                        Err(e) => {
-                            report.gpu_error = Some(e);
-                            cpu_run(cpu::Kernels::detect())?;
-                        }
-                    }
-                }
-            }
-            done += cpu::tiles(frames[p], net.model.scale(), band, tile).len();
+        let mut after_row = |tiles: usize| {
+            done += tiles;
             progress(done as f64 / total.max(1) as f64);
-        }
-        previous = Some(out.into_inner().unwrap_or_else(|e| e.into_inner()));
+        };
+        let (out, r) = nn::run_region(
+            &net.model,
+            source,
+            frames[p],
+            region,
+            device,
+            abort,
+            &mut after_row,
+        )?;
+        report.merge(r);
+        previous = Some(out);
     }
     let result = previous.unwrap_or_else(|| Planar::zeros(ext, 3));
     Ok((crop(&result, ext), report))
-}
-
-/// `region` cut into bands one tile high, on the engine's tile grid.
-fn tile_rows(frame: Rect, scale: usize, region: Rect, tile: usize) -> Vec<Rect> {
-    let t = (tile.max(1).div_ceil(scale) * scale) as i32;
-    let of = cpu::output_frame(frame, scale);
-    let mut bands = Vec::new();
-    let mut y = region.y1;
-    while y < region.y2 {
-        let next = (of.y1 + ((y - of.y1).div_euclid(t) + 1) * t).min(region.y2);
-        bands.push(Rect::new(region.x1, y, region.x2, next));
-        y = next;
-    }
-    bands
 }
 
 /// Network output (model encoding) minus the base (plate encoding), in the plate's encoding.
@@ -708,7 +661,12 @@ fn locked(d: &Planar, frame: Rect, window: Rect) -> Planar {
 }
 
 /// Writes the result; `clamp_alpha`: a resampled alpha is clamped to 0..1 (Lanczos lobes).
-fn write_out(out: &Planar, dst: &ImageViewMut<'_>, premultiplied: bool, clamp_alpha: bool) {
+pub(crate) fn write_out(
+    out: &Planar,
+    dst: &ImageViewMut<'_>,
+    premultiplied: bool,
+    clamp_alpha: bool,
+) {
     let r = out.rect;
     let w = r.width() as usize;
     (r.y1..r.y2).into_par_iter().for_each(|y| {
@@ -727,11 +685,11 @@ fn write_out(out: &Planar, dst: &ImageViewMut<'_>, premultiplied: bool, clamp_al
     });
 }
 
-fn grow(r: Rect, d: i32) -> Rect {
+pub(crate) fn grow(r: Rect, d: i32) -> Rect {
     Rect::new(r.x1 - d, r.y1 - d, r.x2 + d, r.y2 + d)
 }
 
-fn union(a: Rect, b: Rect) -> Rect {
+pub(crate) fn union(a: Rect, b: Rect) -> Rect {
     if a.is_empty() {
         return b;
     }

@@ -1,7 +1,7 @@
 use super::resample::{self, Filter};
 use super::*;
 use crate::image::{Components, ImageBuf, PixelDepth};
-use crate::nn::cpu::Kernels;
+use crate::nn::cpu::{Kernels, RunOptions};
 use crate::nn::tests::{model_bytes, Arch, Rng};
 use crate::ops::NeverAbort;
 

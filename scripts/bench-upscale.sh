@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Upscale's speed beside ffmpeg's Lanczos and oiiotool's, in one run, on the same frames:
+# 960×540 → 1920×1080 and 1920×1080 → 3840×2160. PlateRestore's time is what `ofxrun -v`
+# reports as spent inside the plugin per frame (the median of RUNS frames); ffmpeg's and
+# oiiotool's are wall-clock for one frame including their PNG decode (so they are, if anything,
+# flattered less than the plugin). Results go in BENCHMARKS.md with the machine.
+#
+#   scripts/bench-upscale.sh            (RUNS=3 THREADS=$(nproc))
+set -euo pipefail
+cd "$(dirname "$0")/.."
+runs=${RUNS:-3}
+threads=${THREADS:-$(nproc)}
+cargo run --release -q -p platerestore-bundle -- build >/dev/null
+cargo build --release -q -p ofx-harness --bin ofxrun
+export OFX_PLUGIN_PATH="$PWD/dist"
+run=target/release/ofxrun
+work=target/bench-upscale
+mkdir -p "$work"
+# oiiotool comes with the OpenImageIO wheel; kept in target/, not installed into the system.
+oiio="$work/oiio"
+if [ ! -x "$oiio/bin/oiiotool" ]; then
+  python3 -m pip install -q --target "$oiio" openimageio >/dev/null 2>&1 || true
+fi
+oiiotool=$(ls "$oiio"/bin/oiiotool 2>/dev/null || command -v oiiotool || true)
+
+# Inputs: the built-in 960×540 plate, and its Lanczos ×2 as a 1080p plate (8-bit PNGs).
+$run render org.platerestore.Upscale -p method=2 -p factor=1 -o "$work/in540.png" --out-depth byte --overwrite >/dev/null 2>&1 ||
+  $run render org.platerestore.Grain -p amount=0 -o "$work/in540.png" --out-depth byte --overwrite >/dev/null
+$run render org.platerestore.Upscale -i "$work/in540.png" -p method=2 -o "$work/in1080.png" --out-depth byte --overwrite >/dev/null
+
+plugin_ms() { # args: input, params...: median plugin milliseconds over $runs frames
+  local input=$1; shift
+  local ps=()
+  for p in "$@"; do ps+=(-p "$p"); done
+  $run -v render org.platerestore.Upscale -i "$input" --frames "1-$runs" --threads "$threads" \
+    "${ps[@]}" -o "$work/out.####.exr" --overwrite 2>&1 |
+    sed -n 's/.*plugin \([0-9.]*\) ms.*/\1/p' | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'
+}
+wall_ms() { # a command: wall-clock milliseconds
+  local t0 t1
+  t0=$(date +%s%N); "$@" >/dev/null 2>&1; t1=$(date +%s%N)
+  echo $(( (t1 - t0) / 1000000 ))
+}
+
+echo "# $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores; threads $threads"
+printf '| input → output | Neural ×2 (ms) | Upscale Lanczos 3 (ms) | ffmpeg lanczos (ms) | oiiotool lanczos3 (ms) |\n'
+printf '|---|---|---|---|---|\n'
+for size in 540 1080; do
+  in="$work/in$size.png"
+  n=$(plugin_ms "$in" device=CPU)
+  l=$(plugin_ms "$in" method=2)
+  f=$(wall_ms ffmpeg -hide_banner -y -threads "$threads" -i "$in" -vf "scale=iw*2:ih*2:flags=lanczos" -f null -)
+  if [ -n "$oiiotool" ]; then
+    o=$(wall_ms "$oiiotool" --threads "$threads" "$in" --resize:filter=lanczos3 200% -d float -o "$work/oiio.exr")
+  else
+    o="(oiiotool unavailable)"
+  fi
+  case $size in 540) label="960×540 → 1920×1080";; *) label="1920×1080 → 3840×2160";; esac
+  printf '| %s | %s | %s | %s | %s |\n' "$label" "$n" "$l" "$f" "$o"
+done

@@ -1,0 +1,376 @@
+//! Denoise / Restore: compression artefacts, noise and banding removed from 8-bit plates
+//! before anything else amplifies them.
+//!
+//! Version policy: identifier `org.platerestore.Restore`, major 1. Bump the major only when
+//! saved projects would render differently; parameters and choice options are append-only.
+//! History:
+//! - 1.0: first release (neural single-frame restoration, classical fast mode, deband,
+//!   residual output).
+
+use super::common::{self, Describe, OUTPUT, SOURCE};
+use crate::color::Encoding;
+use crate::device::{Device, DevicePreference};
+use crate::nn::{self, cpu::RunOptions, Model, NetDevice};
+use crate::ops::restore::{self, DebandParams, Method, Output, RestoreParams, MAX_STRENGTH};
+use ofx::{
+    name, BitDepth, Context, Error, ImageComponents, ImageEffect, InstanceChangedArgs,
+    IsIdentityArgs, OutArgs, ParamSet, Plugin, RegionsOfInterestArgs, RenderArgs, Result,
+};
+use std::ffi::CStr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+pub const IDENTIFIER: &CStr = c"org.platerestore.Restore";
+
+/// The shipped restoration network (in the bundle's `Contents/Resources/models`).
+pub const SHIPPED: &str = "restore-v1";
+
+pub mod param {
+    use std::ffi::CStr;
+    pub const METHOD: &CStr = c"method";
+    pub const STRENGTH: &CStr = c"strength";
+    pub const DETAIL: &CStr = c"detail";
+    pub const DEBAND: &CStr = c"deband";
+    pub const DEBAND_RADIUS: &CStr = c"debandRadius";
+    pub const DEBAND_THRESHOLD: &CStr = c"debandThreshold";
+    pub const DEBAND_RINGS: &CStr = c"debandRings";
+    pub const DITHER: &CStr = c"dither";
+    pub const OUTPUT_MODE: &CStr = c"outputMode";
+    pub const INPUT_ENCODING: &CStr = c"inputEncoding";
+    pub const MODEL_FILE: &CStr = c"modelFile";
+    pub const MODEL_INFO: &CStr = c"modelInfo";
+    pub const DEVICE: &CStr = c"device";
+    pub const GROUP_DEBAND: &CStr = c"debandGroup";
+    pub const GROUP_MODEL: &CStr = c"modelGroup";
+}
+
+/// When the deband stage runs. Saved by index: append only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DebandMode {
+    /// On for 8-bit sources (where banding lives), off for deeper ones.
+    Auto,
+    On,
+    Off,
+}
+
+impl DebandMode {
+    pub const ALL: [DebandMode; 3] = [DebandMode::Auto, DebandMode::On, DebandMode::Off];
+    pub fn label(self) -> &'static str {
+        match self {
+            DebandMode::Auto => "Auto (8-bit sources)",
+            DebandMode::On => "On",
+            DebandMode::Off => "Off",
+        }
+    }
+}
+
+pub struct Restore;
+
+impl Plugin for Restore {
+    fn identifier(&self) -> &'static CStr {
+        IDENTIFIER
+    }
+    fn version(&self) -> (u32, u32) {
+        (1, 0)
+    }
+
+    fn describe(&self, effect: &ImageEffect) -> Result<()> {
+        common::describe_effect(
+            effect,
+            &Describe {
+                label: "Denoise / Restore",
+                description: "Removes compression artefacts (blocking, ringing, mosquito noise), noise and banding from 8-bit plates before they are upscaled or graded: a network trained on JPEG and H.264/H.265 damage, or a fast classical DCT filter, then an edge-preserving deband. Outputs the restored plate or what was removed.",
+                tiles: true,
+                multi_resolution: true,
+                temporal: false,
+            },
+        )
+    }
+
+    fn describe_in_context(&self, effect: &ImageEffect, _context: Context) -> Result<()> {
+        let comps = [ImageComponents::Rgba, ImageComponents::Rgb];
+        common::define_filter_clips(effect, &comps, true)?;
+        define_params(&effect.params()?)
+    }
+
+    fn clip_preferences(&self, effect: &ImageEffect, out: &OutArgs) -> Result<()> {
+        // Float output: requantising a restored, debanded plate to 8 bits would put the steps back.
+        out.set_clip_depth(OUTPUT, BitDepth::Float)?;
+        out.set_clip_components(OUTPUT, effect.clip(SOURCE)?.components()?)
+    }
+
+    fn regions_of_interest(
+        &self,
+        effect: &ImageEffect,
+        args: &RegionsOfInterestArgs,
+        out: &OutArgs,
+    ) -> Result<()> {
+        let ps = effect.params()?;
+        let p = read_params(effect, &ps, args.time)?;
+        let clip = effect.clip(SOURCE)?;
+        let to_px = common::PixelMapping::new(args.render_scale, clip.pixel_aspect());
+        let frame = to_px.pixels(&clip.region_of_definition(args.time)?);
+        let window = to_px.pixels(&args.region);
+        let model = if p.method == Method::Neural {
+            model(effect, &ps, args.time).ok()
+        } else {
+            None
+        };
+        let roi = p.region_of_interest(model.as_deref(), frame, window);
+        out.set_region_of_interest(SOURCE, to_px.canonical(roi))
+    }
+
+    fn is_identity(
+        &self,
+        effect: &ImageEffect,
+        args: &IsIdentityArgs,
+        out: &OutArgs,
+    ) -> Result<bool> {
+        let ps = effect.params()?;
+        if read_params(effect, &ps, args.time)?.is_identity() {
+            out.set_identity(SOURCE, args.time)?;
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    fn render(&self, effect: &ImageEffect, args: &RenderArgs) -> Result<()> {
+        let ps = effect.params()?;
+        let mut params = read_params(effect, &ps, args.time)?;
+        let Some(images) = common::fetch_images(effect, args)? else {
+            return Ok(());
+        };
+        let dst = common::output_view(&images.output, &images.output_info)?;
+        let (Some(src_img), Some(src_info)) = (&images.source, &images.source_info) else {
+            log::warn!(
+                "Restore: no source image at frame {}; rendering black",
+                args.time
+            );
+            return common::fill_black(&dst, images.window);
+        };
+        let src = common::source_view(src_img, src_info)?;
+        params.premultiplied = common::is_premultiplied(src_info);
+        // Render scale: radii are in full-resolution pixels, so a proxy debands the same area.
+        if let Some(d) = &mut params.deband {
+            d.radius = (d.radius * args.render_scale[0] as f32).max(1.0);
+        }
+        let clip = effect.clip(SOURCE)?;
+        let to_px = common::PixelMapping::new(args.render_scale, clip.pixel_aspect());
+        let frame = to_px.pixels(&clip.region_of_definition(args.time)?);
+        let uses_model = params.method == Method::Neural && params.strength > 0.0;
+        let model = if uses_model {
+            Some(model(effect, &ps, args.time)?)
+        } else {
+            None
+        };
+        let preference = common::read_device(&ps, param::DEVICE, args.time)?;
+        let device = match preference {
+            DevicePreference::Auto | DevicePreference::Cuda if uses_model => {
+                Device::select(preference)
+            }
+            _ => Device::Cpu,
+        };
+        if uses_model && preference == DevicePreference::Cuda && !device.is_cuda() {
+            common::gpu_unavailable(effect);
+        }
+        let net_device = match &device {
+            Device::Cuda(engine) => NetDevice::Cuda(engine, nn::cpu::DEFAULT_TILE * 2),
+            Device::Cpu => NetDevice::Cpu(RunOptions::default()),
+        };
+        let cancelled = AtomicBool::new(false);
+        let abort = common::CancelOrAbort {
+            effect,
+            cancelled: &cancelled,
+        };
+        let progress = |f: f64| {
+            if !effect.progress_update(f) {
+                cancelled.store(true, Ordering::Relaxed);
+            }
+        };
+        if uses_model {
+            effect.progress_start("Denoise / Restore");
+        }
+        let result = restore::render(
+            &params,
+            model.as_deref(),
+            &src,
+            frame,
+            &dst,
+            images.window,
+            net_device,
+            &abort,
+            &progress,
+        );
+        if uses_model {
+            effect.progress_end();
+        }
+        let report = result.map_err(common::op_error)?;
+        if let Some(e) = &report.gpu_error {
+            common::gpu_fallback(effect, e);
+        }
+        Ok(())
+    }
+
+    fn instance_changed(&self, effect: &ImageEffect, args: &InstanceChangedArgs) -> Result<()> {
+        if args.is_param(param::MODEL_FILE) {
+            let ps = effect.params()?;
+            let info = match model(effect, &ps, args.time) {
+                Ok(m) => {
+                    let s = &m.spec;
+                    format!(
+                        "{}: {} channels × {} convolutions, receptive field {} px, trained in {:?}",
+                        s.name,
+                        s.channels,
+                        s.conv_count(),
+                        s.receptive_field,
+                        s.encoding
+                    )
+                }
+                Err(e) => format!("{e}"),
+            };
+            return ps.set_string(param::MODEL_INFO, &info);
+        }
+        Ok(())
+    }
+}
+
+fn model(effect: &ImageEffect, ps: &ParamSet, time: f64) -> Result<Arc<Model>> {
+    let path = ps.get_string(param::MODEL_FILE, time)?;
+    let mut chosen = None;
+    common::choose_model(effect, "Restore", &path, SHIPPED, |m| {
+        restore::check_model(&m)?;
+        chosen = Some(m);
+        Ok(())
+    })?;
+    chosen.ok_or_else(|| Error::failed("Restore: no network"))
+}
+
+/// Whether the source is 8-bit (the depth it had before the host mapped it, when the host says).
+fn source_is_8_bit(effect: &ImageEffect) -> bool {
+    let Ok(clip) = effect.clip(SOURCE) else {
+        return true;
+    };
+    clip.props()
+        .get_string_opt(name!(kOfxImageClipPropUnmappedPixelDepth), 0)
+        .map(|d| d == "OfxBitDepthByte")
+        .or_else(|| clip.pixel_depth().ok().map(|d| d == BitDepth::Byte))
+        .unwrap_or(true)
+}
+
+fn define_params(ps: &ParamSet) -> Result<()> {
+    let d = RestoreParams::default();
+    let db = DebandParams::default();
+    ps.choice(param::METHOD, "Method")
+        .options(&common::labels(&Method::ALL, Method::label))
+        .default(common::index_of(&Method::ALL, &d.method))
+        .hint("Neural: a network trained on JPEG (quality 15–70, 4:2:0), H.264/H.265 (CRF 23–40, intra and P/B frames), double compression, banding and mild noise removes blocking, ringing and mosquito noise; it needs no quality setting. Classical (fast): shift-averaged 8×8 DCT shrinkage, several times faster and much weaker, for when speed matters more.")
+        .define()?;
+    ps.double(param::STRENGTH, "Strength")
+        .default(d.strength as f64)
+        .range(0.0, MAX_STRENGTH as f64)
+        .display_range(0.0, 1.5)
+        .hint("0 = the plate unchanged, 1 = the restoration as trained, above 1 pushes further (up to 2) for heavily compressed plates. For the classical mode it scales the DCT threshold (1 = 8 code values).")
+        .define()?;
+    ps.double(param::DETAIL, "Detail")
+        .default(d.detail as f64)
+        .range(0.0, 1.0)
+        .display_range(0.0, 1.0)
+        .hint("Fine texture to keep: 0 = what the restoration gives, 1 = the finest part of what it removed (pixel-scale grain and texture) put back. Blocks and ringing are coarser and stay removed.")
+        .define()?;
+    ps.group(param::GROUP_DEBAND, "Deband")
+        .open(false)
+        .define()?;
+    ps.choice(param::DEBAND, "Deband")
+        .options(&common::labels(&DebandMode::ALL, DebandMode::label))
+        .default(0)
+        .parent(param::GROUP_DEBAND)
+        .hint("Smooths the steps of 8-bit banding in skies and gradients without blurring edges or texture (a pixel is averaged with samples around it only where they all lie within the threshold). Auto runs it for 8-bit sources only.")
+        .define()?;
+    ps.double(param::DEBAND_RADIUS, "Radius")
+        .default(db.radius as f64)
+        .range(1.0, 64.0)
+        .display_range(4.0, 32.0)
+        .parent(param::GROUP_DEBAND)
+        .hint("How far (full-resolution pixels) samples are taken: wider than the bands you see.")
+        .define()?;
+    ps.double(param::DEBAND_THRESHOLD, "Threshold")
+        .default((db.threshold * 255.0) as f64)
+        .range(0.0, 32.0)
+        .display_range(0.0, 8.0)
+        .parent(param::GROUP_DEBAND)
+        .hint("Largest difference, in 8-bit code values, between a pixel and its samples for it to count as a smooth area. A little more than the band steps (1 for plain 8-bit banding, 2–4 after compression); higher flattens fine texture.")
+        .define()?;
+    ps.int(param::DEBAND_RINGS, "Iterations")
+        .default(db.rings as i32)
+        .range(1, 8)
+        .display_range(1, 4)
+        .parent(param::GROUP_DEBAND)
+        .hint("Rings of samples between the pixel and the radius; more is smoother and slower.")
+        .define()?;
+    ps.double(param::DITHER, "Dither")
+        .default(0.0)
+        .range(0.0, 4.0)
+        .display_range(0.0, 2.0)
+        .parent(param::GROUP_DEBAND)
+        .hint("Triangular dither, ± this many 8-bit code values, on debanded pixels only: keeps gradients smooth when the float output is later written to 8 or 10 bits. Deterministic per frame.")
+        .define()?;
+    ps.choice(param::OUTPUT_MODE, "Output")
+        .options(&common::labels(&Output::ALL, Output::label))
+        .default(common::index_of(&Output::ALL, &d.output))
+        .hint("Restored plate; or what was removed (plate − restored) as a pass to inspect or add back in a comp: centred on 0 for float comps, on 0.5 to view it or store it in 8/16-bit files.")
+        .define()?;
+    ps.choice(param::INPUT_ENCODING, "Input encoding")
+        .options(&common::labels(&Encoding::ALL, Encoding::label))
+        .default(common::index_of(&Encoding::ALL, &d.encoding))
+        .hint("How the plate's values are encoded. The network runs in the encoding it was trained in (sRGB for the shipped one) and the result is converted back; thresholds are in the plate's code values.")
+        .define()?;
+    ps.group(param::GROUP_MODEL, "Network")
+        .open(false)
+        .define()?;
+    ps.string(param::MODEL_FILE, "Model file")
+        .mode(ofx::param::StringMode::FilePath)
+        .parent(param::GROUP_MODEL)
+        .hint("Optional: a PlateRestore .safetensors restoration model (×1, see docs/model-format.md) used instead of the shipped network. A file that cannot be used is reported once and the shipped network renders instead.")
+        .define()?;
+    ps.string(param::MODEL_INFO, "Network in use")
+        .mode(ofx::param::StringMode::Label)
+        .parent(param::GROUP_MODEL)
+        .evaluate_on_change(false)
+        .hint("The network the neural method runs. Read-only.")
+        .define()?;
+    common::define_device_param(ps, param::DEVICE)?;
+    Ok(())
+}
+
+/// Reads the parameters at `time` (premultiplication is set by the caller from the image).
+pub fn read_params(effect: &ImageEffect, ps: &ParamSet, time: f64) -> Result<RestoreParams> {
+    let f = |id: &CStr| -> Result<f32> { Ok(ps.get_double(id, time)? as f32) };
+    let method = Method::ALL[ps.get_choice(param::METHOD, time, Method::ALL.len())?];
+    let deband_mode = DebandMode::ALL[ps.get_choice(param::DEBAND, time, DebandMode::ALL.len())?];
+    let deband_on = match deband_mode {
+        DebandMode::On => true,
+        DebandMode::Off => false,
+        DebandMode::Auto => source_is_8_bit(effect),
+    };
+    let deband = deband_on.then(|| -> Result<DebandParams> {
+        Ok(DebandParams {
+            radius: f(param::DEBAND_RADIUS)?,
+            threshold: f(param::DEBAND_THRESHOLD)? / 255.0,
+            rings: ps.get_int(param::DEBAND_RINGS, time)?.clamp(1, 8) as u32,
+            dither: f(param::DITHER)? / 255.0,
+            seed: 0,
+        })
+    });
+    let p = RestoreParams {
+        method,
+        strength: f(param::STRENGTH)?,
+        detail: f(param::DETAIL)?,
+        deband: deband.transpose()?,
+        output: Output::ALL[ps.get_choice(param::OUTPUT_MODE, time, Output::ALL.len())?],
+        encoding: Encoding::ALL[ps.get_choice(param::INPUT_ENCODING, time, Encoding::ALL.len())?],
+        premultiplied: false,
+        frame: time,
+    };
+    p.validate().map_err(common::op_error)?;
+    Ok(p)
+}
