@@ -43,8 +43,8 @@ wall_ms() { # a command: wall-clock milliseconds
 }
 
 echo "# $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores; threads $threads"
-printf '| input → output | Neural ×2 (ms) | Upscale Lanczos 3 (ms) | ffmpeg lanczos (ms) | oiiotool lanczos3 (ms) |\n'
-printf '|---|---|---|---|---|\n'
+printf '| input → output | Neural ×2 (ms) | Upscale Lanczos 3 (ms) | ffmpeg lanczos (ms) | oiiotool lanczos3 (ms) | ofxrun peak RSS, Neural ×2 (MiB) |\n'
+printf '|---|---|---|---|---|---|\n'
 for size in 540 1080; do
   in="$work/in$size.png"
   n=$(plugin_ms "$in" device=CPU)
@@ -55,6 +55,10 @@ for size in 540 1080; do
   else
     o="(oiiotool unavailable)"
   fi
+  # Peak memory of the whole ofxrun process (decode, plugin, EXR encode) for one neural frame.
+  /usr/bin/time -f '%M' -o "$work/rss.txt" $run render org.platerestore.Upscale -i "$in" \
+    -p device=CPU -o "$work/rss.exr" --overwrite >/dev/null 2>&1
+  rss=$(tail -1 "$work/rss.txt")
   case $size in 540) label="960×540 → 1920×1080";; *) label="1920×1080 → 3840×2160";; esac
-  printf '| %s | %s | %s | %s | %s |\n' "$label" "$n" "$l" "$f" "$o"
+  printf '| %s | %s | %s | %s | %s | %s |\n' "$label" "$n" "$l" "$f" "$o" "$((rss / 1024))"
 done

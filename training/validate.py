@@ -66,11 +66,11 @@ def ffmpeg_png(lr, vf, tmp):
     return np.asarray(Image.open(dst).convert("RGB"))
 
 
-def effect_up(lr, tmp, ofxrun, params):
-    """The Upscale effect itself, rendered through ofxrun (8-bit PNG in, 8-bit PNG out)."""
+def effect_up(lr, tmp, ofxrun, params, plugin="org.platerestore.Upscale"):
+    """A PlateRestore effect itself, rendered through ofxrun (8-bit PNG in, 8-bit PNG out)."""
     src, dst = os.path.join(tmp, "lr.png"), os.path.join(tmp, "effect.png")
     Image.fromarray(lr).save(src)
-    cmd = [ofxrun, "render", "org.platerestore.Upscale", "-i", src, "-o", dst, "--out-depth",
+    cmd = [ofxrun, "render", plugin, "-i", src, "-o", dst, "--out-depth",
            "byte", "--overwrite"]
     for p in params:
         cmd += ["-p", p]

@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 pub const IDENTIFIER: &CStr = c"org.platerestore.Upscale";
 
 /// The shipped ×2 network (in the bundle's `Contents/Resources/models`).
-pub const SHIPPED_X2: &str = "upscale-x2-v1";
+pub const SHIPPED_X2: &str = "upscale-x2";
 
 pub mod param {
     use std::ffi::CStr;

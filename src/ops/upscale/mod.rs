@@ -528,7 +528,9 @@ fn run_network(
         previous = Some(out);
     }
     let result = previous.unwrap_or_else(|| Planar::zeros(ext, 3));
-    Ok((crop(&result, ext), report))
+    // The last pass already covers exactly `ext`.
+    debug_assert_eq!(result.rect, ext);
+    Ok((result, report))
 }
 
 /// Network output (model encoding) minus the base (plate encoding), in the plate's encoding.
