@@ -86,6 +86,9 @@ pub(crate) struct FrameState {
     pub faults: crate::instance::Faults,
     /// Images produced by a Loader, by (clip, frame).
     pub cache: HashMap<(String, i64), Arc<HostImage>>,
+    /// Input files that could not be read during the frame in progress: the frame fails with
+    /// them (a farm must never get a silent black plate).
+    pub source_errors: Vec<String>,
 }
 
 /// The object behind an `OfxImageEffectHandle` (descriptor or instance).
@@ -227,7 +230,19 @@ impl EffectObj {
                 .ok_or_else(|| format!("clip '{clip}' is not connected"))?
         };
         // Loaded without holding the lock: reading a file can take a while.
-        let img = input.image_at(frame)?;
+        let img = match input.image_at(frame) {
+            Ok(img) => img,
+            Err(e) => {
+                if matches!(input, ClipInput::Loader(_)) {
+                    let mut st = self.state_mut();
+                    let text = format!("clip '{clip}' frame {frame}: {e}");
+                    if !st.source_errors.contains(&text) {
+                        st.source_errors.push(text);
+                    }
+                }
+                return Err(e);
+            }
+        };
         if matches!(input, ClipInput::Loader(_)) {
             let mut st = self.state_mut();
             // Keep a handful of frames: temporal effects look a few frames around.

@@ -952,6 +952,7 @@ impl Instance {
             st.faults = opts.faults.clone();
             st.output = None;
             st.rod = None;
+            st.source_errors.clear();
         }
         let iframe = frame.round() as i64;
         self.clip_preferences(opts, iframe)?;
@@ -999,6 +1000,7 @@ impl Instance {
                 .effect
                 .source_image(&clip, time.round() as i64)
                 .map_err(|reason| HostError::Render { frame, reason })?;
+            self.check_sources(frame)?;
             let mut image = HostImage::with_rows(window, out_depth, out_comps, opts.output_rows);
             image.set_premult(out_premult);
             src.copy_pixels_into(&mut image);
@@ -1221,6 +1223,7 @@ impl Instance {
                 ),
             });
         }
+        self.check_sources(frame)?;
         let image = if bounds == window {
             output
         } else {
@@ -1243,6 +1246,21 @@ impl Instance {
             total_seconds: t0.elapsed().as_secs_f64(),
             findings,
             cuda: cuda_report,
+        })
+    }
+
+    /// Fails the frame when an input file could not be read while rendering it.
+    fn check_sources(&self, frame: f64) -> Result<(), HostError> {
+        let errors = std::mem::take(&mut self.effect.state_mut().source_errors);
+        if errors.is_empty() {
+            return Ok(());
+        }
+        Err(HostError::Render {
+            frame,
+            reason: format!(
+                "an input could not be read, so the frame was not rendered: {}",
+                errors.join("; ")
+            ),
         })
     }
 

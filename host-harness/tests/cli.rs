@@ -53,6 +53,7 @@ fn help_documents_every_render_option() {
         "--scale",
         "--strict",
         "--cuda",
+        "--missing",
     ] {
         assert!(t.contains(opt), "render --help lacks {opt}:\n{t}");
     }
@@ -253,4 +254,136 @@ fn render_with_cuda_fails_clearly_where_it_cannot_run() {
         assert!(t.contains("CUDA render needs an NVIDIA driver"), "{t}");
     }
     assert!(!dir.join("out.exr").exists(), "nothing written");
+}
+
+/// A PNG whose IHDR declares `w × h` RGB pixels, with a tiny IDAT: what a corrupt or hostile
+/// header looks like.
+fn lying_png(w: u32, h: u32) -> Vec<u8> {
+    fn crc(bytes: &[u8]) -> u32 {
+        // CRC-32 (ISO-HDLC), as PNG chunks use.
+        let mut c = 0xffff_ffffu32;
+        for &b in bytes {
+            c ^= b as u32;
+            for _ in 0..8 {
+                c = if c & 1 != 0 {
+                    0xedb8_8320 ^ (c >> 1)
+                } else {
+                    c >> 1
+                };
+            }
+        }
+        !c
+    }
+    let chunk = |t: &[u8], d: &[u8]| {
+        let mut v = (d.len() as u32).to_be_bytes().to_vec();
+        let mut td = t.to_vec();
+        td.extend_from_slice(d);
+        v.extend_from_slice(&td);
+        v.extend_from_slice(&crc(&td).to_be_bytes());
+        v
+    };
+    let mut ihdr = w.to_be_bytes().to_vec();
+    ihdr.extend_from_slice(&h.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    png.extend(chunk(b"IHDR", &ihdr));
+    // zlib stream of a few zero bytes (stored block).
+    png.extend(chunk(
+        b"IDAT",
+        &[
+            0x78, 0x01, 0x01, 0x04, 0x00, 0xfb, 0xff, 0, 0, 0, 0, 0, 0x04, 0, 0x01,
+        ],
+    ));
+    png.extend(chunk(b"IEND", &[]));
+    png
+}
+
+#[test]
+fn unreadable_or_lying_inputs_fail_the_frame_and_write_nothing() {
+    let dir = scratch("unreadable");
+    std::fs::write(dir.join("empty.png"), b"").unwrap();
+    std::fs::write(dir.join("text.png"), b"hello, not an image").unwrap();
+    std::fs::write(dir.join("huge.png"), lying_png(100_000, 100_000)).unwrap();
+    let plugin = bundle(Fixture::Gain);
+    for (file, says) in [
+        ("empty.png", "empty.png"),
+        ("text.png", "text.png"),
+        ("huge.png", "100000x100000"),
+    ] {
+        let out = format!("out-{file}.exr");
+        let o = ofxrun(
+            &["render", plugin.to_str().unwrap(), "-i", file, "-o", &out],
+            &dir,
+        );
+        assert!(!o.status.success(), "{file}: must fail: {}", text(&o));
+        assert!(text(&o).contains(says), "{file}: {}", text(&o));
+        assert!(!dir.join(&out).exists(), "{file}: no output may be written");
+    }
+    // The size limit names its variable, and is configurable.
+    let o = ofxrun(
+        &["render", plugin.to_str().unwrap(), "-i", "huge.png"],
+        &dir,
+    );
+    assert!(text(&o).contains(io::MAX_PIXELS_ENV), "{}", text(&o));
+    let o = Command::new(env!("CARGO_BIN_EXE_ofxrun"))
+        .args([
+            "render",
+            plugin.to_str().unwrap(),
+            "-i",
+            "huge.png",
+            "-o",
+            "x.exr",
+        ])
+        .env(io::MAX_PIXELS_ENV, "100")
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert!(text(&o).contains("limit of 100"), "{}", text(&o));
+}
+
+#[test]
+fn missing_sequence_frames_follow_the_missing_policy() {
+    let dir = scratch("missing");
+    let b = Rect::from_size(8, 6);
+    for f in [1, 3] {
+        let px = vec![[f as f32 / 4.0, 0.5, 0.25, 1.0]; b.pixel_count()];
+        let img = HostImage::from_rgba_f32(b, BitDepth::Short, Components::Rgba, &px).unwrap();
+        write_image(
+            dir.join(format!("in.{f:04}.png")),
+            &img,
+            &WriteOptions::default(),
+        )
+        .unwrap();
+    }
+    let plugin = bundle(Fixture::Gain);
+    let p = plugin.to_str().unwrap();
+    let base = ["render", p, "-i", "in.####.png", "--frames", "1-3", "-o"];
+    // Default: an error naming the frame, nothing rendered.
+    let o = ofxrun(&[&base[..], &["err.####.exr"]].concat(), &dir);
+    assert!(
+        !o.status.success() && text(&o).contains("in.0002.png"),
+        "{}",
+        text(&o)
+    );
+    assert!(!dir.join("err.0001.exr").exists());
+    // hold: frame 2 is frame 1; black: frame 2 is transparent black of the same size.
+    let o = ofxrun(
+        &[&base[..], &["hold.####.exr", "--missing", "hold"]].concat(),
+        &dir,
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("holding frame 1"), "{}", text(&o));
+    let (h1, h2) = (
+        read_image(dir.join("hold.0001.exr")).unwrap(),
+        read_image(dir.join("hold.0002.exr")).unwrap(),
+    );
+    assert_eq!(h1.pixel(3, 3), h2.pixel(3, 3));
+    let o = ofxrun(
+        &[&base[..], &["black.####.exr", "--missing", "black"]].concat(),
+        &dir,
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let k = read_image(dir.join("black.0002.exr")).unwrap();
+    assert_eq!(k.bounds(), b);
+    assert_eq!(k.pixel(3, 3), [0.0; 4]);
 }

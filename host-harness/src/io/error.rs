@@ -58,6 +58,15 @@ pub enum IoError {
         height: i32,
     },
 
+    #[error("{}: the {format} header declares {width}x{height} pixels, {reason}; refused before allocating (the limit is set by {}, in pixels)", path.display(), super::MAX_PIXELS_ENV)]
+    DeclaredTooLarge {
+        path: PathBuf,
+        format: ImageFormat,
+        width: u64,
+        height: u64,
+        reason: String,
+    },
+
     #[error("{}: {width}x{height} is too large for {format}", path.display())]
     TooLarge {
         path: PathBuf,

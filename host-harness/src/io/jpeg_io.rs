@@ -34,6 +34,19 @@ pub(crate) fn read(path: &Path, file: File) -> Result<HostImage, IoError> {
         })?;
     let mut dec = Decoder::new(&bytes[..]);
     dec.set_max_decoding_buffer_size(super::MAX_DECODE_BYTES);
+    dec.read_info().map_err(|e| decode_err(path, e))?;
+    if let Some(info) = dec.info() {
+        // Baseline JPEG spends at least a few bits per 8×8 block and channel: 2048:1 is a
+        // generous bound on what a file can expand to.
+        super::check_declared_size(
+            path,
+            FORMAT,
+            (info.width as u64, info.height as u64),
+            3,
+            bytes.len() as u64,
+            2048,
+        )?;
+    }
     let pixels = dec.decode().map_err(|e| decode_err(path, e))?;
     let info = dec
         .info()

@@ -60,6 +60,61 @@ pub use sequence::{resolve_input_frames, FrameList, FramePattern};
 /// not exhaust the machine; 4 GiB still holds a 16K 16-bit RGBA frame).
 pub(crate) const MAX_DECODE_BYTES: usize = u32::MAX as usize;
 
+/// Environment variable that sets the largest image (width × height) a decoder accepts.
+pub const MAX_PIXELS_ENV: &str = "OFXRUN_MAX_PIXELS";
+
+/// Default for [`MAX_PIXELS_ENV`]: 2³⁰ pixels (a 32K × 32K frame; 16K × 16K is 2²⁸).
+pub const DEFAULT_MAX_PIXELS: u64 = 1 << 30;
+
+/// The largest image a decoder accepts, in pixels.
+pub fn max_pixels() -> u64 {
+    std::env::var(MAX_PIXELS_ENV)
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .filter(|&v| v > 0)
+        .unwrap_or(DEFAULT_MAX_PIXELS)
+}
+
+/// Checks a header's declared size before anything is allocated for it: against
+/// [`max_pixels`], against [`MAX_DECODE_BYTES`] for `bytes_per_pixel`, and against what the
+/// file can hold: a file of `file_len` bytes whose codec compresses at most `max_ratio`:1 cannot
+/// decode to more than `file_len × max_ratio` bytes (a lying header is caught here).
+pub(crate) fn check_declared_size(
+    path: &Path,
+    format: ImageFormat,
+    (w, h): (u64, u64),
+    bytes_per_pixel: u64,
+    file_len: u64,
+    max_ratio: u64,
+) -> Result<(), IoError> {
+    let refuse = |reason: String| IoError::DeclaredTooLarge {
+        path: path.to_path_buf(),
+        format,
+        width: w,
+        height: h,
+        reason,
+    };
+    let pixels = w.saturating_mul(h);
+    let limit = max_pixels();
+    if pixels > limit {
+        return Err(refuse(format!("more than the limit of {limit}")));
+    }
+    let bytes = pixels.saturating_mul(bytes_per_pixel);
+    if bytes > MAX_DECODE_BYTES as u64 {
+        return Err(refuse(format!(
+            "{bytes} bytes decoded, more than the {MAX_DECODE_BYTES}-byte decode limit"
+        )));
+    }
+    let can_hold = file_len.saturating_mul(max_ratio);
+    if bytes > can_hold {
+        return Err(refuse(format!(
+            "{bytes} bytes of pixels, more than a {file_len}-byte {format} file can hold \
+             ({max_ratio}:1 at most); the file is truncated or its header is wrong"
+        )));
+    }
+    Ok(())
+}
+
 /// What a file said about itself beyond its pixels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ImageFileInfo {

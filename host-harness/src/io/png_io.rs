@@ -21,7 +21,12 @@ fn decode_err(path: &Path, e: impl std::fmt::Display) -> IoError {
     }
 }
 
+/// DEFLATE cannot expand data by more than about 1032:1 (RFC 1951: a 258-byte match in
+/// ~2 bits), plus PNG's filter bytes.
+const MAX_RATIO: u64 = 1100;
+
 pub(crate) fn read(path: &Path, file: File) -> Result<HostImage, IoError> {
+    let file_len = file.metadata().map(|m| m.len()).unwrap_or(u64::MAX);
     let mut decoder = png::Decoder::new_with_limits(
         BufReader::new(file),
         png::Limits {
@@ -32,6 +37,18 @@ pub(crate) fn read(path: &Path, file: File) -> Result<HostImage, IoError> {
     decoder.set_transformations(png::Transformations::EXPAND);
     let mut reader = decoder.read_info().map_err(|e| decode_err(path, e))?;
     let (color, bits) = reader.output_color_type();
+    {
+        let info = reader.info();
+        let bpp = (color.samples() * if bits == png::BitDepth::Sixteen { 2 } else { 1 }) as u64;
+        super::check_declared_size(
+            path,
+            FORMAT,
+            (info.width as u64, info.height as u64),
+            bpp,
+            file_len,
+            MAX_RATIO,
+        )?;
+    }
     let size = reader
         .output_buffer_size()
         .ok_or_else(|| decode_err(path, "image too large"))?;

@@ -38,6 +38,7 @@ fn unsupported(path: &Path, what: String) -> IoError {
 }
 
 pub(crate) fn read(path: &Path, file: File) -> Result<HostImage, IoError> {
+    let file_len = file.metadata().map(|m| m.len()).unwrap_or(u64::MAX);
     let mut limits = Limits::default();
     limits.decoding_buffer_size = MAX_DECODE_BYTES;
     let mut dec = Decoder::new(BufReader::new(file))
@@ -52,6 +53,15 @@ pub(crate) fn read(path: &Path, file: File) -> Result<HostImage, IoError> {
         ColorType::RGBA(_) => (4, Components::Rgba),
         other => return Err(unsupported(path, format!("{other:?} pixels"))),
     };
+    // LZW and Deflate strips expand at most a few thousand to one.
+    super::check_declared_size(
+        path,
+        FORMAT,
+        (w as u64, h as u64),
+        file_channels as u64 * color.bit_depth().div_ceil(8) as u64,
+        file_len,
+        4096,
+    )?;
     let premult = if file_channels == 2 || file_channels == 4 {
         // ExtraSamples 1 = associated (premultiplied) alpha; 0/2 or absent = straight.
         let assoc = dec
