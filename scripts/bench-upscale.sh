@@ -21,7 +21,9 @@ oiio="$work/oiio"
 if [ ! -x "$oiio/bin/oiiotool" ]; then
   python3 -m pip install -q --target "$oiio" openimageio >/dev/null 2>&1 || true
 fi
+# The wheel's oiiotool is a Python entry point: it needs the wheel on PYTHONPATH.
 oiiotool=$(ls "$oiio"/bin/oiiotool 2>/dev/null || command -v oiiotool || true)
+export PYTHONPATH="$oiio${PYTHONPATH:+:$PYTHONPATH}"
 
 # Inputs: the built-in 960×540 plate, and its Lanczos ×2 as a 1080p plate (8-bit PNGs).
 $run render org.platerestore.Upscale -p method=2 -p factor=1 -o "$work/in540.png" --out-depth byte --overwrite >/dev/null 2>&1 ||
@@ -36,10 +38,12 @@ plugin_ms() { # args: input, params...: median plugin milliseconds over $runs fr
     "${ps[@]}" -o "$work/out.####.exr" --overwrite 2>&1 |
     sed -n 's/.*plugin \([0-9.]*\) ms.*/\1/p' | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'
 }
-wall_ms() { # a command: wall-clock milliseconds
-  local t0 t1
-  t0=$(date +%s%N); "$@" >/dev/null 2>&1; t1=$(date +%s%N)
-  echo $(( (t1 - t0) / 1000000 ))
+wall_ms() { # a command: median wall-clock milliseconds of $runs runs
+  local t0 t1 i
+  for i in $(seq "$runs"); do
+    t0=$(date +%s%N); "$@" >/dev/null 2>&1; t1=$(date +%s%N)
+    echo $(( (t1 - t0) / 1000000 ))
+  done | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'
 }
 
 echo "# $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores; threads $threads"
@@ -51,7 +55,11 @@ for size in 540 1080; do
   l=$(plugin_ms "$in" method=2)
   f=$(wall_ms ffmpeg -hide_banner -y -threads "$threads" -i "$in" -vf "scale=iw*2:ih*2:flags=lanczos" -f null -)
   if [ -n "$oiiotool" ]; then
-    o=$(wall_ms "$oiiotool" --threads "$threads" "$in" --resize:filter=lanczos3 200% -d float -o "$work/oiio.exr")
+    if "$oiiotool" --threads "$threads" "$in" --resize:filter=lanczos3 200% -d float -o "$work/oiio.exr" >/dev/null 2>&1; then
+      o=$(wall_ms "$oiiotool" --threads "$threads" "$in" --resize:filter=lanczos3 200% -d float -o "$work/oiio.exr")
+    else
+      o="(oiiotool failed)"
+    fi
   else
     o="(oiiotool unavailable)"
   fi

@@ -125,22 +125,33 @@ pub fn resample(filter: Filter, factor: f64, src: &Planar, frame: Rect, window: 
         .map(|o| taps(filter, factor, o, frame.x1, frame.x2))
         .collect();
     let fp = footprint(filter, factor, frame, window);
+    debug_assert!(src.rect.contains(&fp));
     // Horizontal pass: every input row of the footprint, at the window's output columns.
     let w = window.width() as usize;
     let mut h = Planar::zeros(Rect::new(window.x1, fp.y1, window.x2, fp.y2), c);
+    // Tap offsets within a source row, in values (pixel index × channels).
+    let xs: Vec<(usize, Vec<usize>)> = xt
+        .iter()
+        .map(|t| {
+            let off = |x: i32| (x - src.rect.x1) as usize * c;
+            (off(t.reference), t.index.iter().map(|&x| off(x)).collect())
+        })
+        .collect();
     h.data
         .par_chunks_mut(w * c)
         .enumerate()
         .for_each(|(r, row)| {
             let y = fp.y1 + r as i32;
-            for (i, t) in xt.iter().enumerate() {
-                let rf = src.pixel(t.reference, y);
-                for ch in 0..c {
+            let base = src.index(src.rect.x1, y);
+            let line = &src.data[base..base + src.rect.width() as usize * c];
+            for ((t, (rf, offs)), out) in xt.iter().zip(&xs).zip(row.chunks_mut(c)) {
+                for (ch, o) in out.iter_mut().enumerate() {
+                    let r0 = line[rf + ch];
                     let mut acc = 0.0f32;
-                    for (&x, &wt) in t.index.iter().zip(&t.weight) {
-                        acc += wt * (src.pixel(x, y)[ch] - rf[ch]);
+                    for (&off, &wt) in offs.iter().zip(&t.weight) {
+                        acc += wt * (line[off + ch] - r0);
                     }
-                    row[i * c + ch] = rf[ch] + acc;
+                    *o = r0 + acc;
                 }
             }
         });
@@ -150,14 +161,19 @@ pub fn resample(filter: Filter, factor: f64, src: &Planar, frame: Rect, window: 
         .enumerate()
         .for_each(|(r, row)| {
             let t = taps(filter, factor, window.y1 + r as i32, frame.y1, frame.y2);
-            let rf = h.index(window.x1, t.reference);
-            for (i, out) in row.iter_mut().enumerate() {
-                let base = h.data[rf + i];
+            let line = |y: i32| {
+                let b = h.index(window.x1, y);
+                &h.data[b..b + w * c]
+            };
+            let rf = line(t.reference);
+            let lines: Vec<&[f32]> = t.index.iter().map(|&y| line(y)).collect();
+            for (i, o) in row.iter_mut().enumerate() {
+                let base = rf[i];
                 let mut acc = 0.0f32;
-                for (&y, &wt) in t.index.iter().zip(&t.weight) {
-                    acc += wt * (h.data[h.index(window.x1, y) + i] - base);
+                for (l, &wt) in lines.iter().zip(&t.weight) {
+                    acc += wt * (l[i] - base);
                 }
-                *out = base + acc;
+                *o = base + acc;
             }
         });
     out
