@@ -374,6 +374,7 @@ impl ParamSet {
     pub fn set_value(&self, param_name: &str, v: &ParamValue) -> Result<(), String> {
         self.with_param(param_name, |p| {
             let (vk, n) = p.kind.shape();
+            let v = &clamp_to_range(p, v)?;
             let s = Stored::from_value(vk, n, v)?;
             p.lock().value = s;
             Ok(())
@@ -389,12 +390,62 @@ impl ParamSet {
     ) -> Result<(), String> {
         self.with_param(param_name, |p| {
             let (vk, n) = p.kind.shape();
+            let v = &clamp_to_range(p, v)?;
             let s = Stored::from_value(vk, n, v)?;
             p.lock().per_frame.insert(frame, s);
             Ok(())
         })
         .unwrap_or_else(|| Err(format!("no parameter named '{param_name}'")))
     }
+}
+
+/// A value set from outside (command line, tests) as hosts treat it: numbers outside the
+/// parameter's declared range are clamped to it, with a warning naming both; a choice index
+/// past the last option is refused.
+fn clamp_to_range(p: &Param, v: &ParamValue) -> Result<ParamValue, String> {
+    let info = ParamInfo::of(p);
+    if !info.options.is_empty() {
+        if let ParamValue::Ints(i) = v {
+            if let Some(&bad) = i
+                .iter()
+                .find(|&&i| i < 0 || i as usize >= info.options.len())
+            {
+                return Err(format!(
+                    "'{}' is a choice of {} options (0 to {}): {bad} is not one of them",
+                    p.name,
+                    info.options.len(),
+                    info.options.len() - 1
+                ));
+            }
+        }
+        return Ok(v.clone());
+    }
+    let clamp = |d: usize, x: f64| -> f64 {
+        let lo = info.min.get(d).copied().unwrap_or(f64::NEG_INFINITY);
+        let hi = info.max.get(d).copied().unwrap_or(f64::INFINITY);
+        if lo <= hi && (x < lo || x > hi) {
+            let c = x.clamp(lo, hi);
+            log::warn!(
+                "parameter '{}': {x} is outside its range {lo} to {hi}; clamped to {c}, as hosts do",
+                p.name
+            );
+            c
+        } else {
+            x
+        }
+    };
+    Ok(match v {
+        ParamValue::Doubles(xs) => {
+            ParamValue::Doubles(xs.iter().enumerate().map(|(d, &x)| clamp(d, x)).collect())
+        }
+        ParamValue::Ints(xs) => ParamValue::Ints(
+            xs.iter()
+                .enumerate()
+                .map(|(d, &x)| clamp(d, x as f64) as i32)
+                .collect(),
+        ),
+        other => other.clone(),
+    })
 }
 
 fn zero_value(kind: ValueKind, n: usize) -> ParamValue {

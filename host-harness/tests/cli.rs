@@ -387,3 +387,39 @@ fn missing_sequence_frames_follow_the_missing_policy() {
     assert_eq!(k.bounds(), b);
     assert_eq!(k.pixel(3, 3), [0.0; 4]);
 }
+
+#[test]
+fn out_of_range_parameters_are_clamped_with_a_warning_and_bad_choices_refused() {
+    let dir = scratch("ranges");
+    let plugin = bundle(Fixture::Gain);
+    let p = plugin.to_str().unwrap();
+    let o = ofxrun(&["render", p, "-p", "gain=1e30", "-o", "big.exr"], &dir);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains(
+            "'gain': 1000000000000000000000000000000 is outside its range 0 to 10; clamped to 10"
+        ),
+        "{}",
+        text(&o)
+    );
+    let o = ofxrun(&["render", p, "-p", "gain=10", "-o", "ten.exr"], &dir);
+    assert!(o.status.success(), "{}", text(&o));
+    let (a, b) = (
+        read_image(dir.join("big.exr")).unwrap(),
+        read_image(dir.join("ten.exr")).unwrap(),
+    );
+    assert_eq!(
+        a.pixel(50, 50),
+        b.pixel(50, 50),
+        "1e30 renders as the maximum"
+    );
+    // Integers too; a choice index past the last option is an error naming the options.
+    let o = ofxrun(
+        &["render", p, "-p", "frame_offset=-99", "-o", "off.exr"],
+        &dir,
+    );
+    assert!(text(&o).contains("clamped to -10"), "{}", text(&o));
+    let o = ofxrun(&["render", p, "-p", "mode=7", "-o", "mode.exr"], &dir);
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("is a choice"), "{}", text(&o));
+}
