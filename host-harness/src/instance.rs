@@ -129,6 +129,10 @@ impl AbortHandle {
     }
 }
 
+/// Largest side (pixels) of a region of definition rendered as is; beyond it, or when it is
+/// infinite, the project extent is rendered.
+pub const MAX_ROD_SIDE: i32 = 1 << 16;
+
 /// A live effect instance.
 pub struct Instance {
     plugin: Arc<PluginInner>,
@@ -958,7 +962,11 @@ impl Instance {
         self.clip_preferences(opts, iframe)?;
         let rod_c = self.region_of_definition(frame, opts.render_scale)?;
         self.effect.state_mut().rod = Some(rod_c);
-        let rod = canonical_to_pixels(&rod_c, opts.render_scale, opts.pixel_aspect);
+        let rod = self.clip_to_project(
+            canonical_to_pixels(&rod_c, opts.render_scale, opts.pixel_aspect),
+            &rod_c,
+            opts,
+        );
         let window = match (opts.faults.render_window, opts.window) {
             (Some(w), _) => w,
             (None, Some(w)) if !rod.is_empty() => w.intersect(&rod),
@@ -1247,6 +1255,39 @@ impl Instance {
             findings,
             cuda: cuda_report,
         })
+    }
+
+    /// A region of definition that is infinite (generators: OFX's kOfxFlagInfiniteMin/Max or
+    /// non-finite values) or larger than [`MAX_ROD_SIDE`] on a side is clipped to the project
+    /// extent, as hosts do: nothing could render or hold it.
+    fn clip_to_project(&self, rod: Rect, rod_c: &OfxRectD, opts: &RenderOptions) -> Rect {
+        let finite = [rod_c.x1, rod_c.y1, rod_c.x2, rod_c.y2]
+            .iter()
+            .all(|v| v.is_finite() && v.abs() < i32::MAX as f64 / 4.0);
+        if finite && rod.width() <= MAX_ROD_SIDE && rod.height() <= MAX_ROD_SIDE {
+            return rod;
+        }
+        let size = self
+            .effect
+            .props
+            .get_doubles(name(kOfxImageEffectPropProjectSize));
+        let project = OfxRectD {
+            x1: 0.0,
+            y1: 0.0,
+            x2: size.first().copied().unwrap_or(1920.0),
+            y2: size.get(1).copied().unwrap_or(1080.0),
+        };
+        let p = canonical_to_pixels(&project, opts.render_scale, opts.pixel_aspect);
+        let clipped = rod.intersect(&p);
+        log::info!(
+            "{}: region of definition {rod_c:?} is infinite or too large; rendering the project extent {p:?}",
+            self.plugin.entry.identifier
+        );
+        if clipped.is_empty() {
+            p
+        } else {
+            clipped
+        }
     }
 
     /// Fails the frame when an input file could not be read while rendering it.

@@ -423,3 +423,22 @@ fn out_of_range_parameters_are_clamped_with_a_warning_and_bad_choices_refused() 
     assert!(!o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("is a choice"), "{}", text(&o));
 }
+
+#[test]
+fn an_infinite_region_of_definition_renders_the_project_extent() {
+    // The OpenFX Support library's Generator made `ofxrun render` panic ("capacity overflow").
+    let dir = scratch("infinite");
+    let o = ofxrun(
+        &[
+            "render",
+            bundle(Fixture::InfiniteRod).to_str().unwrap(),
+            "-o",
+            "inf.exr",
+        ],
+        &dir,
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let out = read_image(dir.join("inf.exr")).unwrap();
+    // No input file: the project is the harness's default 1920×1080.
+    assert_eq!(out.bounds(), Rect::from_size(1920, 1080));
+}

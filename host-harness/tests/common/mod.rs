@@ -25,6 +25,8 @@ pub enum Fixture {
     NoCuda,
     /// Declares CUDA render "needed"; logs like CudaProbe.
     CudaNeeded,
+    /// An infinite region of definition (a generator's).
+    InfiniteRod,
 }
 
 impl Fixture {
@@ -43,6 +45,7 @@ impl Fixture {
             Fixture::CudaProbeNoStreams => &["FIXTURE_CUDA_LOG"],
             Fixture::NoCuda => &["FIXTURE_NO_CUDA"],
             Fixture::CudaNeeded => &["FIXTURE_CUDA_NEEDED", "FIXTURE_CUDA_LOG"],
+            Fixture::InfiniteRod => &["FIXTURE_INFINITE_ROD"],
         }
     }
     pub fn bundle_name(self) -> String {
