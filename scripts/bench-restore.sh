@@ -37,8 +37,9 @@ wall_ms() { # a command: median wall-clock milliseconds of $runs runs
 ff() { wall_ms ffmpeg -hide_banner -y -threads "$threads" -i "$work/in.png" -vf "$1" -f null -; }
 
 echo "# $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores; threads $threads; 1920×1080, ms per frame"
-printf '| Restore neural (+deband) | Restore classical (+deband) | deband only | ffmpeg hqdn3d | ffmpeg nlmeans | ffmpeg spp=5 | ffmpeg dctdnoiz | ffmpeg vaguedenoiser |\n'
-printf '|---|---|---|---|---|---|---|---|\n'
-printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' \
-  "$(plugin_ms device=CPU)" "$(plugin_ms method=1)" "$(plugin_ms strength=0 deband=1)" \
+printf '| Restore neural | Restore classical | Restore classical + deband | deband only | ffmpeg hqdn3d | ffmpeg nlmeans | ffmpeg spp=5 | ffmpeg dctdnoiz | ffmpeg vaguedenoiser |\n'
+printf '|---|---|---|---|---|---|---|---|---|\n'
+printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' \
+  "$(plugin_ms method=0 device=CPU deband=2)" "$(plugin_ms method=1 deband=2)" "$(plugin_ms method=1 deband=1)" \
+  "$(plugin_ms strength=0 deband=1)" \
   "$(ff hqdn3d)" "$(ff nlmeans)" "$(ff spp=5)" "$(ff dctdnoiz=sigma=4.5)" "$(ff vaguedenoiser)"

@@ -27,7 +27,8 @@ fn bundle_has_the_ofx_layout_and_one_icon_per_registered_effect() {
         [
             "org.platerestore.InverseToneMap",
             "org.platerestore.Grain",
-            "org.platerestore.Upscale"
+            "org.platerestore.Upscale",
+            "org.platerestore.Restore"
         ],
         "only working effects are registered"
     );
@@ -52,10 +53,10 @@ fn the_binary_exports_the_two_ofx_entry_points() {
             l.get(b"OfxGetNumberOfPlugins\0").unwrap();
         let get: libloading::Symbol<unsafe extern "C" fn(i32) -> *mut ofx_sys::OfxPlugin> =
             l.get(b"OfxGetPlugin\0").unwrap();
-        assert_eq!(n(), 3);
+        assert_eq!(n(), 4);
         assert!(!get(0).is_null());
         assert!(
-            get(3).is_null(),
+            get(4).is_null(),
             "out-of-range index must give NULL, not crash"
         );
         assert!(get(-1).is_null());

@@ -7,10 +7,11 @@ mod common;
 use ofx_harness::{Faults, RenderOptions};
 use platerestore::image::{Components, PixelDepth, Rect};
 
-const EFFECTS: [&str; 3] = [
+const EFFECTS: [&str; 4] = [
     "org.platerestore.InverseToneMap",
     "org.platerestore.Grain",
     "org.platerestore.Upscale",
+    "org.platerestore.Restore",
 ];
 
 fn instance(id: &str) -> ofx_harness::Instance {

@@ -39,18 +39,20 @@ def main():
     macs = model.macs_per_lr_pixel()
     cache = common.cache_dir(args["scale"], args["seed"], args["crops"], DEGRADE_VERSION) / "meta.json"
     cmeta = json.loads(cache.read_text()) if cache.exists() else {}
-    val_md = (work / "validation.md").read_text() if (work / "validation.md").exists() else "(not run)"
-    val = json.loads((work / "validation.json").read_text()) if (work / "validation.json").exists() else {}
+    stem = "validation" if (work / "validation.md").exists() else "validation-restore"
+    val_md = (work / f"{stem}.md").read_text() if (work / f"{stem}.md").exists() else "(not run)"
+    val = json.loads((work / f"{stem}.json").read_text()) if (work / f"{stem}.json").exists() else {}
     _, valset = common.split()
-    onnx = "`" + a.name + ".onnx` (opset 17, dynamic H/W) beside it" if (
-        common.REPO / "bundle" / "models" / f"{a.name}.onnx").exists() else "none shipped"
+    onnx = (f"not shipped; `training/export.py` writes `target/training/{a.name}/{a.name}.onnx` "
+            "(opset 17, dynamic H/W) for runtime comparisons")
     lines = [
         f"# {a.name}", "",
         f"A {cfg['channels']}-channel, {cfg['body_convs'] + 2}-convolution `plain-conv` network "
         f"({'x' + str(s) + ' upscale' if s > 1 else 'restoration'}) for 8-bit SDR plates from "
         "generative video models: it removes compression damage (JPEG, H.264/H.265 blocking and "
-        "ringing, banding) while it upsamples, and leaves clean input close to a sharp classical "
-        "upscale.", "",
+        "ringing, banding)" + (" while it upsamples, and leaves clean input close to a sharp "
+                               "classical upscale." if s > 1 else
+                               ", and leaves clean input nearly unchanged."), "",
         "## Files", "",
         f"- `{a.name}.safetensors` ({f.stat().st_size} bytes, F32, sha256 `{sha}`), format: "
         "docs/model-format.md",

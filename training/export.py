@@ -5,8 +5,7 @@
 reads target/training/<name>/ckpt.pt (+ validation.json if present) and writes
   bundle/models/<name>.safetensors          the shipped weights (F32) + `platerestore` metadata
   tests/data/nn/<name>.vector.safetensors   `input` (1,3,37,37) from a real image crop, `output`
-  bundle/models/<name>.onnx                 opset 17, dynamic H/W, only if < 2 MB
-                                            (else target/training/<name>/<name>.onnx)
+  target/training/<name>/<name>.onnx        opset 17, dynamic H/W (not shipped: for comparisons)
 and checks the reloaded file and ONNX Runtime against PyTorch.
 """
 import argparse
@@ -111,7 +110,9 @@ def main():
     md, onnx_path = export_all(model, a.name, args["task"], training,
                                models / f"{a.name}.safetensors",
                                vectors / f"{a.name}.vector.safetensors",
-                               models / f"{a.name}.onnx", work / f"{a.name}.onnx")
+                               # The bundle ships safetensors only; the ONNX file is for
+                               # comparisons with other runtimes (training/bench_runtimes.py).
+                               work / f"{a.name}.onnx", work / f"{a.name}.onnx")
     print("exported", models / f"{a.name}.safetensors",
           os.path.getsize(models / f"{a.name}.safetensors"), "bytes;", onnx_path)
 

@@ -74,9 +74,9 @@ mod tests {
 
     #[test]
     fn conversions_round_trip_and_hit_published_points() {
-        // IEC 61966-2-1: code 0.5 ↔ 0.214041 linear; BT.1886 (γ 2.4): 0.5^2.4 = 0.189465.
-        assert!((Encoding::Srgb.to_linear(0.5) - 0.214_041).abs() < 1e-6);
-        assert!((Encoding::Bt1886.to_linear(0.5) - 0.189_465_8).abs() < 1e-6);
+        // IEC 61966-2-1: ((0.5 + 0.055) / 1.055)^2.4 = 0.2140411; BT.1886 (γ 2.4): 0.5^2.4 = 0.1894646.
+        assert!((Encoding::Srgb.to_linear(0.5) - 0.214_041_14).abs() < 1e-6);
+        assert!((Encoding::Bt1886.to_linear(0.5) - 0.189_464_57).abs() < 1e-6);
         for from in Encoding::ALL {
             for to in Encoding::ALL {
                 for i in -20..=60 {

@@ -13,5 +13,6 @@ pub fn all() -> Vec<Box<dyn ofx::Plugin>> {
         Box::new(inverse_tone_map::InverseToneMap),
         Box::new(grain::Grain),
         Box::new(upscale::Upscale),
+        Box::new(restore::Restore),
     ]
 }

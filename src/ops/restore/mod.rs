@@ -88,7 +88,9 @@ pub struct RestoreParams {
 impl Default for RestoreParams {
     fn default() -> Self {
         RestoreParams {
-            method: Method::Neural,
+            // The classical mode until a network clearly beats it (restore-v1 does not yet:
+            // BENCHMARKS.md, Denoise / Restore).
+            method: Method::Classical,
             strength: 1.0,
             detail: 0.0,
             deband: Some(DebandParams::default()),

@@ -314,7 +314,10 @@ fn wrong_models_are_refused_with_a_reason() {
     let src = textured(frame, 1);
     let mut dst = ImageBuf::new(frame, PixelDepth::F32, Components::Rgba, 0, false);
     let r = render(
-        &RestoreParams::default(),
+        &RestoreParams {
+            method: Method::Neural,
+            ..RestoreParams::default()
+        },
         Some(&x2),
         &src.view(),
         frame,

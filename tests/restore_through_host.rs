@@ -1,0 +1,162 @@
+//! Denoise / Restore loaded as a real OFX plugin through the headless host: the pixels are the
+//! op's for any tiling, threads, row layout, input depth and method; Deband's Auto follows the
+//! source depth; the residual output adds back to the plate; abort stops the render.
+
+mod common;
+
+use ofx_harness::{BitDepth, RenderOptions, RowLayout};
+use platerestore::effects::restore::SHIPPED;
+use platerestore::image::{Components, ImageBuf, PixelDepth, Rect};
+use platerestore::nn::cpu::RunOptions;
+use platerestore::nn::NetDevice;
+use platerestore::ops::restore::{self, DebandParams, Method, Output, RestoreParams};
+use platerestore::ops::NeverAbort;
+
+const ID: &str = "org.platerestore.Restore";
+
+fn direct(src: &ImageBuf, frame: Rect, params: &RestoreParams) -> Vec<[f32; 4]> {
+    let mut dst = ImageBuf::new(frame, PixelDepth::F32, Components::Rgba, 0, false);
+    let model = platerestore::nn::shipped_model(SHIPPED, None).unwrap();
+    restore::render(
+        params,
+        Some(&model),
+        &src.view(),
+        frame,
+        &dst.view_mut(),
+        frame,
+        NetDevice::Cpu(RunOptions::default()),
+        &NeverAbort,
+        &|_| {},
+    )
+    .unwrap();
+    dst.to_rgba_f32()
+}
+
+fn same(a: &[[f32; 4]], b: &[[f32; 4]], what: &str) {
+    assert_eq!(a.len(), b.len(), "{what}: pixel counts");
+    let first = a.iter().zip(b).position(|(p, q)| p != q);
+    assert!(
+        first.is_none(),
+        "{what}: first difference at pixel {first:?}"
+    );
+}
+
+fn instance(mut src: ofx_harness::HostImage) -> ofx_harness::Instance {
+    src.set_premult(ofx_harness::Premult::UnPreMultiplied);
+    let mut fx = common::plugin(ID).instance("filter").unwrap();
+    fx.set_param_text("device", "CPU", None).unwrap();
+    fx.set_input_image("Source", src).unwrap();
+    fx
+}
+
+#[test]
+fn renders_what_the_op_renders_for_any_tiling_threads_and_layout() {
+    let bounds = Rect::new(-7, 3, 58, 41);
+    let (img, buf) = common::pattern_pair(bounds, PixelDepth::U8, Components::Rgba);
+    // An 8-bit source: Deband's Auto turns it on.
+    let params = RestoreParams::default();
+    let want = direct(&buf, bounds, &params);
+    let mut fx = instance(img);
+    for (tile, threads, rows) in [
+        (None, Some(1), RowLayout::default()),
+        (Some((29, 17)), Some(2), RowLayout::default()),
+        (
+            Some((64, 5)),
+            Some(3),
+            RowLayout {
+                padding_bytes: 8,
+                bottom_up: true,
+            },
+        ),
+    ] {
+        let out = fx
+            .render_frame(
+                1.0,
+                &RenderOptions {
+                    tile,
+                    threads,
+                    input_rows: Some(rows),
+                    output_rows: rows,
+                    canary: true,
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        assert!(out.findings.is_empty(), "{:?}", out.findings);
+        assert_eq!(out.image.depth(), BitDepth::Float, "output is float");
+        same(
+            &out.image.to_rgba_f32(),
+            &want,
+            &format!("tile {tile:?} threads {threads:?}"),
+        );
+    }
+}
+
+#[test]
+fn deband_auto_follows_the_source_depth_and_every_method_renders_the_op() {
+    let bounds = Rect::new(0, 0, 40, 28);
+    for depth in PixelDepth::ALL {
+        let (img, buf) = common::pattern_pair(bounds, depth, Components::Rgb);
+        for method in Method::ALL {
+            let params = RestoreParams {
+                method,
+                deband: (depth == PixelDepth::U8).then(DebandParams::default),
+                ..RestoreParams::default()
+            };
+            let want = direct(&buf, bounds, &params);
+            let mut fx = instance(img.clone());
+            fx.set_param_text("method", method.label(), None).unwrap();
+            let out = fx.render_frame(1.0, &RenderOptions::default()).unwrap();
+            same(
+                &out.image.to_rgba_f32(),
+                &want,
+                &format!("{depth:?} {method:?}"),
+            );
+        }
+    }
+}
+
+#[test]
+fn the_residual_pass_adds_back_to_the_plate_and_strength_zero_is_an_identity() {
+    let bounds = Rect::new(0, 0, 32, 24);
+    let (img, buf) = common::pattern_pair(bounds, PixelDepth::F32, Components::Rgba);
+    let mut fx = instance(img);
+    let restored = fx.render_frame(1.0, &RenderOptions::default()).unwrap();
+    fx.set_param_text("outputMode", Output::Residual.label(), None)
+        .unwrap();
+    let residual = fx.render_frame(1.0, &RenderOptions::default()).unwrap();
+    for ((r, d), s) in restored
+        .image
+        .to_rgba_f32()
+        .iter()
+        .zip(residual.image.to_rgba_f32())
+        .zip(buf.to_rgba_f32())
+    {
+        assert_eq!(r[3], s[3], "alpha untouched");
+        for c in 0..3 {
+            assert!((r[c] + d[c] - s[c]).abs() < 1e-6);
+        }
+    }
+    fx.set_param_text("outputMode", Output::Restored.label(), None)
+        .unwrap();
+    fx.set_param("strength", 0.0).unwrap();
+    fx.set_param_text("deband", "Off", None).unwrap();
+    let out = fx.render_frame(1.0, &RenderOptions::default()).unwrap();
+    assert!(
+        out.identity.is_some(),
+        "Strength 0 without deband is an identity"
+    );
+}
+
+#[test]
+fn abort_stops_the_render() {
+    let bounds = Rect::new(0, 0, 300, 200);
+    let (img, _) = common::pattern_pair(bounds, PixelDepth::F32, Components::Rgba);
+    let mut fx = instance(img);
+    let abort = fx.abort_handle();
+    abort.raise();
+    let r = fx.render_frame(1.0, &RenderOptions::default());
+    abort.clear();
+    assert!(r.is_err(), "an aborted render fails the frame");
+    assert!(fx.render_frame(1.0, &RenderOptions::default()).is_ok());
+}
