@@ -339,6 +339,30 @@ fn unreadable_or_lying_inputs_fail_the_frame_and_write_nothing() {
         .output()
         .unwrap();
     assert!(text(&o).contains("limit of 100"), "{}", text(&o));
+    // EXR headers are checked too (a real 24×16 EXR against a 100-pixel limit).
+    let b = Rect::from_size(24, 16);
+    let px = vec![[0.5f32; 4]; b.pixel_count()];
+    let img = HostImage::from_rgba_f32(b, BitDepth::Half, Components::Rgba, &px).unwrap();
+    write_image(dir.join("small.exr"), &img, &WriteOptions::default()).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_ofxrun"))
+        .args([
+            "render",
+            plugin.to_str().unwrap(),
+            "-i",
+            "small.exr",
+            "-o",
+            "y.exr",
+        ])
+        .env(io::MAX_PIXELS_ENV, "100")
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("24x16") && text(&o).contains("limit of 100"),
+        "{}",
+        text(&o)
+    );
 }
 
 #[test]

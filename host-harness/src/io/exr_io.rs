@@ -77,6 +77,16 @@ fn unsupported(path: &Path, what: String) -> IoError {
 /// Reads the first valid layer; returns the image and its display window in OFX coordinates
 /// (lower-left at the origin).
 pub(crate) fn read(path: &Path) -> Result<(HostImage, Rect), IoError> {
+    // The headers first: a declared size is checked before any pixel memory is allocated.
+    // PIZ/ZIP/DWA expand at most a few thousand to one.
+    if let Ok(meta) = exr::meta::MetaData::read_from_file(path, false) {
+        let file_len = std::fs::metadata(path).map(|m| m.len()).unwrap_or(u64::MAX);
+        for h in &meta.headers {
+            let (w, hh) = (h.layer_size.0 as u64, h.layer_size.1 as u64);
+            let bpp = 4 * h.channels.list.len().max(1) as u64;
+            super::check_declared_size(path, ImageFormat::Exr, (w, hh), bpp, file_len, 4096)?;
+        }
+    }
     let image = exr::prelude::read()
         .no_deep_data()
         .largest_resolution_level()
