@@ -425,3 +425,60 @@ impl PixelMapping {
         }
     }
 }
+
+/// The part of a neural effect's render around its op: picks the device (a usable GPU for
+/// the network when Device is Auto or CUDA GPU and `uses_network`), wires the host's abort
+/// flag and progress bar (progress is reported on this, the render, thread), runs `op`, and
+/// tells the user once when the GPU failed and the CPU finished.
+pub fn render_neural(
+    effect: &ImageEffect,
+    ps: &ofx::ParamSet,
+    device_param: &CStr,
+    time: f64,
+    progress_label: &str,
+    uses_network: bool,
+    op: impl FnOnce(
+        crate::nn::NetDevice<'_>,
+        &dyn crate::ops::Abort,
+        &(dyn Fn(f64) + Sync),
+    ) -> std::result::Result<crate::nn::Report, OpError>,
+) -> Result<()> {
+    let preference = read_device(ps, device_param, time)?;
+    let device = match preference {
+        DevicePreference::Auto | DevicePreference::Cuda if uses_network => {
+            Device::select(preference)
+        }
+        _ => Device::Cpu,
+    };
+    if uses_network && preference == DevicePreference::Cuda && !device.is_cuda() {
+        gpu_unavailable(effect);
+    }
+    let net_device = match &device {
+        Device::Cuda(engine) => {
+            crate::nn::NetDevice::Cuda(engine, crate::nn::cpu::DEFAULT_TILE * 2)
+        }
+        Device::Cpu => crate::nn::NetDevice::Cpu(crate::nn::cpu::RunOptions::default()),
+    };
+    let cancelled = AtomicBool::new(false);
+    let abort = CancelOrAbort {
+        effect,
+        cancelled: &cancelled,
+    };
+    let progress = |f: f64| {
+        if !effect.progress_update(f) {
+            cancelled.store(true, Ordering::Relaxed);
+        }
+    };
+    if uses_network {
+        effect.progress_start(progress_label);
+    }
+    let result = op(net_device, &abort, &progress);
+    if uses_network {
+        effect.progress_end();
+    }
+    let report = result.map_err(op_error)?;
+    if let Some(e) = &report.gpu_error {
+        gpu_fallback(effect, e);
+    }
+    Ok(())
+}

@@ -9,15 +9,13 @@
 
 use super::common::{self, Describe, OUTPUT, SOURCE};
 use crate::color::Encoding;
-use crate::device::{Device, DevicePreference};
-use crate::nn::{self, cpu::RunOptions, Model, NetDevice};
+use crate::nn::Model;
 use crate::ops::restore::{self, DebandParams, Method, Output, RestoreParams, MAX_STRENGTH};
 use ofx::{
     name, BitDepth, Context, Error, ImageComponents, ImageEffect, InstanceChangedArgs,
     IsIdentityArgs, OutArgs, ParamSet, Plugin, RegionsOfInterestArgs, RenderArgs, Result,
 };
 use std::ffi::CStr;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 pub const IDENTIFIER: &CStr = c"org.platerestore.Restore";
@@ -163,52 +161,27 @@ impl Plugin for Restore {
         } else {
             None
         };
-        let preference = common::read_device(&ps, param::DEVICE, args.time)?;
-        let device = match preference {
-            DevicePreference::Auto | DevicePreference::Cuda if uses_model => {
-                Device::select(preference)
-            }
-            _ => Device::Cpu,
-        };
-        if uses_model && preference == DevicePreference::Cuda && !device.is_cuda() {
-            common::gpu_unavailable(effect);
-        }
-        let net_device = match &device {
-            Device::Cuda(engine) => NetDevice::Cuda(engine, nn::cpu::DEFAULT_TILE * 2),
-            Device::Cpu => NetDevice::Cpu(RunOptions::default()),
-        };
-        let cancelled = AtomicBool::new(false);
-        let abort = common::CancelOrAbort {
+        common::render_neural(
             effect,
-            cancelled: &cancelled,
-        };
-        let progress = |f: f64| {
-            if !effect.progress_update(f) {
-                cancelled.store(true, Ordering::Relaxed);
-            }
-        };
-        if uses_model {
-            effect.progress_start("Denoise / Restore");
-        }
-        let result = restore::render(
-            &params,
-            model.as_deref(),
-            &src,
-            frame,
-            &dst,
-            images.window,
-            net_device,
-            &abort,
-            &progress,
-        );
-        if uses_model {
-            effect.progress_end();
-        }
-        let report = result.map_err(common::op_error)?;
-        if let Some(e) = &report.gpu_error {
-            common::gpu_fallback(effect, e);
-        }
-        Ok(())
+            &ps,
+            param::DEVICE,
+            args.time,
+            "Denoise / Restore",
+            uses_model,
+            |device, abort, progress| {
+                restore::render(
+                    &params,
+                    model.as_deref(),
+                    &src,
+                    frame,
+                    &dst,
+                    images.window,
+                    device,
+                    abort,
+                    progress,
+                )
+            },
+        )
     }
 
     fn instance_changed(&self, effect: &ImageEffect, args: &InstanceChangedArgs) -> Result<()> {

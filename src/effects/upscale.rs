@@ -7,16 +7,13 @@
 
 use super::common::{self, Describe, OUTPUT, SOURCE};
 use crate::color::Encoding;
-use crate::device::{Device, DevicePreference};
-use crate::nn::{self, cpu::RunOptions};
-use crate::ops::upscale::{self, Method, Mode, NetDevice, Network, UpscaleParams, MAX_FACTOR};
+use crate::ops::upscale::{self, Method, Mode, Network, UpscaleParams, MAX_FACTOR};
 use ofx::{
     BitDepth, Context, Error, ImageComponents, ImageEffect, InstanceChangedArgs, IsIdentityArgs,
     OutArgs, ParamSet, Plugin, RectD, RegionOfDefinitionArgs, RegionsOfInterestArgs, RenderArgs,
     Result,
 };
 use std::ffi::CStr;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 pub const IDENTIFIER: &CStr = c"org.platerestore.Upscale";
 
@@ -152,55 +149,27 @@ impl Plugin for Upscale {
         } else {
             None
         };
-        let preference = common::read_device(&ps, param::DEVICE, args.time)?;
-        // Auto uses a usable GPU for the network: its multiply-adds (~20 000 per output pixel)
-        // dwarf the plate's upload and the result's download.
-        let device = match (&net, preference) {
-            (Some(_), DevicePreference::Auto | DevicePreference::Cuda) => {
-                Device::select(preference)
-            }
-            _ => Device::Cpu,
-        };
-        if net.is_some() && preference == DevicePreference::Cuda && !device.is_cuda() {
-            common::gpu_unavailable(effect);
-        }
-        let net_device = match &device {
-            Device::Cuda(engine) => NetDevice::Cuda(engine, nn::cpu::DEFAULT_TILE * 2),
-            Device::Cpu => NetDevice::Cpu(RunOptions::default()),
-        };
-        let cancelled = AtomicBool::new(false);
-        let abort = common::CancelOrAbort {
+        common::render_neural(
             effect,
-            cancelled: &cancelled,
-        };
-        // Called on this (the host's render) thread.
-        let progress = |f: f64| {
-            if !effect.progress_update(f) {
-                cancelled.store(true, Ordering::Relaxed);
-            }
-        };
-        if net.is_some() {
-            effect.progress_start("Upscale");
-        }
-        let result = upscale::render(
-            &params,
-            net.as_ref(),
-            &src,
-            frame,
-            &dst,
-            images.window,
-            net_device,
-            &abort,
-            &progress,
-        );
-        if net.is_some() {
-            effect.progress_end();
-        }
-        let report = result.map_err(common::op_error)?;
-        if let Some(e) = &report.gpu_error {
-            common::gpu_fallback(effect, e);
-        }
-        Ok(())
+            &ps,
+            param::DEVICE,
+            args.time,
+            "Upscale",
+            net.is_some(),
+            |device, abort, progress| {
+                upscale::render(
+                    &params,
+                    net.as_ref(),
+                    &src,
+                    frame,
+                    &dst,
+                    images.window,
+                    device,
+                    abort,
+                    progress,
+                )
+            },
+        )
     }
 
     fn instance_changed(&self, effect: &ImageEffect, args: &InstanceChangedArgs) -> Result<()> {

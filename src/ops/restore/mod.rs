@@ -19,7 +19,9 @@ pub mod deband;
 #[cfg(test)]
 mod tests;
 
-use super::upscale::{crop, grow, model_encoding, read_plate, union, write_out, NetInput};
+use super::upscale::{
+    crop, fill_outside, grow, model_encoding, read_plate, union, write_out, NetInput,
+};
 use super::{Abort, OpError};
 use crate::color::Encoding;
 use crate::image::{ImageView, ImageViewMut, Rect};
@@ -189,15 +191,7 @@ pub fn render(
 ) -> Result<Report, OpError> {
     params.validate()?;
     let inside = window.intersect(&frame);
-    let black = vec![[0.0f32; 4]; window.width().max(0) as usize];
-    for y in window.y1..window.y2 {
-        if y < inside.y1 || y >= inside.y2 {
-            dst.write_row(y, window.x1, &black);
-        } else {
-            dst.write_row(y, window.x1, &black[..(inside.x1 - window.x1) as usize]);
-            dst.write_row(y, inside.x2, &black[..(window.x2 - inside.x2) as usize]);
-        }
-    }
+    fill_outside(dst, window, inside);
     let mut report = Report::default();
     if inside.is_empty() {
         return Ok(report);

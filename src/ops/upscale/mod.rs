@@ -326,16 +326,7 @@ pub fn render(
     let out_frame = params.output_frame(frame);
     let inside = window.intersect(&out_frame);
     let mut report = Report::default();
-    // Pixels of the window outside the output frame are transparent black.
-    let black = vec![[0.0f32; 4]; window.width().max(0) as usize];
-    for y in window.y1..window.y2 {
-        if y < inside.y1 || y >= inside.y2 {
-            dst.write_row(y, window.x1, &black);
-        } else {
-            dst.write_row(y, window.x1, &black[..(inside.x1 - window.x1) as usize]);
-            dst.write_row(y, inside.x2, &black[..(window.x2 - inside.x2) as usize]);
-        }
-    }
+    fill_outside(dst, window, inside);
     if inside.is_empty() {
         return Ok(report);
     }
@@ -405,6 +396,20 @@ pub(crate) fn read_plate(src: &ImageView<'_>, rect: Rect, premultiplied: bool) -
             }
         });
     p
+}
+
+/// Pixels of `window` outside `inside` (the part of the window in the frame) become
+/// transparent black.
+pub(crate) fn fill_outside(dst: &ImageViewMut<'_>, window: Rect, inside: Rect) {
+    let black = vec![[0.0f32; 4]; window.width().max(0) as usize];
+    for y in window.y1..window.y2 {
+        if inside.is_empty() || y < inside.y1 || y >= inside.y2 {
+            dst.write_row(y, window.x1, &black);
+        } else {
+            dst.write_row(y, window.x1, &black[..(inside.x1 - window.x1) as usize]);
+            dst.write_row(y, inside.x2, &black[..(window.x2 - inside.x2) as usize]);
+        }
+    }
 }
 
 /// `p` restricted to `rect` (inside `p.rect`).
