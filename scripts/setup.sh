@@ -14,6 +14,8 @@ if ! ls /usr/lib/llvm-*/lib/libclang.so >/dev/null 2>&1 && ! ls /usr/lib/x86_64-
   need+=(libclang-dev)
 fi
 command -v python3 >/dev/null 2>&1 || need+=(python3)
+# ffmpeg: video input and the sample clip of `ofxrun pipeline`.
+{ command -v ffmpeg >/dev/null 2>&1 && command -v ffprobe >/dev/null 2>&1; } || need+=(ffmpeg)
 python3 -m pip --version >/dev/null 2>&1 || need+=(python3-pip)
 
 if [ ${#need[@]} -gt 0 ]; then
@@ -26,4 +28,15 @@ fi
 
 if [ -x scripts/cuda-tools.sh ]; then
   scripts/cuda-tools.sh
+fi
+
+# Open Job Description's CLI (`openjd`), pinned, into target/openjd: the farm-template test runs
+# job templates with it locally.
+OPENJD_CLI_VERSION="0.8.0"
+openjd_dir=target/openjd
+if [ ! -f "$openjd_dir/.installed-$OPENJD_CLI_VERSION" ]; then
+  echo "setup: installing openjd-cli $OPENJD_CLI_VERSION into $openjd_dir" >&2
+  python3 -m pip install --quiet --disable-pip-version-check --upgrade --target "$openjd_dir" \
+    "openjd-cli==$OPENJD_CLI_VERSION" >&2
+  touch "$openjd_dir/.installed-$OPENJD_CLI_VERSION"
 fi

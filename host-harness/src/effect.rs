@@ -91,6 +91,13 @@ pub(crate) struct FrameState {
     pub source_errors: Vec<String>,
 }
 
+/// Source images kept per instance: frames within this distance of the frame rendering...
+const CACHE_RADIUS: i64 = 8;
+/// ...at most this many...
+const CACHE_FRAMES: usize = 17;
+/// ...and at most this many bytes (about seven 4K float RGBA frames).
+const CACHE_BYTES: usize = 1 << 30;
+
 /// The object behind an `OfxImageEffectHandle` (descriptor or instance).
 #[repr(C)]
 pub(crate) struct EffectObj {
@@ -245,9 +252,24 @@ impl EffectObj {
         };
         if matches!(input, ClipInput::Loader(_)) {
             let mut st = self.state_mut();
-            // Keep a handful of frames: temporal effects look a few frames around.
-            if st.cache.len() > 16 {
-                st.cache.clear();
+            // Keep the frames a temporal effect looks at (a few around the one rendering),
+            // bounded in count and bytes: a chain of 4K float frames must not pile up.
+            let now = self.time().round() as i64;
+            st.cache.retain(|(_, f), _| (f - now).abs() <= CACHE_RADIUS);
+            let mut bytes: usize = st.cache.values().map(|i| i.raw_storage().len()).sum();
+            while !st.cache.is_empty()
+                && (st.cache.len() >= CACHE_FRAMES || bytes + img.raw_storage().len() > CACHE_BYTES)
+            {
+                let far = st
+                    .cache
+                    .keys()
+                    .max_by_key(|(c, f)| ((f - now).abs(), c.clone()))
+                    .cloned();
+                if let Some(k) = far {
+                    if let Some(old) = st.cache.remove(&k) {
+                        bytes -= old.raw_storage().len();
+                    }
+                }
             }
             st.cache.insert((clip.to_string(), frame), img.clone());
         }

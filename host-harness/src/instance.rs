@@ -363,6 +363,19 @@ impl Instance {
         self.effect.state_mut().inputs.remove(clip);
     }
 
+    /// Sets the project size and extent (pixels at scale 1) the plugin is told; `set_input`
+    /// takes it from the first still image, a host running a chain sets it per node.
+    pub fn set_project_size(&mut self, width: f64, height: f64) {
+        for p in [
+            name(kOfxImageEffectPropProjectSize),
+            name(kOfxImageEffectPropProjectExtent),
+        ] {
+            self.effect
+                .props
+                .set(p, PropValue::Double(vec![width, height]));
+        }
+    }
+
     /// Sets the frame range the timeline suite and clips report.
     pub fn set_frame_range(&mut self, first: f64, last: f64) {
         self.effect.state_mut().frame_range = (first, last);

@@ -35,6 +35,7 @@ pub mod image;
 mod instance;
 pub mod io;
 pub mod params;
+pub mod pipeline;
 pub mod plugin;
 pub mod props;
 

@@ -42,6 +42,31 @@ enum Command {
     Render(RenderArgs),
     /// Check a plugin for conformance and print a report (exit code 1 when it fails).
     Check(CheckArgs),
+    /// Run a pipeline file: an input, a chain of OFX effects and an output (see
+    /// docs/pipelines.md for the schema; pipelines/genai-plate.toml is the shipped preset).
+    Pipeline(PipelineArgs),
+    /// Write an Open Job Description job template that renders a pipeline in chunks on a
+    /// render farm (each task runs `ofxrun pipeline … --frames CHUNK --resume`).
+    Openjd(OpenjdArgs),
+    /// Write the built-in plate as a short compressed 8-bit H.264 clip (blocks, banding and a
+    /// soft upscale, like generated footage), for trying pipelines. Needs ffmpeg.
+    SampleClip {
+        /// The clip to write (.mp4, .mov or .mkv).
+        #[arg(default_value = "out/sample-clip.mp4")]
+        output: PathBuf,
+        /// Frames (24 fps).
+        #[arg(long, default_value_t = 12)]
+        frames: i64,
+        /// Size, WxH: the 960x540 plate is scaled to it.
+        #[arg(long, default_value = "1920x1080")]
+        size: String,
+        /// H.264 constant rate factor: higher is more compressed (30 shows blocks and banding).
+        #[arg(long, default_value_t = 30)]
+        crf: u32,
+        /// Replace an existing file.
+        #[arg(long)]
+        overwrite: bool,
+    },
     /// Internal: one conformance probe, run in a child process by `check` so a crash is survivable.
     #[command(hide = true)]
     Probe {
@@ -124,6 +149,83 @@ enum Missing {
 }
 
 #[derive(Args)]
+struct PipelineArgs {
+    /// The pipeline file (TOML).
+    file: PathBuf,
+    /// Input instead of the file's [input] path: a video (MP4/MOV/MKV…, decoded by ffmpeg), an
+    /// image sequence (`plate.####.png`), a still, or `builtin`.
+    #[arg(short, long)]
+    input: Option<String>,
+    /// Output sequence instead of the file's [output] path.
+    #[arg(short, long)]
+    output: Option<String>,
+    /// Frames to render, e.g. `1-240`, `1-100x2`, `1,5,9-12`. Default: the file's `frames`,
+    /// else every frame of the input.
+    #[arg(short, long)]
+    frames: Option<String>,
+    /// Change a node's parameter, repeatable: `LABEL.PARAM=VALUE` (LABEL: the node's label or
+    /// its position from 1).
+    #[arg(long = "set", value_name = "NODE.PARAM=VALUE")]
+    set: Vec<String>,
+    /// Keep output frames this pipeline already finished (each is decoded and its EXR
+    /// fingerprint checked) and render the rest.
+    #[arg(long, conflicts_with = "overwrite")]
+    resume: bool,
+    /// Replace existing output frames (never done without this flag or --resume).
+    #[arg(long)]
+    overwrite: bool,
+    /// Frames rendered at once, each job a chain of its own over a contiguous part of the
+    /// range; the threads are shared among them.
+    #[arg(long, default_value_t = 1)]
+    jobs: usize,
+    /// Threads in all. Default: all cores.
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Write a QC report here: before/after crops, per-frame blockiness, banding, noise and
+    /// flicker, as index.html (self-contained) and measures.csv.
+    #[arg(long, value_name = "DIR")]
+    report: Option<PathBuf>,
+    /// Progress on stderr: auto (a live line on a terminal, lines otherwise), live, lines, quiet.
+    #[arg(long, default_value = "auto")]
+    progress: String,
+    /// OFX CUDA render for nodes whose device is auto or cuda: auto (when a GPU is usable),
+    /// off, on (an error without a GPU).
+    #[arg(long, default_value = "auto")]
+    cuda: String,
+    /// Check the pipeline (file, plugins, parameters, input, output) and render nothing.
+    #[arg(long)]
+    check: bool,
+}
+
+#[derive(Args)]
+struct OpenjdArgs {
+    /// The pipeline file (TOML).
+    file: PathBuf,
+    /// Frames the job renders. Default: the file's `frames`, else every frame of the input.
+    #[arg(short, long)]
+    frames: Option<String>,
+    /// Frames per task.
+    #[arg(long, default_value_t = 10)]
+    chunk: usize,
+    /// Input instead of the file's (written as an absolute path).
+    #[arg(short, long)]
+    input: Option<String>,
+    /// Output sequence instead of the file's (written as an absolute path).
+    #[arg(short, long)]
+    output: Option<String>,
+    /// Parameter changes passed to every task: `LABEL.PARAM=VALUE`, repeatable.
+    #[arg(long = "set", value_name = "NODE.PARAM=VALUE")]
+    set: Vec<String>,
+    /// The job bundle folder to write (template.json, parameter_values.json,
+    /// openjd-params.json). Default: out/<pipeline name>.openjd.
+    #[arg(long, value_name = "DIR")]
+    bundle: Option<PathBuf>,
+    /// Replace an existing job bundle's files.
+    #[arg(long)]
+    overwrite: bool,
+}
+
+#[derive(Args)]
 struct CheckArgs {
     /// Plugin identifier, BUNDLE, or BUNDLE:identifier.
     plugin: String,
@@ -158,6 +260,10 @@ enum CliError {
     Usage(String),
     #[error("frame {frame}: {source}")]
     Frame { frame: i64, source: Box<CliError> },
+    #[error(transparent)]
+    Pipeline(#[from] pipeline::RunError),
+    #[error(transparent)]
+    Spec(#[from] pipeline::SpecError),
 }
 
 struct StderrLogger(log::LevelFilter);
@@ -195,6 +301,15 @@ fn main() -> ExitCode {
         Command::Describe { plugin } => describe(&plugin),
         Command::Render(a) => render(a, verbose),
         Command::Check(a) => check(a),
+        Command::Pipeline(a) => run_pipeline(a),
+        Command::Openjd(a) => openjd(a),
+        Command::SampleClip {
+            output,
+            frames,
+            size,
+            crf,
+            overwrite,
+        } => sample_clip(&output, frames, &size, crf, overwrite),
         Command::Probe {
             plugin,
             kind,
@@ -844,5 +959,207 @@ fn probe(spec: &str, kind: &str, params: &[String], timeout: f64) -> Result<Exit
         // Leave at once: the hung render thread must not keep the process alive.
         std::process::exit(3);
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn progress_mode(s: &str) -> Result<ProgressMode, CliError> {
+    Ok(match s {
+        "auto" => ProgressMode::Auto,
+        "live" => ProgressMode::Live,
+        "lines" => ProgressMode::Lines,
+        "quiet" => ProgressMode::Quiet,
+        _ => {
+            return Err(CliError::Usage(format!(
+                "--progress '{s}': use auto, live, lines or quiet"
+            )))
+        }
+    })
+}
+
+fn run_pipeline(a: PipelineArgs) -> Result<ExitCode, CliError> {
+    let overrides = pipeline::Overrides {
+        input: a.input.clone(),
+        output: a.output.clone(),
+        set: a.set.clone(),
+    };
+    let pl = pipeline::Pipeline::load(&a.file, &overrides)?;
+    let frames = a.frames.as_deref().map(FrameList::parse).transpose()?;
+    let threads = a
+        .threads
+        .unwrap_or_else(|| HostConfig::default().threads)
+        .max(1);
+    let jobs = a.jobs.max(1);
+    let (cuda_mode, probe) = match a.cuda.as_str() {
+        "off" => (CudaMode::Off, false),
+        "auto" => (CudaMode::DRIVER, true),
+        "on" => (CudaMode::DRIVER, true),
+        other => {
+            return Err(CliError::Usage(format!(
+                "--cuda '{other}': use auto, off or on"
+            )))
+        }
+    };
+    let config = |cuda| HostConfig {
+        threads: (threads / jobs).max(1),
+        strict: false,
+        cuda,
+    };
+    let mut host = Host::new(config(cuda_mode));
+    let cuda_available = probe
+        && match host.cuda_device() {
+            Ok(d) => {
+                log::info!("CUDA render available on {}", d.description());
+                true
+            }
+            Err(e) if a.cuda == "on" => return Err(CliError::Host(e)),
+            Err(e) => {
+                log::info!("no CUDA render: {e}");
+                false
+            }
+        };
+    if !cuda_available {
+        // A host that offers no CUDA at all: plugins then never ask for device memory.
+        host = Host::new(config(CudaMode::Off));
+    }
+    let opts = pipeline::RunOptions {
+        frames,
+        resume: a.resume,
+        overwrite: a.overwrite,
+        jobs,
+        cuda_available,
+        report: a.report.clone(),
+        progress: progress_mode(&a.progress)?,
+    };
+    if a.check {
+        let src = pipeline::source::open(&pl.input).map_err(pipeline::RunError::Input)?;
+        pipeline::Chain::build(&host, &pl, src.clone(), cuda_available)?;
+        println!(
+            "{}: ok — {} node(s): {}; input {}; output {}",
+            a.file.display(),
+            pl.nodes.len(),
+            pl.nodes
+                .iter()
+                .map(|n| format!("{} ({})", n.label, n.plugin))
+                .collect::<Vec<_>>()
+                .join(" > "),
+            src.describe(),
+            pl.output.path
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let s = pipeline::run(&host, &pl, &opts)?;
+    let fps = s.rendered.len() as f64 / s.seconds.max(1e-9);
+    eprintln!(
+        "ofxrun: pipeline '{}': rendered {} frame(s){} in {:.2} s ({fps:.2} fps) -> {}",
+        pl.name,
+        s.rendered.len(),
+        if s.skipped.is_empty() {
+            String::new()
+        } else {
+            format!(", kept {} finished", s.skipped.len())
+        },
+        s.seconds,
+        s.output
+    );
+    if let Some(r) = &s.report {
+        eprintln!("ofxrun: report: {}", r.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn openjd(a: OpenjdArgs) -> Result<ExitCode, CliError> {
+    let overrides = pipeline::Overrides {
+        input: a.input.clone(),
+        output: a.output.clone(),
+        set: a.set.clone(),
+    };
+    let pl = pipeline::Pipeline::load(&a.file, &overrides)?;
+    // The frames, resolved here as a run would, so every task has frames to render.
+    let src = pipeline::source::open(&pl.input).map_err(pipeline::RunError::Input)?;
+    let frames: Vec<i64> = match a.frames.as_deref().map(FrameList::parse).transpose()? {
+        Some(f) => f.frames().to_vec(),
+        None => match (&pl.input.frames, src.frames()) {
+            (Some(f), _) => f.frames().to_vec(),
+            (None, Some(f)) => f,
+            (None, None) => vec![1],
+        },
+    };
+    if a.chunk == 0 {
+        return Err(CliError::Usage("--chunk must be at least 1".into()));
+    }
+    let input = match &pl.input.kind {
+        pipeline::spec::InputKind::Builtin => "builtin".to_string(),
+        pipeline::spec::InputKind::Images(p) => pipeline::openjd::absolute(p),
+        pipeline::spec::InputKind::Video(p) => pipeline::openjd::absolute(&p.display().to_string()),
+    };
+    let exe = std::env::current_exe()
+        .map_err(|e| CliError::Usage(format!("cannot find this ofxrun's path: {e}")))?;
+    let job = pipeline::openjd::JobSpec {
+        ofxrun: std::fs::canonicalize(&exe).unwrap_or(exe),
+        pipeline: std::fs::canonicalize(&a.file).unwrap_or_else(|_| a.file.clone()),
+        name: pl.name.clone(),
+        input,
+        output: pipeline::openjd::absolute(&pl.output.path),
+        set: a.set.clone(),
+        plugin_path: std::env::var("OFX_PLUGIN_PATH").unwrap_or_default(),
+        frames,
+        chunk: a.chunk,
+    };
+    let tasks = pipeline::openjd::chunks(&job.frames, job.chunk).len();
+    let dir = a
+        .bundle
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("out/{}.openjd", pl.name)));
+    for (name, value) in pipeline::openjd::bundle_files(&job) {
+        let path = dir.join(name);
+        let text = serde_json::to_string_pretty(&value)
+            .map_err(|e| CliError::Usage(format!("cannot write {}: {e}", path.display())))?;
+        io::write_atomically(&path, a.overwrite, |mut out| {
+            std::io::Write::write_all(&mut out, format!("{text}\n").as_bytes()).map_err(|e| {
+                io::IoError::Write {
+                    path: path.clone(),
+                    source: e,
+                }
+            })
+        })?;
+    }
+    let d = dir.display();
+    eprintln!(
+        "ofxrun: wrote the job bundle {d}/ ({tasks} task(s) of up to {} frames, frames {}).\n\
+         Run it here:      scripts/openjd.sh run {d}/template.json --step Render -p file://{d}/openjd-params.json\n\
+         Submit to a farm: deadline bundle submit {d}   (see docs/pipelines.md)",
+        a.chunk,
+        pipeline::openjd::frames_text(&job.frames),
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn sample_clip(
+    output: &std::path::Path,
+    frames: i64,
+    size: &str,
+    crf: u32,
+    overwrite: bool,
+) -> Result<ExitCode, CliError> {
+    let (w, h) = parse_size(size)?;
+    if w % 2 != 0 || h % 2 != 0 {
+        return Err(CliError::Usage(format!(
+            "--size {size}: 4:2:0 video needs an even width and height"
+        )));
+    }
+    if frames < 1 {
+        return Err(CliError::Usage("--frames must be at least 1".into()));
+    }
+    if output.exists() && !overwrite {
+        return Err(CliError::Usage(format!(
+            "{} already exists: pass --overwrite to replace it",
+            output.display()
+        )));
+    }
+    pipeline::source::write_sample_clip(output, frames, (w, h), crf).map_err(CliError::Usage)?;
+    eprintln!(
+        "ofxrun: wrote {} ({frames} frames, {w}x{h}, H.264 CRF {crf}, BT.709 limited range)",
+        output.display()
+    );
     Ok(ExitCode::SUCCESS)
 }

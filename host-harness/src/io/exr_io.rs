@@ -5,6 +5,7 @@
 use std::io::{Seek, Write};
 use std::path::Path;
 
+use exr::meta::attribute::{AttributeValue, Chromaticities, Text};
 use exr::prelude::{
     AnyChannel, AnyChannels, Encoding, FlatSamples, Image, ImageAttributes, IntegerBounds, Layer,
     LayerAttributes, ReadChannels, ReadLayers, SmallVec, Vec2, WritableImage,
@@ -17,8 +18,8 @@ use super::format::ImageFormat;
 
 const FORMAT: ImageFormat = ImageFormat::Exr;
 
-/// How EXR pixel blocks are compressed on write. All are lossless.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// How EXR pixel blocks are compressed on write. All but DWAA/DWAB are lossless.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub enum ExrCompression {
     None,
     Rle,
@@ -27,6 +28,29 @@ pub enum ExrCompression {
     Zip,
     /// Wavelet: smaller on grainy plates, slower.
     Piz,
+    /// DreamWorks lossy DCT over 32 scan lines, at this level (OpenEXR's default is 45; higher
+    /// is smaller and lossier). Alpha and other non-colour channels stay lossless.
+    Dwaa(f32),
+    /// DWAA over 256 scan lines: smaller files, coarser random access.
+    Dwab(f32),
+}
+
+/// Text attributes the EXR standard defines (written in their own header fields).
+const STANDARD_TEXT: &[&str] = &["comments", "owner", "software"];
+
+/// OpenEXR's default DWA compression level.
+pub const DWA_DEFAULT_LEVEL: f32 = 45.0;
+
+/// Header attributes written beside the pixels.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ExrHeader {
+    /// The `chromaticities` attribute, CIE xy of red, green, blue and white:
+    /// `[rx, ry, gx, gy, bx, by, wx, wy]`.
+    pub chromaticities: Option<[f32; 8]>,
+    /// `framesPerSecond` as a rational (numerator, denominator).
+    pub frames_per_second: Option<(i32, u32)>,
+    /// Text attributes (name, value), e.g. `comments` or `platerestore:source`.
+    pub text: Vec<(String, String)>,
 }
 
 impl ExrCompression {
@@ -37,6 +61,8 @@ impl ExrCompression {
             ExrCompression::Rle => C::RLE,
             ExrCompression::Zip => C::ZIP16,
             ExrCompression::Piz => C::PIZ,
+            ExrCompression::Dwaa(level) => C::DWAA(Some(level)),
+            ExrCompression::Dwab(level) => C::DWAB(Some(level)),
         }
     }
 }
@@ -49,8 +75,10 @@ impl std::str::FromStr for ExrCompression {
             "rle" => Ok(ExrCompression::Rle),
             "zip" => Ok(ExrCompression::Zip),
             "piz" => Ok(ExrCompression::Piz),
+            "dwaa" => Ok(ExrCompression::Dwaa(DWA_DEFAULT_LEVEL)),
+            "dwab" => Ok(ExrCompression::Dwab(DWA_DEFAULT_LEVEL)),
             _ => Err(format!(
-                "unknown EXR compression '{s}': use none, rle, zip or piz"
+                "unknown EXR compression '{s}': use none, rle, zip, piz, dwaa or dwab"
             )),
         }
     }
@@ -203,6 +231,7 @@ pub(crate) fn write<W: Write + Seek>(
     img: &HostImage,
     display: Rect,
     compression: ExrCompression,
+    header: &ExrHeader,
     out: W,
 ) -> Result<(), IoError> {
     let b = img.bounds();
@@ -254,8 +283,21 @@ pub(crate) fn write<W: Write + Seek>(
     };
     let pos_x = i32::try_from(b.x1 as i64 - display.x1 as i64).map_err(|_| too_large())?;
     let pos_y = i32::try_from(display.y2 as i64 - b.y2 as i64).map_err(|_| too_large())?;
+    let text = |v: &str| Text::from_bytes_unchecked(v.as_bytes().into());
+    let standard = |key: &str| {
+        header
+            .text
+            .iter()
+            .find(|(n, _)| n == key)
+            .map(|(_, v)| text(v))
+    };
+    // Standard attributes have their own fields; the rest go in as custom text.
     let attributes = LayerAttributes {
         layer_position: Vec2(pos_x, pos_y),
+        comments: standard("comments"),
+        owner: standard("owner"),
+        software_name: standard("software"),
+        frames_per_second: header.frames_per_second,
         ..LayerAttributes::default()
     };
     let encoding = Encoding {
@@ -271,7 +313,26 @@ pub(crate) fn write<W: Write + Seek>(
             display.height().max(1) as usize,
         ),
     );
-    Image::new(ImageAttributes::new(display_window), layer)
+    let mut image_attributes = ImageAttributes::new(display_window);
+    if let Some(c) = header.chromaticities {
+        image_attributes.chromaticities = Some(Chromaticities {
+            red: Vec2(c[0], c[1]),
+            green: Vec2(c[2], c[3]),
+            blue: Vec2(c[4], c[5]),
+            white: Vec2(c[6], c[7]),
+        });
+    }
+    for (name, value) in &header.text {
+        if STANDARD_TEXT.contains(&name.as_str()) {
+            continue;
+        }
+        // EXR strings are bytes; UTF-8 is what readers expect.
+        image_attributes.other.insert(
+            Text::from_bytes_unchecked(name.as_bytes().into()),
+            AttributeValue::Text(Text::from_bytes_unchecked(value.as_bytes().into())),
+        );
+    }
+    Image::new(image_attributes, layer)
         .write()
         .to_buffered(out)
         .map_err(|e| IoError::Encode {
@@ -279,4 +340,45 @@ pub(crate) fn write<W: Write + Seek>(
             format: FORMAT,
             reason: e.to_string(),
         })
+}
+
+/// The header of an EXR file without its pixels: text attributes (name → value) and the
+/// chromaticities, for checks such as `ofxrun pipeline --resume`.
+pub fn read_header(path: &Path) -> Result<ExrHeader, IoError> {
+    let meta = exr::meta::MetaData::read_from_file(path, false).map_err(|e| decode_err(path, e))?;
+    let mut out = ExrHeader::default();
+    let Some(h) = meta.headers.first() else {
+        return Ok(out);
+    };
+    let attrs = h
+        .shared_attributes
+        .other
+        .iter()
+        .chain(h.own_attributes.other.iter());
+    for (name, value) in attrs {
+        let name = String::from_utf8_lossy(name.bytes()).into_owned();
+        if let AttributeValue::Text(t) = value {
+            out.text
+                .push((name, String::from_utf8_lossy(t.bytes()).into_owned()));
+        }
+    }
+    let la = &h.own_attributes;
+    out.frames_per_second = la.frames_per_second;
+    for (name, v) in [
+        ("comments", &la.comments),
+        ("owner", &la.owner),
+        ("software", &la.software_name),
+    ] {
+        if let Some(t) = v {
+            out.text
+                .push((name.into(), String::from_utf8_lossy(t.bytes()).into_owned()));
+        }
+    }
+    out.text.sort();
+    if let Some(c) = &h.shared_attributes.chromaticities {
+        out.chromaticities = Some([
+            c.red.0, c.red.1, c.green.0, c.green.1, c.blue.0, c.blue.1, c.white.0, c.white.1,
+        ]);
+    }
+    Ok(out)
 }

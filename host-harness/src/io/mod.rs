@@ -50,7 +50,7 @@ pub use default_input::{
     default_input, default_input_frame, default_input_sequence, DEFAULT_INPUT_SIZE,
 };
 pub use error::IoError;
-pub use exr_io::ExrCompression;
+pub use exr_io::{read_header as read_exr_header, ExrCompression, ExrHeader, DWA_DEFAULT_LEVEL};
 pub use format::ImageFormat;
 pub use progress::{format_duration, Progress, ProgressMode};
 pub use safe_write::{write_atomically, TEMP_PREFIX};
@@ -126,7 +126,7 @@ pub struct ImageFileInfo {
 }
 
 /// How `write_image` writes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct WriteOptions {
     /// Replace an existing file (atomically); without it an existing file is an error.
     pub overwrite: bool,
@@ -137,6 +137,8 @@ pub struct WriteOptions {
     /// the origin, else `(0, 0)–(x2, y2)`. Other formats store no origin.
     pub display_window: Option<Rect>,
     pub exr_compression: ExrCompression,
+    /// EXR header attributes (chromaticities, frame rate, text); other formats ignore them.
+    pub exr_header: ExrHeader,
 }
 
 /// Reads an image file; the format comes from the extension.
@@ -230,7 +232,14 @@ pub fn write_image(
     });
     write_atomically(path, options.overwrite, |out| {
         guard_codec(path, format, true, || match format {
-            ImageFormat::Exr => exr_io::write(path, img, display, options.exr_compression, out),
+            ImageFormat::Exr => exr_io::write(
+                path,
+                img,
+                display,
+                options.exr_compression,
+                &options.exr_header,
+                out,
+            ),
             ImageFormat::Png => png_io::write(path, img, out),
             ImageFormat::Tiff => tiff_io::write(path, img, out),
             ImageFormat::Jpeg => Err(IoError::ReadOnlyFormat {
