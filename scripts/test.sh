@@ -6,6 +6,9 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 # Kernels must compile (and not spill) here: the tools were installed by setup.sh.
 export PLATERESTORE_REQUIRE_KERNELS=1
+# ffmpeg and openjd-cli (video input, farm templates) were installed by setup.sh: their tests
+# must run, not skip.
+export PLATERESTORE_REQUIRE_TOOLS=1
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"

@@ -2,8 +2,8 @@
 //!
 //! Node *k*'s Source clip is a loader that renders node *k − 1* at the frame asked for (any
 //! frame: a temporal node in the middle of the chain gets the neighbours it fetches), keeping
-//! the last few results. The first node reads the pipeline's source. Every node after the
-//! first is offered float images, so nothing is quantised between effects.
+//! the last few results. The first node reads the pipeline's source. Every node is offered
+//! float images, so nothing is quantised between effects.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -342,13 +342,10 @@ impl Chain {
             NodeDevice::Auto => Some(cuda_available && inst.cuda_support().supported()),
         };
         let opts = RenderOptions {
-            // Float between effects; the first node gets the source's own depth (an 8-bit
-            // plate stays 8-bit, so effects that treat 8-bit sources specially can).
-            depth: if index == 0 {
-                None
-            } else {
-                Some(BitDepth::Float)
-            },
+            // Float everywhere: an 8-bit source is converted for the first node (which still
+            // sees its unmapped depth, so effects that treat 8-bit sources specially can), and
+            // no node's output is quantised on its way to the next.
+            depth: Some(BitDepth::Float),
             canary: false,
             cuda,
             threads: Some(host.config().threads),

@@ -179,3 +179,25 @@ pub fn absolute(p: &str) -> String {
         Err(_) => p.to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_are_written_as_runs_and_chunked_in_order() {
+        assert_eq!(frames_text(&[1, 2, 3, 5, 7, 8]), "1-3,5,7-8");
+        assert_eq!(
+            chunks(&(1..=25).collect::<Vec<_>>(), 10),
+            ["1-10", "11-20", "21-25"]
+        );
+        assert_eq!(chunks(&[1, 3, 5, 7], 3), ["1,3,5", "7"]);
+        // Every chunk parses back to exactly its frames.
+        let frames: Vec<i64> = (1..=100).step_by(3).collect();
+        let back: Vec<i64> = chunks(&frames, 7)
+            .iter()
+            .flat_map(|c| crate::io::FrameList::parse(c).unwrap().frames().to_vec())
+            .collect();
+        assert_eq!(back, frames);
+    }
+}

@@ -538,3 +538,85 @@ pub fn base64(data: &[u8]) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plane(w: usize, h: usize, mut f: impl FnMut(usize, usize) -> f32) -> Plane {
+        let mut v = Vec::with_capacity(w * h);
+        for y in 0..h {
+            for x in 0..w {
+                v.push(f(x, y));
+            }
+        }
+        Plane { w, h, v }
+    }
+
+    /// A reproducible standard normal (xorshift64* and Box–Muller).
+    fn gauss(seed: &mut u64) -> f32 {
+        let mut u = || {
+            *seed ^= *seed >> 12;
+            *seed ^= *seed << 25;
+            *seed ^= *seed >> 27;
+            ((seed.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+        };
+        let (a, b) = (u(), u());
+        ((-2.0 * a.ln()).sqrt() * (2.0 * std::f64::consts::PI * b).cos()) as f32
+    }
+
+    #[test]
+    fn immerkaer_estimates_the_sigma_of_white_noise() {
+        for sigma in [1.0f32, 4.0, 10.0] {
+            let mut s = 0x1234_5678_9abc_def1u64;
+            let p = plane(256, 256, |_, _| 128.0 + sigma * gauss(&mut s));
+            let est = noise_sigma(&p);
+            assert!(
+                (est / sigma as f64 - 1.0).abs() < 0.05,
+                "σ {sigma}: estimated {est}"
+            );
+        }
+        // A smooth ramp has no noise: the Laplacian-of-Laplacian mask cancels planes.
+        let ramp = plane(64, 64, |x, y| 0.5 * x as f32 + 0.25 * y as f32);
+        assert!(noise_sigma(&ramp) < 1e-4);
+    }
+
+    #[test]
+    fn blockiness_sees_8px_block_edges_and_not_texture() {
+        let mut s = 7u64;
+        let texture = plane(128, 128, |_, _| 100.0 + 3.0 * gauss(&mut s));
+        let b = blockiness(&texture);
+        assert!((b - 1.0).abs() < 0.05, "white noise: {b}");
+        // Each 8x8 block a flat level plus the same texture: steps at block edges are larger.
+        let mut s = 7u64;
+        let blocky = plane(128, 128, |x, y| {
+            100.0 + 6.0 * (((x / 8) * 7 + (y / 8) * 3) % 5) as f32 + gauss(&mut s)
+        });
+        assert!(blockiness(&blocky) > 2.0, "blocky: {}", blockiness(&blocky));
+    }
+
+    #[test]
+    fn banding_counts_plateaus_of_rounded_gradients_not_smooth_ones() {
+        // A shallow ramp (0.2 code per pixel): rounded to codes it is mostly plateaus.
+        let banded = plane(200, 64, |x, _| (60.0 + 0.2 * x as f32).round());
+        let smooth = plane(200, 64, |x, _| 60.0 + 0.2 * x as f32);
+        assert!(banding(&banded) > 0.6, "{}", banding(&banded));
+        assert!(banding(&smooth) < 0.01, "{}", banding(&smooth));
+    }
+
+    #[test]
+    fn base64_matches_rfc4648_vectors() {
+        // RFC 4648 §10.
+        for (i, o) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+        ] {
+            assert_eq!(base64(i.as_bytes()), o);
+        }
+    }
+}
