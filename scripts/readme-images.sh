@@ -49,3 +49,39 @@ for name in ["lanczos", "neural"]:
     Image.open(f"{d}/{name}.png").crop(box).save(f"docs/images/upscale_{name}.png", optimize=True)
 PY
 rm -rf "$up" "$pil"
+
+# Pipeline: the QC report of the main job (scripts/run.sh must have run: out/genai-plate/report),
+# drawn as one picture: the report's before/after crops of the first frame and its summary.
+report=out/genai-plate/report
+if [ -f "$report/measures.csv" ]; then
+PYTHONPATH="$pil" python3 - "$report" <<'PY'
+import csv, glob, os, sys
+from PIL import Image, ImageDraw, ImageFont
+d = sys.argv[1]
+first = sorted(glob.glob(f"{d}/crop_*_before.png"), key=lambda p: int(p.split("_")[-2]))[0]
+frame = first.split("_")[-2]
+before = Image.open(first).convert("RGB")
+after = Image.open(f"{d}/crop_{frame}_after.png").convert("RGB")
+rows = list(csv.DictReader(open(f"{d}/measures.csv")))
+def mean(k):
+    v = [float(r[k]) for r in rows if r[k]]
+    return sum(v) / len(v) if v else float("nan")
+font = ImageFont.truetype("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", 15)
+bold = ImageFont.truetype("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf", 16)
+w, h = before.width, before.height
+img = Image.new("RGB", (2 * w + 30, h + 150), (250, 250, 250))
+img.paste(before, (10, 40)); img.paste(after, (w + 20, 40))
+dr = ImageDraw.Draw(img)
+dr.text((10, 12), f"frame {frame}: sample clip (H.264 CRF 30, 1080p)", font=bold, fill=(20, 20, 20))
+dr.text((w + 20, 12), "after genai-plate (4K half EXR)", font=bold, fill=(20, 20, 20))
+y = h + 52
+for name, key, scale in [("blockiness", "blockiness", 1), ("banding %", "banding", 100),
+                         ("noise σ (codes)", "noise", 1), ("flicker (codes)", "flicker", 1)]:
+    b, a = mean(f"{key}_before") * scale, mean(f"{key}_after") * scale
+    dr.text((10, y), f"{name:<18} before {b:7.3f}   after {a:7.3f}", font=font, fill=(40, 40, 40))
+    y += 22
+img.save("docs/images/pipeline_report.png", optimize=True)
+PY
+else
+  echo "readme-images: run scripts/run.sh first for docs/images/pipeline_report.png" >&2
+fi

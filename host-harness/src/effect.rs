@@ -91,7 +91,8 @@ pub(crate) struct FrameState {
     pub source_errors: Vec<String>,
 }
 
-/// Source images kept per instance: frames within this distance of the frame rendering...
+/// Source images kept per instance: frames within this distance of the frame rendering (for
+/// clips with temporal access; others keep only that frame)...
 const CACHE_RADIUS: i64 = 8;
 /// ...at most this many...
 const CACHE_FRAMES: usize = 17;
@@ -254,8 +255,18 @@ impl EffectObj {
             let mut st = self.state_mut();
             // Keep the frames a temporal effect looks at (a few around the one rendering),
             // bounded in count and bytes: a chain of 4K float frames must not pile up.
+            // A clip without temporal access only ever reads the frame rendering.
+            let temporal = self
+                .with_clip(clip, |c| {
+                    c.props
+                        .get_int(name(kOfxImageEffectPropTemporalClipAccess), 0)
+                        .unwrap_or(1)
+                        != 0
+                })
+                .unwrap_or(true);
+            let radius = if temporal { CACHE_RADIUS } else { 0 };
             let now = self.time().round() as i64;
-            st.cache.retain(|(_, f), _| (f - now).abs() <= CACHE_RADIUS);
+            st.cache.retain(|(_, f), _| (f - now).abs() <= radius);
             let mut bytes: usize = st.cache.values().map(|i| i.raw_storage().len()).sum();
             while !st.cache.is_empty()
                 && (st.cache.len() >= CACHE_FRAMES || bytes + img.raw_storage().len() > CACHE_BYTES)

@@ -467,29 +467,33 @@ fn patches() -> (HostImage, Vec<[u8; 3]>) {
     (img, colours)
 }
 
-/// Encodes `png` as 4:4:4 lossless H.264 through `matrix` at `range`, tagged as `tags` say.
-fn encode(png: &Path, out: &Path, matrix: &str, range: &str, tags: &[&str]) {
-    let vf = format!("scale=out_color_matrix={matrix}:out_range={range}:flags=accurate_rnd+full_chroma_int,format=yuv444p");
+/// Encodes `png` (3 frames) through `matrix` at `range` into `pix_fmt` with `codec`
+/// arguments, tagged as `tags` say.
+fn encode(png: &Path, out: &Path, c: &Clip) {
+    let vf = format!(
+        "scale=out_color_matrix={}:out_range={}:flags=accurate_rnd+full_chroma_int,format={}",
+        c.matrix, c.range, c.pix_fmt
+    );
     let o = Command::new("ffmpeg")
         .args(["-v", "error", "-y", "-loop", "1", "-i"])
         .arg(png)
-        .args([
-            "-frames:v",
-            "3",
-            "-vf",
-            &vf,
-            "-c:v",
-            "libx264",
-            "-qp",
-            "0",
-            "-r",
-            "25",
-        ])
-        .args(tags)
+        .args(["-frames:v", "3", "-vf", &vf, "-r", "25"])
+        .args(c.codec)
+        .args(c.tags)
         .arg(out)
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+struct Clip {
+    name: &'static str,
+    matrix: &'static str,
+    range: &'static str,
+    pix_fmt: &'static str,
+    codec: &'static [&'static str],
+    tags: &'static [&'static str],
+    depth: BitDepth,
 }
 
 #[test]
@@ -503,23 +507,47 @@ fn video_input_follows_the_files_matrix_and_range_tags() {
     io::write_image(&png, &img, &Default::default()).unwrap();
     // BT.601 limited, BT.709 full: if the tags were ignored (one matrix and range for all),
     // the saturated patches would be off by many codes in one of them.
+    const H264: &[&str] = &["-c:v", "libx264", "-qp", "0"];
     let clips = [
-        (
-            "601-limited.mkv",
-            "bt601",
-            "tv",
-            vec!["-colorspace", "smpte170m", "-color_range", "tv"],
-        ),
-        (
-            "709-full.mov",
-            "bt709",
-            "pc",
-            vec!["-colorspace", "bt709", "-color_range", "pc"],
-        ),
+        Clip {
+            name: "601-limited.mkv",
+            matrix: "bt601",
+            range: "tv",
+            pix_fmt: "yuv444p",
+            codec: H264,
+            tags: &["-colorspace", "smpte170m", "-color_range", "tv"],
+            depth: BitDepth::Byte,
+        },
+        Clip {
+            name: "709-full.mov",
+            matrix: "bt709",
+            range: "pc",
+            pix_fmt: "yuv444p",
+            codec: H264,
+            tags: &["-colorspace", "bt709", "-color_range", "pc"],
+            depth: BitDepth::Byte,
+        },
+        // ProRes 4:2:2 10-bit: decoded at 16 bits.
+        Clip {
+            name: "709-prores.mov",
+            matrix: "bt709",
+            range: "tv",
+            pix_fmt: "yuv422p10le",
+            codec: &["-c:v", "prores_ks", "-profile:v", "3"],
+            // ProRes carries the matrix in its frame headers, set by this bitstream filter.
+            tags: &[
+                "-bsf:v",
+                "prores_metadata=color_primaries=bt709:color_trc=bt709:colorspace=bt709",
+                "-color_range",
+                "tv",
+            ],
+            depth: BitDepth::Short,
+        },
     ];
-    for (name, matrix, range, tags) in clips {
+    for c in &clips {
+        let name = c.name;
         let clip = dir.join(name);
-        encode(&png, &clip, matrix, range, &tags);
+        encode(&png, &clip, c);
         let spec = Pipeline::parse(
             &format!(
                 "pipeline = 1\n[input]\npath = \"{}\"\nfirst_frame = 1001\n[output]\npath = \"{}/v.####.exr\"\n",
@@ -533,7 +561,7 @@ fn video_input_follows_the_files_matrix_and_range_tags() {
         let src = pipeline::source::open(&spec.input).unwrap();
         assert_eq!(src.frames(), Some(vec![1001, 1002, 1003]), "{name}");
         let f = src.frame(1002).unwrap();
-        assert_eq!(f.depth(), BitDepth::Byte);
+        assert_eq!(f.depth(), c.depth, "{name}");
         for (i, c) in colours.iter().enumerate() {
             let (x, y) = ((i % 4) as i32 * 16 + 8, (i / 4) as i32 * 16 + 8);
             let px = f.pixel(x, y);

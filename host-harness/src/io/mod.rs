@@ -20,7 +20,7 @@
 //! for &frame in &frames {
 //!     let (plate, info) = read_image_with_info(input.path_for(frame))?;
 //!     let rendered = plate; // … the effect chain runs here …
-//!     let options = WriteOptions { display_window: Some(info.display_window), ..options };
+//!     let options = WriteOptions { display_window: Some(info.display_window), ..options.clone() };
 //!     write_image(output.path_for(frame), &rendered, &options)?;
 //!     progress.frame_done(frame);
 //! }

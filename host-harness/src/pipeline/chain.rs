@@ -27,8 +27,9 @@ pub struct NodeFailure {
     pub message: String,
 }
 
-/// Frames a node keeps after rendering them (temporal nodes downstream look back and ahead).
-const NODE_CACHE: usize = 3;
+/// Frames a node keeps after rendering them: the last one, for the render threads of the node
+/// downstream that ask for it at once (the host keeps what a temporal node looks around).
+const NODE_CACHE: usize = 1;
 
 struct Stage {
     index: usize,

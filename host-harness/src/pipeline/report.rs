@@ -236,14 +236,16 @@ struct Crop {
 }
 
 impl Crop {
-    /// The centre `CROP × CROP` source pixels of `img` (scaled by `k` for an output `k` times
-    /// the source), drawn `scale` times larger by pixel repetition.
-    fn of(img: &HostImage, k: usize, scale: usize) -> Crop {
+    /// `CROP × CROP` source pixels of `img` from `at` (top-left, source pixels, top row first;
+    /// all scaled by `k` for an output `k` times the source), drawn `scale` times larger by
+    /// pixel repetition.
+    fn of(img: &HostImage, at: (usize, usize), k: usize, scale: usize) -> Crop {
         let b = img.bounds();
         let (iw, ih) = (b.width() as usize, b.height() as usize);
         let side_w = (CROP * k).min(iw);
         let side_h = (CROP * k).min(ih);
-        let (x0, y0) = ((iw - side_w) / 2, (ih - side_h) / 2);
+        let x0 = (at.0 * k).min(iw - side_w);
+        let y0 = (at.1 * k).min(ih - side_h);
         let (w, h) = (side_w * scale, side_h * scale);
         let mut rgb = vec![0u8; w * h * 3];
         let mut row = vec![[0f32; 4]; iw];
@@ -284,6 +286,31 @@ pub struct Collector {
     frames: Vec<FrameMeasures>,
     crops: Vec<(i64, Crop, Crop)>,
     sizes: Option<((i32, i32), (i32, i32))>,
+    crop_at: Option<(usize, usize)>,
+}
+
+/// Top-left of the `CROP × CROP` window (on a 6 × 6 grid of candidates) with the most luma
+/// gradient energy: texture and edges show what a pipeline did; an empty sky does not.
+fn busiest_window(img: &HostImage) -> (usize, usize) {
+    let p = Plane::of(img, None);
+    let (sw, sh) = (CROP.min(p.w), CROP.min(p.h));
+    let mut best = (0.0f64, (p.w - sw) / 2, (p.h - sh) / 2);
+    for gy in 0..6 {
+        for gx in 0..6 {
+            let (x0, y0) = ((p.w - sw) * gx / 5, (p.h - sh) * gy / 5);
+            let mut e = 0f64;
+            for y in y0..y0 + sh.saturating_sub(1) {
+                for x in x0..x0 + sw.saturating_sub(1) {
+                    let c = p.at(x, y);
+                    e += ((p.at(x + 1, y) - c).abs() + (p.at(x, y + 1) - c).abs()) as f64;
+                }
+            }
+            if e > best.0 {
+                best = (e, x0, y0);
+            }
+        }
+    }
+    (best.1, best.2)
 }
 
 impl Collector {
@@ -299,6 +326,7 @@ impl Collector {
             frames: Vec::new(),
             crops: Vec::new(),
             sizes: None,
+            crop_at: None,
         }
     }
 
@@ -307,8 +335,13 @@ impl Collector {
         self.sizes = Some(((bb.width(), bb.height()), (ab.width(), ab.height())));
         if self.crop_frames.contains(&m.frame) {
             let k = (ab.width() / bb.width().max(1)).max(1) as usize;
-            self.crops
-                .push((m.frame, Crop::of(before, 1, k), Crop::of(after, k, 1)));
+            // One place for every crop, chosen on the first: where the source has most detail.
+            let at = *self.crop_at.get_or_insert_with(|| busiest_window(before));
+            self.crops.push((
+                m.frame,
+                Crop::of(before, at, 1, k),
+                Crop::of(after, at, k, 1),
+            ));
         }
         self.frames.push(m);
     }
