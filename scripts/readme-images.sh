@@ -72,8 +72,8 @@ w, h = before.width, before.height
 img = Image.new("RGB", (2 * w + 30, h + 150), (250, 250, 250))
 img.paste(before, (10, 40)); img.paste(after, (w + 20, 40))
 dr = ImageDraw.Draw(img)
-dr.text((10, 12), f"frame {frame}: sample clip (H.264 CRF 30, 1080p)", font=bold, fill=(20, 20, 20))
-dr.text((w + 20, 12), "after genai-plate (4K half EXR)", font=bold, fill=(20, 20, 20))
+dr.text((10, 12), f"frame {frame}: sample clip, H.264 CRF 30", font=bold, fill=(20, 20, 20))
+dr.text((w + 20, 12), "after genai-plate, 4K half EXR", font=bold, fill=(20, 20, 20))
 y = h + 52
 for name, key, scale in [("blockiness", "blockiness", 1), ("banding %", "banding", 100),
                          ("noise σ (codes)", "noise", 1), ("flicker (codes)", "flicker", 1)]:

@@ -289,24 +289,26 @@ pub struct Collector {
     crop_at: Option<(usize, usize)>,
 }
 
-/// Top-left of the `CROP × CROP` window (on a 6 × 6 grid of candidates) with the most luma
-/// gradient energy: texture and edges show what a pipeline did; an empty sky does not.
+/// Top-left of the `CROP × CROP` window (on a 6 × 6 grid of candidates) that shows the most
+/// of what a restoration removes: block edges and banding (excess blockiness plus banded share;
+/// on a tie, the first). A crop of busy texture or an empty sky would show little.
 fn busiest_window(img: &HostImage) -> (usize, usize) {
     let p = Plane::of(img, None);
     let (sw, sh) = (CROP.min(p.w), CROP.min(p.h));
-    let mut best = (0.0f64, (p.w - sw) / 2, (p.h - sh) / 2);
+    let mut best = (f64::MIN, (p.w - sw) / 2, (p.h - sh) / 2);
     for gy in 0..6 {
         for gx in 0..6 {
             let (x0, y0) = ((p.w - sw) * gx / 5, (p.h - sh) * gy / 5);
-            let mut e = 0f64;
-            for y in y0..y0 + sh.saturating_sub(1) {
-                for x in x0..x0 + sw.saturating_sub(1) {
-                    let c = p.at(x, y);
-                    e += ((p.at(x + 1, y) - c).abs() + (p.at(x, y + 1) - c).abs()) as f64;
-                }
+            // Block phase is kept: windows start on multiples of 8 source pixels.
+            let (x0, y0) = (x0 / BLOCK * BLOCK, y0 / BLOCK * BLOCK);
+            let mut v = Vec::with_capacity(sw * sh);
+            for y in y0..y0 + sh {
+                v.extend_from_slice(&p.v[y * p.w + x0..y * p.w + x0 + sw]);
             }
-            if e > best.0 {
-                best = (e, x0, y0);
+            let win = Plane { w: sw, h: sh, v };
+            let score = (blockiness(&win) - 1.0).max(0.0) + banding(&win);
+            if score > best.0 {
+                best = (score, x0, y0);
             }
         }
     }
