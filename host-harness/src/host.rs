@@ -44,8 +44,12 @@ impl Default for HostConfig {
 
 /// Host state shared by every object a plugin can reach.
 pub struct HostCore {
-    pub(crate) props: Box<PropertySet>,
-    pub(crate) ofx_host: Box<OfxHost>,
+    /// The host property set and the `OfxHost` handed to `setHost` are never freed (a few KB
+    /// per host): a library loaded by two hosts keeps whichever pointer `setHost` gave it last,
+    /// and the OS shares one copy of the library, so a plugin may reach a host's `OfxHost` and
+    /// properties after that host has gone. Leaked, they stay valid for the whole process.
+    pub(crate) props: &'static PropertySet,
+    pub(crate) ofx_host: &'static OfxHost,
     pub config: HostConfig,
     pub findings: Arc<Findings>,
     /// Suites plugins asked for that this host does not provide (name, version).
@@ -54,20 +58,21 @@ pub struct HostCore {
     cuda_device: OnceLock<Result<Arc<dyn CudaDevice>, DeviceError>>,
 }
 
-// SAFETY: HostCore's raw parts are the OfxHost struct (a pointer to `props`, which lives as long
-// as the core, and a function pointer); every mutable field is behind a Mutex.
+// SAFETY: HostCore's raw parts are the OfxHost struct (a pointer to `props`, which lives for the
+// whole process, and a function pointer); every mutable field is behind a Mutex.
 unsafe impl Send for HostCore {}
 unsafe impl Sync for HostCore {}
 
 impl HostCore {
     pub fn new(config: HostConfig) -> Arc<HostCore> {
         let findings = Arc::new(Findings::default());
-        let props = PropertySet::new_strict("host", Some(findings.clone()));
-        define_host_props(&props, &config);
-        let ofx_host = Box::new(OfxHost {
+        let props: &'static PropertySet =
+            Box::leak(PropertySet::new_strict("host", Some(findings.clone())));
+        define_host_props(props, &config);
+        let ofx_host: &'static OfxHost = Box::leak(Box::new(OfxHost {
             host: props.handle(),
             fetchSuite: Some(fetch_suite),
-        });
+        }));
         Arc::new(HostCore {
             props,
             ofx_host,
@@ -107,7 +112,7 @@ impl HostCore {
         }
     }
     pub(crate) fn ofx_host_ptr(&self) -> *mut OfxHost {
-        &*self.ofx_host as *const OfxHost as *mut OfxHost
+        self.ofx_host as *const OfxHost as *mut OfxHost
     }
 }
 
@@ -213,7 +218,7 @@ fn record_missing(host_props: &PropertySet, suite: &str, version: i32) {
     // The host property set is only reachable from its HostCore, registered here on creation.
     let cores = CORES.lock().unwrap_or_else(|e| e.into_inner());
     for c in cores.iter().filter_map(|w| w.upgrade()) {
-        if std::ptr::eq(&*c.props, host_props) {
+        if std::ptr::eq(c.props, host_props) {
             c.missing_suites
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())

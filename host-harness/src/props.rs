@@ -116,6 +116,16 @@ pub struct PropertySet {
     findings: Option<Arc<Findings>>,
 }
 
+impl Drop for PropertySet {
+    fn drop(&mut self) {
+        // A handle kept past the set's life then fails the magic check (kOfxStatErrBadHandle)
+        // instead of reading a set that looks alive. Volatile: the store must not be elided
+        // as dead just before the memory is freed.
+        // SAFETY: `self.magic` is a valid, aligned u64 owned by this set.
+        unsafe { std::ptr::write_volatile(&mut self.magic, 0) };
+    }
+}
+
 impl std::fmt::Debug for PropertySet {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PropertySet")

@@ -766,3 +766,69 @@ fn null_source_images_fail_cleanly_in_a_conformant_plugin() {
         .unwrap_err();
     assert!(err.to_string().contains("kOfxStatFailed"), "{err}");
 }
+
+/// Two hosts load one binary: the OS shares the library, so the second `setHost` replaces the
+/// first's pointer inside the plugin. Dropping the second host must leave the first working.
+#[test]
+fn a_second_host_of_the_same_binary_can_go_while_the_first_renders() {
+    let first = host();
+    let plugin = first
+        .load(bundle(Fixture::Gain))
+        .unwrap()
+        .plugin(None)
+        .unwrap();
+    {
+        let second = Host::new(HostConfig::default());
+        let p2 = second
+            .load(bundle(Fixture::Gain))
+            .unwrap()
+            .plugin(None)
+            .unwrap();
+        drop(p2);
+        drop(second);
+    }
+    let mut inst = plugin.instance("filter").unwrap();
+    let img = pattern(Rect::new(0, 0, 32, 16), BitDepth::Float, Components::Rgba);
+    inst.set_input_image("Source", img.clone()).unwrap();
+    inst.set_param("gain", 0.5).unwrap();
+    let out = inst.render_frame(1.0, &RenderOptions::default()).unwrap();
+    let want: Vec<[f32; 4]> = img
+        .to_rgba_f32()
+        .iter()
+        .map(|p| p.map(|v| v * 0.5))
+        .collect();
+    assert_eq!(out.image.to_rgba_f32(), want);
+}
+
+/// Hosts created and dropped on several threads at once, each loading and rendering the same
+/// binary: no crash, every render right.
+#[test]
+fn hosts_come_and_go_on_many_threads() {
+    let b = bundle(Fixture::Gain);
+    std::thread::scope(|s| {
+        for t in 0..4 {
+            let b = b.clone();
+            s.spawn(move || {
+                for i in 0..12 {
+                    let h = Host::new(HostConfig {
+                        threads: 1,
+                        ..Default::default()
+                    });
+                    let p = h.load(&b).unwrap().plugin(None).unwrap();
+                    let mut inst = p.instance("filter").unwrap();
+                    let img = pattern(Rect::new(0, 0, 16, 8), BitDepth::Float, Components::Rgba);
+                    inst.set_input_image("Source", img.clone()).unwrap();
+                    let g = 0.25 * (1 + (t + i) % 3) as f64;
+                    inst.set_param("gain", g).unwrap();
+                    let out = inst.render_frame(1.0, &RenderOptions::default()).unwrap();
+                    let want: Vec<[f32; 4]> = img
+                        .to_rgba_f32()
+                        .iter()
+                        .map(|p| p.map(|v| v * g as f32))
+                        .collect();
+                    assert_eq!(out.image.to_rgba_f32(), want, "thread {t} round {i}");
+                }
+            });
+        }
+    });
+}
