@@ -132,20 +132,72 @@ fn odd_origins_padded_and_bottom_up_rows_tiles_and_threads_change_nothing() {
     }
 }
 
-#[test]
-fn mix_zero_is_an_identity_and_a_partial_window_writes_only_inside() {
-    let plugin = common::plugin(ID);
-    let bounds = Rect::new(0, 0, 24, 16);
-    let (host_img, _) = common::pattern_pair(bounds, PixelDepth::F32, Components::Rgba);
-    let mut fx = plugin.instance("filter").unwrap();
-    fx.set_input_image("Source", host_img.clone()).unwrap();
-    fx.set_param("mix", 0.0).unwrap();
-    let out = fx.render_frame(1.0, &RenderOptions::default()).unwrap();
-    assert_eq!(
-        out.identity.as_ref().map(|(c, _)| c.as_str()),
-        Some("Source")
+/// SMPTE ST 2084 inverse EOTF from its published constants: cd/m² → PQ signal.
+fn pq(nits: f64) -> f64 {
+    let (m1, m2) = (2610.0 / 16384.0, 2523.0 / 4096.0 * 128.0);
+    let (c1, c2, c3) = (
+        3424.0 / 4096.0,
+        2413.0 / 4096.0 * 32.0,
+        2392.0 / 4096.0 * 32.0,
     );
+    let y = (nits / 10000.0).powf(m1);
+    ((c1 + c2 * y) / (1.0 + c3 * y)).powf(m2)
+}
 
+#[test]
+fn mix_zero_is_the_plate_in_the_hdr_container_and_a_partial_window_writes_only_inside() {
+    let plugin = common::plugin(ID);
+    let bounds = ofx_harness::Rect::new(0, 0, 8, 4);
+    // sRGB grey 0.5 (linear 0.2140) and white.
+    let px: Vec<[f32; 4]> = (0..32)
+        .map(|i| {
+            if i % 2 == 0 {
+                [0.5, 0.5, 0.5, 1.0]
+            } else {
+                [1.0, 1.0, 1.0, 1.0]
+            }
+        })
+        .collect();
+    let grey = HostImage::from_rgba_f32(
+        bounds,
+        ofx_harness::BitDepth::Float,
+        ofx_harness::Components::Rgba,
+        &px,
+    )
+    .unwrap();
+    let mut fx = plugin.instance("filter").unwrap();
+    fx.set_input_image("Source", grey).unwrap();
+    fx.set_param("mix", 0.0).unwrap();
+    let zero = fx.render_frame(1.0, &RenderOptions::default()).unwrap();
+    // Rendered, not passed through: before, mix 0 was an identity and gave sRGB code values.
+    assert!(zero.identity.is_none());
+    // BT.2408: SDR 100 % ↔ 203 cd/m², no expansion, in PQ (greys are grey in any primaries).
+    let srgb = |v: f64| ((v + 0.055) / 1.055).powf(2.4);
+    let out = zero.image.to_rgba_f32();
+    for (i, want) in [pq(203.0 * srgb(0.5)), pq(203.0)].iter().enumerate() {
+        for c in 0..3 {
+            let got = out[i][c] as f64;
+            assert!(
+                (got - want).abs() < 2e-4,
+                "pixel {i} channel {c}: {got} vs {want}"
+            );
+        }
+    }
+    // Continuous: a hair of mix moves the output by a hair.
+    fx.set_param("mix", 1e-6).unwrap();
+    let tiny = fx.render_frame(1.0, &RenderOptions::default()).unwrap();
+    let diff = tiny
+        .image
+        .to_rgba_f32()
+        .iter()
+        .zip(&out)
+        .flat_map(|(a, b)| (0..3).map(move |c| (a[c] - b[c]).abs()))
+        .fold(0.0f32, f32::max);
+    assert!(diff < 1e-4, "mix 0 → 1e-6 jumps by {diff}");
+
+    let (host_img, _) =
+        common::pattern_pair(Rect::new(0, 0, 24, 16), PixelDepth::F32, Components::Rgba);
+    fx.set_input_image("Source", host_img).unwrap();
     fx.set_param("mix", 1.0).unwrap();
     let window = ofx_harness::Rect::new(3, 2, 17, 11);
     let out = fx

@@ -6,13 +6,12 @@
 //! History:
 //! - 1.0: first release (BT.2446 A / C / BT.2408 display-referred; PQ, HLG, scene-linear).
 
-use super::common::{self, Describe, HostAbort, OUTPUT, SOURCE};
+use super::common::{self, Describe, HostAbort, OUTPUT};
 use crate::device::itm::{run_itm_cuda, run_itm_on_host_stream};
 use crate::device::HostRender;
 use crate::ops::itm::{self, ItmParams};
 use ofx::{
-    BitDepth, Context, ImageComponents, ImageEffect, IsIdentityArgs, OutArgs, ParamSet, Plugin,
-    RenderArgs, Result,
+    BitDepth, Context, ImageComponents, ImageEffect, OutArgs, ParamSet, Plugin, RenderArgs, Result,
 };
 use std::ffi::CStr;
 
@@ -71,20 +70,8 @@ impl Plugin for InverseToneMap {
         out.set_clip_depth(OUTPUT, BitDepth::Float)
     }
 
-    fn is_identity(
-        &self,
-        effect: &ImageEffect,
-        args: &IsIdentityArgs,
-        out: &OutArgs,
-    ) -> Result<bool> {
-        let mix = effect.params()?.get_double(param::MIX, args.time)?;
-        if mix <= 0.0 {
-            out.set_identity(SOURCE, args.time)?;
-            return Ok(true);
-        }
-        Ok(false)
-    }
-
+    // No is_identity: even at mix 0 the plate is converted into the HDR container (the BT.2408
+    // mapping), so the output never jumps from SDR code values to PQ as mix leaves 0.
     fn render(&self, effect: &ImageEffect, args: &RenderArgs) -> Result<()> {
         let ps = effect.params()?;
         let params = read_params(&ps, args.time)?;
@@ -160,7 +147,7 @@ fn define_params(ps: &ParamSet) -> Result<()> {
     ps.choice(param::METHOD, "Method")
         .options(&common::labels(itm::ItmMethod::ALL, itm::ItmMethod::label))
         .default(common::index_of(itm::ItmMethod::ALL, &defaults.method))
-        .hint("The SDR→HDR expansion. BT.2446 Method A: the ITU's luminance-based inverse mapping (bright, faithful hues). BT.2446 Method C: inverse of the ITU's tone curve, gentler highlights. Display-referred (BT.2408): SDR reference white lands on the HDR reference white and only highlights expand toward the peak.")
+        .hint("The SDR→HDR expansion. BT.2446 Method A: the ITU's luminance-based inverse mapping (bright, faithful hues). BT.2446 Method C: the Report's inverse of its tone curve — BT.1886 code 0.96 lands on 203 cd/m² and SDR white on about 332 cd/m² at any peak (gentle, no highlight stretch). Display-referred (BT.2408): SDR light up to 50 % linear (sRGB code ≈ 0.74) keeps the BT.2408 mapping (SDR 100 % ↔ reference white scale, so 203 cd/m² is reached only by the expanded top), above it highlights lift smoothly until SDR white (code 1.0) reaches the peak. For the plain BT.2408 mapping with no expansion, set Mix to 0.")
         .define()?;
     ps.group(param::GROUP_OUTPUT, "Output")
         .open(true)
@@ -193,7 +180,7 @@ fn define_params(ps: &ParamSet) -> Result<()> {
         .increment(1.0)
         .digits(0)
         .parent(param::GROUP_OUTPUT)
-        .hint("Where SDR diffuse white (paper, skin highlights) lands in the HDR grade, in cd/m². 203 is the ITU-R BT.2408 recommendation.")
+        .hint("The BT.2408 scale, in cd/m²: SDR 100 % corresponds to this much light (203 is the ITU-R BT.2408 recommendation). Exactly so at Mix 0 and for display-referred diffuse levels (below 50 % linear); Method C ignores it (its curve defines absolute light), Method A scales with the peak.")
         .define()?;
     ps.double(param::LINEAR_WHITE, "Linear white")
         .default(1.0)
@@ -221,7 +208,7 @@ fn define_params(ps: &ParamSet) -> Result<()> {
         .default(1.0)
         .range(0.0, 1.0)
         .display_range(0.0, 1.0)
-        .hint("Blend between the plate placed in the HDR container without expansion (0) and the full inverse tone map (1). At 0 the effect passes the source through.")
+        .hint("Blend between the plate placed in the HDR container without expansion (0) and the full inverse tone map (1). At 0 the plate is converted into the chosen HDR container by the plain BT.2408 mapping (SDR 100 % at the reference white, no expansion) — what many deliveries want — and the result changes continuously with the mix.")
         .define()?;
     common::define_device_param(ps, param::DEVICE)?;
     Ok(())

@@ -32,17 +32,19 @@
 //!      then `q = Y'_HDR/1000 + Sc·(p − Y')` per channel (algebraically the Cb/Cr rebuild:
 //!      G' − Y' = −(0.2627(R' − Y') + 0.0593(B' − Y'))/0.6780), clamp `0..=1`, table
 //!      `gamma_decode` (`q → peak·q^2.4`; 0 below 2^-20).
-//!    - *BT.2446 Method C, inverted*: the crosstalk matrix `X(α = 0.05)` (rows
-//!      `1−2α, α, α`) is applied, luminance `Y = BT.2020 luma · (X·s)` is read as the SDR
-//!      luminance in percent, `Y_SDR = 118.39·Y` (118.39 % is what the forward curve gives
-//!      1000 cd/m², so SDR white maps to the nominal peak), inverted through the Method C curve
-//!      (`Y_HDR = Y_SDR/k1` below `Y_SDR,ip = 58.5`, else `Y_HDR,ip·(exp((Y_SDR − k4)/k2) + k3)`,
-//!      never below `Y_HDR,ip` there — the published constants leave a 0.04 % gap between the two
-//!      branches), the crosstalked colour is scaled by `Y_HDR/Y`, `X` is undone, and the result
-//!      scaled by `peak/1000`. Because the luminance change is a scalar, this equals
-//!      `s·G(w'·s)` with `w' = (1 − 3α)·luma + α`; fast path: `method_luma = w'`, `Y_SDR =
-//!      c_sdr_percent·Y`, `G = c_linear_gain` on the linear part, else
-//!      `max(Y_HDR,ip·(exp2((Y_SDR − k4)·log2(e)/k2) + k3), Y_HDR,ip)/Y·c_peak_scale`.
+//!    - *BT.2446 Method C, inverted* (the Report's own inverse, ITU-R BT.2446-1 §6): the
+//!      crosstalk matrix `X(α = 0.05)` (rows `1−2α, α, α`) is applied, luminance
+//!      `Y = BT.2020 luma · (X·s)` is read as the SDR luminance in percent, `Y_SDR = 100·Y`
+//!      (SDR white = 100 %), inverted through the Method C curve (`Y_HDR = Y_SDR/k1` below
+//!      `Y_SDR,ip = 58.5`, else `Y_HDR,ip·(exp((Y_SDR − k4)/k2) + k3)`, never below `Y_HDR,ip`
+//!      there — the published constants leave a 0.04 % gap between the two branches), the
+//!      crosstalked colour is scaled by `Y_HDR/Y` and `X` is undone. BT.1886 code 0.96 (90.7 %)
+//!      lands on 203 cd/m², SDR white on ≈ 332 cd/m², whatever the peak: the curve defines
+//!      absolute light for its 1000 cd/m² display, and the peak only bounds it. Because the
+//!      luminance change is a scalar, this equals `s·G(w'·s)` with `w' = (1 − 3α)·luma + α`;
+//!      fast path: `method_luma = w'`, `Y_SDR = c_sdr_percent·Y`, `G = c_linear_gain` on the
+//!      linear part, else `max(Y_HDR,ip·(exp2((Y_SDR − k4)·log2(e)/k2) + k3), Y_HDR,ip)/Y`
+//!      (times `c_peak_scale`, which is 1).
 //!    - *Display-referred (BT.2408)*: with `Y = BT.2020 luma · s`, the SDR→HDR display-light
 //!      mapping of BT.2408 (`L = reference_white·Y`, SDR 100 % ↔ reference white) is kept up to
 //!      the knee `Y = 0.5` ([`DISPLAY_REFERRED_KNEE`]); above it highlights are lifted smoothly to
@@ -259,11 +261,9 @@ pub mod method_c {
         }
     }
 
-    /// The SDR percentage the forward curve gives the nominal 1000 cd/m² peak (≈ 118.39 %):
-    /// the inverse reads SDR white as this value so that it reaches the peak.
-    pub fn sdr_top() -> f64 {
-        forward(HDR_PEAK)
-    }
+    /// SDR white in the curve's units: 100 % (BT.2446-1 §6 reads SDR luminance in percent of
+    /// SDR white; its forward curve gives 203 cd/m² → 90.7 %, 1000 cd/m² → 118.39 %).
+    pub const SDR_WHITE_PERCENT: f64 = 100.0;
 }
 
 /// BT.2446 Method A luma weights (BT.2020) and its Y'' breakpoint / polynomial (BT.2446-1 §4).
@@ -488,8 +488,8 @@ fn expand(params: &ItmParams, s: [f64; 3]) -> [f64; 3] {
             if y <= 0.0 {
                 return [0.0; 3];
             }
-            let y_hdr = method_c::inverse(y * method_c::sdr_top());
-            let scale = y_hdr / y * peak / method_c::HDR_PEAK;
+            let y_hdr = method_c::inverse(y * method_c::SDR_WHITE_PERCENT);
+            let scale = y_hdr / y;
             gamut::mat_vec(&gamut::mat_inverse(&crosstalk), c.map(|v| v * scale))
         }
         ItmMethod::DisplayReferred => {
@@ -827,9 +827,9 @@ impl ItmPrepared {
                 0.0
             },
             inv_reference_white_nits: (1.0 / reference) as f32,
-            c_sdr_percent: method_c::sdr_top() as f32,
-            c_linear_gain: (method_c::sdr_top() / method_c::K1 * peak / method_c::HDR_PEAK) as f32,
-            c_peak_scale: (peak / method_c::HDR_PEAK) as f32,
+            c_sdr_percent: method_c::SDR_WHITE_PERCENT as f32,
+            c_linear_gain: (method_c::SDR_WHITE_PERCENT / method_c::K1) as f32,
+            c_peak_scale: 1.0,
             highlight_log2_gain: (params.highlight_boost as f64 * log2_range) as f32,
             saturation: params.saturation,
             mix: params.mix,

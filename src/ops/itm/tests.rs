@@ -89,34 +89,100 @@ fn method_a_takes_sdr_white_to_the_1000_nit_peak() {
 fn method_c_inverse_round_trips_through_the_forward_curve() {
     use method_c::*;
     // The forward curve of BT.2446 Method C maps 1000 cd/m² to 118.39 %.
-    assert!((sdr_top() - 118.3868).abs() < 1e-3, "{}", sdr_top());
+    assert!((forward(HDR_PEAK) - 118.3868).abs() < 1e-3);
     assert!((inverse(Y_SDR_IP) - 69.807).abs() < 1e-3);
     let gap_top = forward(Y_HDR_IP);
     assert!(gap_top > Y_SDR_IP && gap_top < Y_SDR_IP + 0.05, "{gap_top}");
     for i in 0..=4000 {
-        let y_sdr = sdr_top() * i as f64 / 4000.0;
-        if y_sdr > Y_SDR_IP && y_sdr < gap_top {
+        let y_sdr = 120.0 * i as f64 / 4000.0;
+        if y_sdr >= Y_SDR_IP && y_sdr < gap_top {
             continue; // no HDR value maps into the gap the rounded constants leave
         }
         let back = forward(inverse(y_sdr));
         assert!((back - y_sdr).abs() < 1e-9, "{y_sdr} → {back}");
     }
-    // Whole-op: SDR white → peak, the crosstalk leaves neutrals neutral.
-    let p = params(ItmMethod::Bt2446C, OutputTransfer::SceneLinear);
-    let white = itm_display_light_reference(&p, [1.0; 3]);
-    for v in white {
-        assert!((v - 1000.0).abs() < 1e-6, "{white:?}");
+}
+
+/// The Report's inverse of Method C, written here from BT.2446-1 §6 alone (not from the op's
+/// functions): SDR luminance in percent of SDR white → cd/m².
+fn bt2446c_report_inverse(y_sdr_percent: f64) -> f64 {
+    let (k1, k2, k3, k4) = (0.83802, 15.09968, 0.74204, 78.99439);
+    let y_hdr_ip = 58.5 / k1;
+    if y_sdr_percent <= 58.5 {
+        y_sdr_percent / k1
+    } else {
+        (y_hdr_ip * (((y_sdr_percent - k4) / k2).exp() + k3)).max(y_hdr_ip)
     }
-    // Mid-grey (18 % linear) lands near the BT.2408 HDR grey of ≈ 26 cd/m² (22 % → 118.39 %
-    // scale → 25.4 cd/m² on the linear part of the curve).
-    let grey = itm_display_light_reference(
-        &ItmParams {
-            input_encoding: InputEncoding::Linear,
-            ..p
-        },
-        [0.18; 3],
-    );
-    assert!((grey[0] - 0.18 * sdr_top() / K1).abs() < 1e-6, "{grey:?}");
+}
+
+#[test]
+fn method_c_is_the_reports_inverse_at_every_peak() {
+    // BT.1886 codes → display light: BT.2446-1 §6 places HDR reference white (203 cd/m²) at
+    // SDR 90.7 % (code ≈ 0.96) and SDR 100 % at ≈ 332 cd/m². Before, SDR white was read as
+    // 118.39 % and scaled by peak/1000: codes 0.5/0.7/0.96/1.0 gave 26.8/60/508/1000 cd/m².
+    let published = [(0.5, 22.6), (0.7, 50.7), (0.96, 203.0), (1.0, 332.0)];
+    for peak in [400.0f32, 1000.0, 4000.0] {
+        let p = ItmParams {
+            input_encoding: InputEncoding::Bt1886,
+            peak_nits: peak,
+            ..params(ItmMethod::Bt2446C, OutputTransfer::SceneLinear)
+        };
+        for (code, nits) in published {
+            let out = itm_display_light_reference(&p, [code; 3]);
+            // Neutral in, neutral out: the crosstalk matrix keeps greys grey.
+            let want = bt2446c_report_inverse(100.0 * f64::powf(code, 2.4));
+            for v in out {
+                assert!(
+                    (v - want).abs() < 1e-6 * want,
+                    "peak {peak} code {code}: {out:?} vs {want}"
+                );
+                assert!(
+                    (v - nits).abs() < 0.01 * nits + 0.5,
+                    "peak {peak} code {code}: {v} vs published ≈{nits}"
+                );
+            }
+        }
+    }
+    // A colour cube against the formula applied to the crosstalked luminance.
+    let p = ItmParams {
+        input_encoding: InputEncoding::Linear,
+        ..params(ItmMethod::Bt2446C, OutputTransfer::SceneLinear)
+    };
+    let a = 0.05;
+    let luma = [0.2627, 0.6780, 0.0593];
+    let m709_to_2020 = [
+        [0.6274, 0.3293, 0.0433],
+        [0.0691, 0.9195, 0.0114],
+        [0.0164, 0.0880, 0.8956],
+    ];
+    for r in 0..=4 {
+        for g in 0..=4 {
+            for b in 0..=4 {
+                let rgb = [r as f64 / 4.0, g as f64 / 4.0, b as f64 / 4.0];
+                let s: Vec<f64> = (0..3)
+                    .map(|i| (0..3).map(|j| m709_to_2020[i][j] * rgb[j]).sum())
+                    .collect();
+                let sum: f64 = s.iter().sum();
+                let c: Vec<f64> = s.iter().map(|v| (1.0 - 3.0 * a) * v + a * sum).collect();
+                let y: f64 = (0..3).map(|i| luma[i] * c[i]).sum();
+                if y <= 0.0 {
+                    continue;
+                }
+                let y_out: f64 = {
+                    let out = itm_display_light_reference(&p, rgb);
+                    (0..3).map(|i| luma[i] * out[i]).sum()
+                };
+                // Luminance after undoing the crosstalk: (1−3α)·Y·k + α·ΣY·k with k the gain;
+                // the gain scales everything, so the output luminance is k·(luma·s).
+                let k = bt2446c_report_inverse(100.0 * y) / y;
+                let want: f64 = k * (0..3).map(|i| luma[i] * s[i]).sum::<f64>();
+                assert!(
+                    (y_out - want).abs() < 2e-3 * want.max(1.0),
+                    "{rgb:?}: {y_out} vs {want}"
+                );
+            }
+        }
+    }
 }
 
 #[test]
