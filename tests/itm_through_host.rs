@@ -175,8 +175,8 @@ fn mix_zero_is_the_plate_in_the_hdr_container_and_a_partial_window_writes_only_i
     let srgb = |v: f64| ((v + 0.055) / 1.055).powf(2.4);
     let out = zero.image.to_rgba_f32();
     for (i, want) in [pq(203.0 * srgb(0.5)), pq(203.0)].iter().enumerate() {
-        for c in 0..3 {
-            let got = out[i][c] as f64;
+        for (c, &got) in out[i][..3].iter().enumerate() {
+            let got = got as f64;
             assert!(
                 (got - want).abs() < 2e-4,
                 "pixel {i} channel {c}: {got} vs {want}"
