@@ -84,7 +84,7 @@ enum Command {
 struct RenderArgs {
     /// Plugin identifier, BUNDLE, or BUNDLE:identifier.
     plugin: String,
-    /// Input image or sequence (`plate.####.png`, `plate.%04d.exr`); EXR, PNG, TIFF or JPEG.
+    /// Input image or sequence (`plate.####.png`, `plate.%04d.exr`); EXR, PNG, TIFF, JPEG or DPX.
     /// Default: a built-in synthetic 8-bit plate.
     #[arg(short, long)]
     input: Option<String>,

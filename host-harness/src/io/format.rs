@@ -18,14 +18,17 @@ pub enum ImageFormat {
     Tiff,
     /// JPEG: read only (8-bit baseline/progressive; 16-bit lossless grey).
     Jpeg,
+    /// DPX: read only (RGB/RGBA, 8, 10 or 16 bit).
+    Dpx,
 }
 
 impl ImageFormat {
-    pub const ALL: [ImageFormat; 4] = [
+    pub const ALL: [ImageFormat; 5] = [
         ImageFormat::Exr,
         ImageFormat::Png,
         ImageFormat::Tiff,
         ImageFormat::Jpeg,
+        ImageFormat::Dpx,
     ];
 
     /// Lower-case extensions (without the dot) that select this format.
@@ -35,6 +38,7 @@ impl ImageFormat {
             ImageFormat::Png => &["png"],
             ImageFormat::Tiff => &["tif", "tiff"],
             ImageFormat::Jpeg => &["jpg", "jpeg"],
+            ImageFormat::Dpx => &["dpx"],
         }
     }
 
@@ -66,7 +70,7 @@ impl ImageFormat {
     }
 
     pub fn can_write(self) -> bool {
-        !matches!(self, ImageFormat::Jpeg)
+        !matches!(self, ImageFormat::Jpeg | ImageFormat::Dpx)
     }
 
     /// Depths a file of this format can be written with, best first.
@@ -75,7 +79,7 @@ impl ImageFormat {
             ImageFormat::Exr => &[BitDepth::Float, BitDepth::Half],
             ImageFormat::Png => &[BitDepth::Short, BitDepth::Byte],
             ImageFormat::Tiff => &[BitDepth::Short, BitDepth::Byte, BitDepth::Float],
-            ImageFormat::Jpeg => &[],
+            ImageFormat::Jpeg | ImageFormat::Dpx => &[],
         }
     }
 
@@ -91,7 +95,7 @@ impl ImageFormat {
             ImageFormat::Exr => Some(BitDepth::Float),
             ImageFormat::Png => Some(BitDepth::Short),
             ImageFormat::Tiff => Some(BitDepth::Float),
-            ImageFormat::Jpeg => None,
+            ImageFormat::Jpeg | ImageFormat::Dpx => None,
         }
     }
 
@@ -128,6 +132,7 @@ impl fmt::Display for ImageFormat {
             ImageFormat::Png => "PNG",
             ImageFormat::Tiff => "TIFF",
             ImageFormat::Jpeg => "JPEG",
+            ImageFormat::Dpx => "DPX",
         })
     }
 }
@@ -154,11 +159,11 @@ mod tests {
 
     #[test]
     fn unknown_extension_lists_the_supported_ones() {
-        for p in ["plate.dpx", "plate", "plate.png.bak"] {
+        for p in ["plate.cin", "plate", "plate.png.bak"] {
             let e = ImageFormat::from_path(Path::new(p)).unwrap_err();
             let msg = e.to_string();
             assert!(msg.contains(p), "{msg}");
-            for ext in [".exr", ".png", ".tif", ".tiff", ".jpg", ".jpeg"] {
+            for ext in [".exr", ".png", ".tif", ".tiff", ".jpg", ".jpeg", ".dpx"] {
                 assert!(msg.contains(ext), "{msg} lacks {ext}");
             }
         }

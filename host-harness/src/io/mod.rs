@@ -1,4 +1,4 @@
-//! Image files and sequences for `ofxrun`: EXR, PNG, TIFF and JPEG in and out of `HostImage`,
+//! Image files and sequences for `ofxrun`: EXR, PNG, TIFF, JPEG and DPX in and out of `HostImage`,
 //! frame patterns and ranges, safe (atomic, no-clobber) writes, progress reporting and the
 //! built-in default plate.
 //!
@@ -30,6 +30,7 @@
 //! ```
 
 mod default_input;
+mod dpx_io;
 mod error;
 mod exr_io;
 mod format;
@@ -165,6 +166,7 @@ pub fn read_image_with_info(path: impl AsRef<Path>) -> Result<(HostImage, ImageF
         ImageFormat::Png => png_io::read(path, open()?).map(with_size_window),
         ImageFormat::Tiff => tiff_io::read(path, open()?).map(with_size_window),
         ImageFormat::Jpeg => jpeg_io::read(path, open()?).map(with_size_window),
+        ImageFormat::Dpx => dpx_io::read(path, open()?).map(with_size_window),
     })?;
     Ok((
         img,
@@ -242,7 +244,7 @@ pub fn write_image(
             ),
             ImageFormat::Png => png_io::write(path, img, out),
             ImageFormat::Tiff => tiff_io::write(path, img, out),
-            ImageFormat::Jpeg => Err(IoError::ReadOnlyFormat {
+            ImageFormat::Jpeg | ImageFormat::Dpx => Err(IoError::ReadOnlyFormat {
                 path: path.to_path_buf(),
                 format,
             }),
