@@ -199,6 +199,8 @@ unsafe extern "C" fn fetch_suite(
             ("OfxProgressSuite", 1) => &PROGRESS_SUITE_V1 as *const _ as *const c_void,
             ("OfxProgressSuite", 2) => &PROGRESS_SUITE_V2 as *const _ as *const c_void,
             ("OfxTimeLineSuite", 1) => &TIMELINE_SUITE as *const _ as *const c_void,
+            ("OfxInteractSuite", 1) => &INTERACT_SUITE as *const _ as *const c_void,
+            ("OfxDrawSuite", 1) => &DRAW_SUITE as *const _ as *const c_void,
             _ => std::ptr::null(),
         };
         if p.is_null() {
@@ -228,6 +230,89 @@ fn record_missing(host_props: &PropertySet, suite: &str, version: i32) {
 }
 
 pub(crate) static CORES: Mutex<Vec<std::sync::Weak<HostCore>>> = Mutex::new(Vec::new());
+
+// ---------- interact and draw suites ----------
+//
+// A headless host draws no overlays and opens no custom-parameter interacts, but plugins that
+// describe them (the OpenFX Support library's fetch these suites at load and refuse to load
+// without them) must load and render. The host never creates an interact instance or draw
+// context, so the calls that need one fail as the spec says they do outside a draw action.
+
+unsafe extern "C" fn interact_swap_buffers(_i: OfxInteractHandle) -> OfxStatus {
+    STAT_OK // nothing is ever drawn, so there is nothing to swap
+}
+unsafe extern "C" fn interact_redraw(_i: OfxInteractHandle) -> OfxStatus {
+    STAT_OK // a redraw request of an interact that is never shown is satisfied
+}
+unsafe extern "C" fn interact_get_property_set(
+    _i: OfxInteractHandle,
+    out: *mut OfxPropertySetHandle,
+) -> OfxStatus {
+    if !out.is_null() {
+        // SAFETY: the caller passes a place to write a handle.
+        unsafe { *out = std::ptr::null_mut() };
+    }
+    STAT_ERR_BAD_HANDLE // this host has no interact instances
+}
+
+pub static INTERACT_SUITE: OfxInteractSuiteV1 = OfxInteractSuiteV1 {
+    interactSwapBuffers: Some(interact_swap_buffers),
+    interactRedraw: Some(interact_redraw),
+    interactGetPropertySet: Some(interact_get_property_set),
+};
+
+/// `OfxDrawSuiteV1` (ofxDrawSuite.h, OFX 1.5; not in `ofx_sys` 0.2): six functions in this
+/// order. Their argument types are opaque here: none is ever called with a valid context.
+#[repr(C)]
+pub struct OfxDrawSuiteV1 {
+    pub get_colour: unsafe extern "C" fn(*mut c_void, c_int, *mut c_void) -> OfxStatus,
+    pub set_colour: unsafe extern "C" fn(*mut c_void, *const c_void) -> OfxStatus,
+    pub set_line_width: unsafe extern "C" fn(*mut c_void, f32) -> OfxStatus,
+    pub set_line_stipple: unsafe extern "C" fn(*mut c_void, c_int) -> OfxStatus,
+    pub draw: unsafe extern "C" fn(*mut c_void, c_int, *const c_void, c_int) -> OfxStatus,
+    pub draw_text:
+        unsafe extern "C" fn(*mut c_void, *const c_char, *const c_void, c_int) -> OfxStatus,
+}
+
+unsafe extern "C" fn draw_get_colour(_c: *mut c_void, _s: c_int, _o: *mut c_void) -> OfxStatus {
+    STAT_FAILED
+}
+unsafe extern "C" fn draw_set_colour(_c: *mut c_void, _o: *const c_void) -> OfxStatus {
+    STAT_FAILED
+}
+unsafe extern "C" fn draw_set_line_width(_c: *mut c_void, _w: f32) -> OfxStatus {
+    STAT_FAILED
+}
+unsafe extern "C" fn draw_set_line_stipple(_c: *mut c_void, _p: c_int) -> OfxStatus {
+    STAT_FAILED
+}
+unsafe extern "C" fn draw_draw(
+    _c: *mut c_void,
+    _p: c_int,
+    _pts: *const c_void,
+    _n: c_int,
+) -> OfxStatus {
+    STAT_FAILED
+}
+unsafe extern "C" fn draw_text(
+    _c: *mut c_void,
+    _t: *const c_char,
+    _p: *const c_void,
+    _a: c_int,
+) -> OfxStatus {
+    STAT_FAILED
+}
+
+/// Every call fails (kOfxStatFailed, "called outside kOfxInteractActionDraw"): no draw action
+/// is ever sent.
+pub static DRAW_SUITE: OfxDrawSuiteV1 = OfxDrawSuiteV1 {
+    get_colour: draw_get_colour,
+    set_colour: draw_set_colour,
+    set_line_width: draw_set_line_width,
+    set_line_stipple: draw_set_line_stipple,
+    draw: draw_draw,
+    draw_text,
+};
 
 pub(crate) fn register_core(core: &Arc<HostCore>) {
     let mut c = CORES.lock().unwrap_or_else(|e| e.into_inner());
@@ -608,6 +693,8 @@ mod tests {
             ("OfxMessageSuite", 2),
             ("OfxProgressSuite", 1),
             ("OfxTimeLineSuite", 1),
+            ("OfxInteractSuite", 1),
+            ("OfxDrawSuite", 1),
         ] {
             let c = std::ffi::CString::new(n).unwrap();
             // SAFETY: host handle from this core, NUL-terminated name.
@@ -617,7 +704,7 @@ mod tests {
             );
         }
         // SAFETY: as above.
-        assert!(unsafe { fetch_suite(h, c"OfxInteractSuite".as_ptr(), 1) }.is_null());
+        assert!(unsafe { fetch_suite(h, c"OfxOpenGLRenderSuite".as_ptr(), 1) }.is_null());
         assert_eq!(
             core.props.get_string(name(kOfxPropName), 0).as_deref(),
             Some(HOST_NAME)

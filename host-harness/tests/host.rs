@@ -832,3 +832,27 @@ fn hosts_come_and_go_on_many_threads() {
         }
     });
 }
+
+/// A plugin that needs the interact and draw suites at load (as the OpenFX Support library's
+/// do) and describes an overlay loads and renders; before, load failed with
+/// kOfxStatErrMissingHostFeature.
+#[test]
+fn plugins_that_describe_interacts_load_and_render() {
+    let plugin = host()
+        .load(bundle(Fixture::Interact))
+        .unwrap()
+        .plugin(None)
+        .unwrap();
+    assert!(plugin.describe().missing_suites.is_empty());
+    let mut inst = plugin.instance("filter").unwrap();
+    let img = pattern(Rect::new(0, 0, 16, 8), BitDepth::Float, Components::Rgba);
+    inst.set_input_image("Source", img.clone()).unwrap();
+    inst.set_param("gain", 2.0).unwrap();
+    let out = inst.render_frame(1.0, &RenderOptions::default()).unwrap();
+    let want: Vec<[f32; 4]> = img
+        .to_rgba_f32()
+        .iter()
+        .map(|p| p.map(|v| v * 2.0))
+        .collect();
+    assert_eq!(out.image.to_rgba_f32(), want);
+}

@@ -27,6 +27,8 @@ pub enum Fixture {
     CudaNeeded,
     /// An infinite region of definition (a generator's).
     InfiniteRod,
+    /// Needs the interact and draw suites at load and describes an overlay interact.
+    Interact,
 }
 
 impl Fixture {
@@ -46,6 +48,7 @@ impl Fixture {
             Fixture::NoCuda => &["FIXTURE_NO_CUDA"],
             Fixture::CudaNeeded => &["FIXTURE_CUDA_NEEDED", "FIXTURE_CUDA_LOG"],
             Fixture::InfiniteRod => &["FIXTURE_INFINITE_ROD"],
+            Fixture::Interact => &["FIXTURE_INTERACT"],
         }
     }
     pub fn bundle_name(self) -> String {
