@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{bundle, Fixture};
+use common::{bundle, text, Fixture};
 use ofx_harness::io::{read_image, write_image, WriteOptions};
 use ofx_harness::*;
 use std::path::{Path, PathBuf};
@@ -24,14 +24,6 @@ fn scratch(name: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     d
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 #[test]

@@ -767,6 +767,22 @@ fn null_source_images_fail_cleanly_in_a_conformant_plugin() {
     assert!(err.to_string().contains("kOfxStatFailed"), "{err}");
 }
 
+/// Renders a `w`×`h` pattern through a gain instance of `plugin` and checks every pixel is
+/// `gain` times the source.
+fn assert_renders_gain(plugin: &Plugin, gain: f64, (w, h): (i32, i32), what: &str) {
+    let mut inst = plugin.instance("filter").unwrap();
+    let img = pattern(Rect::new(0, 0, w, h), BitDepth::Float, Components::Rgba);
+    inst.set_input_image("Source", img.clone()).unwrap();
+    inst.set_param("gain", gain).unwrap();
+    let out = inst.render_frame(1.0, &RenderOptions::default()).unwrap();
+    let want: Vec<[f32; 4]> = img
+        .to_rgba_f32()
+        .iter()
+        .map(|p| p.map(|v| v * gain as f32))
+        .collect();
+    assert_eq!(out.image.to_rgba_f32(), want, "{what}");
+}
+
 /// Two hosts load one binary: the OS shares the library, so the second `setHost` replaces the
 /// first's pointer inside the plugin. Dropping the second host must leave the first working.
 #[test]
@@ -787,17 +803,7 @@ fn a_second_host_of_the_same_binary_can_go_while_the_first_renders() {
         drop(p2);
         drop(second);
     }
-    let mut inst = plugin.instance("filter").unwrap();
-    let img = pattern(Rect::new(0, 0, 32, 16), BitDepth::Float, Components::Rgba);
-    inst.set_input_image("Source", img.clone()).unwrap();
-    inst.set_param("gain", 0.5).unwrap();
-    let out = inst.render_frame(1.0, &RenderOptions::default()).unwrap();
-    let want: Vec<[f32; 4]> = img
-        .to_rgba_f32()
-        .iter()
-        .map(|p| p.map(|v| v * 0.5))
-        .collect();
-    assert_eq!(out.image.to_rgba_f32(), want);
+    assert_renders_gain(&plugin, 0.5, (32, 16), "after the second host went");
 }
 
 /// Hosts created and dropped on several threads at once, each loading and rendering the same
@@ -815,18 +821,8 @@ fn hosts_come_and_go_on_many_threads() {
                         ..Default::default()
                     });
                     let p = h.load(&b).unwrap().plugin(None).unwrap();
-                    let mut inst = p.instance("filter").unwrap();
-                    let img = pattern(Rect::new(0, 0, 16, 8), BitDepth::Float, Components::Rgba);
-                    inst.set_input_image("Source", img.clone()).unwrap();
                     let g = 0.25 * (1 + (t + i) % 3) as f64;
-                    inst.set_param("gain", g).unwrap();
-                    let out = inst.render_frame(1.0, &RenderOptions::default()).unwrap();
-                    let want: Vec<[f32; 4]> = img
-                        .to_rgba_f32()
-                        .iter()
-                        .map(|p| p.map(|v| v * g as f32))
-                        .collect();
-                    assert_eq!(out.image.to_rgba_f32(), want, "thread {t} round {i}");
+                    assert_renders_gain(&p, g, (16, 8), &format!("thread {t} round {i}"));
                 }
             });
         }
@@ -844,15 +840,5 @@ fn plugins_that_describe_interacts_load_and_render() {
         .plugin(None)
         .unwrap();
     assert!(plugin.describe().missing_suites.is_empty());
-    let mut inst = plugin.instance("filter").unwrap();
-    let img = pattern(Rect::new(0, 0, 16, 8), BitDepth::Float, Components::Rgba);
-    inst.set_input_image("Source", img.clone()).unwrap();
-    inst.set_param("gain", 2.0).unwrap();
-    let out = inst.render_frame(1.0, &RenderOptions::default()).unwrap();
-    let want: Vec<[f32; 4]> = img
-        .to_rgba_f32()
-        .iter()
-        .map(|p| p.map(|v| v * 2.0))
-        .collect();
-    assert_eq!(out.image.to_rgba_f32(), want);
+    assert_renders_gain(&plugin, 2.0, (16, 8), "interact fixture");
 }

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{bundle, Fixture};
+use common::{bundle, text, Fixture};
 use ofx_harness::io::{self, read_exr_header, read_image, FrameList};
 use ofx_harness::pipeline::{self, Overrides, Pipeline, RunOptions};
 use ofx_harness::*;
@@ -592,14 +592,6 @@ fn ofxrun(args: &[&str], env: &[(&str, &str)]) -> Output {
         c.env(k, v);
     }
     c.output().expect("run ofxrun")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 #[test]

@@ -505,44 +505,6 @@ fn parse_param(s: &str) -> Result<(String, Option<i64>, String), CliError> {
     }
 }
 
-/// A loader for a sequence with holes: missing frames become black or the nearest earlier
-/// existing frame (the first one when none is earlier), each reported once.
-fn loader_with_missing(pattern: FramePattern, existing: Vec<i64>, policy: Missing) -> ClipInput {
-    ClipInput::Loader(Arc::new(move |frame| {
-        let path = pattern.path_for(frame);
-        if path.exists() {
-            return io::read_image(&path)
-                .map(Arc::new)
-                .map_err(|e| e.to_string());
-        }
-        let held = existing
-            .iter()
-            .rev()
-            .find(|&&f| f < frame)
-            .or(existing.first())
-            .copied()
-            .ok_or_else(|| {
-                format!(
-                    "{} is missing and no frame of the sequence exists",
-                    path.display()
-                )
-            })?;
-        let img = io::read_image(pattern.path_for(held)).map_err(|e| e.to_string())?;
-        match policy {
-            Missing::Hold => {
-                log::warn!("{} is missing: holding frame {held}", path.display());
-                Ok(Arc::new(img))
-            }
-            _ => {
-                log::warn!("{} is missing: rendering a black plate", path.display());
-                let mut black = HostImage::new(img.bounds(), img.depth(), img.components());
-                black.set_premult(img.premult());
-                Ok(Arc::new(black))
-            }
-        }
-    }))
-}
-
 fn loader(pattern: FramePattern) -> ClipInput {
     ClipInput::Loader(Arc::new(move |frame| {
         let path = pattern.path_for(frame);
@@ -598,13 +560,18 @@ fn render(a: RenderArgs, verbose: u8) -> Result<ExitCode, CliError> {
             let pattern = FramePattern::parse(i)?;
             match (a.missing, &requested) {
                 (Missing::Black | Missing::Hold, Some(list)) if pattern.is_sequence() => {
-                    let existing = pattern.existing_frames()?;
-                    if existing.is_empty() {
+                    if pattern.existing_frames()?.is_empty() {
                         // Nothing to take a size or a frame from: the usual error.
                         io::resolve_input_frames(&pattern, requested.as_ref())?;
                     }
                     if let Some(c) = &main_clip {
-                        inst.set_input(c, loader_with_missing(pattern, existing, a.missing))?;
+                        // The pipeline's sequence source: holes become black or held frames.
+                        let policy = match a.missing {
+                            Missing::Hold => pipeline::spec::MissingFrames::Hold,
+                            _ => pipeline::spec::MissingFrames::Black,
+                        };
+                        let src = pipeline::source::images(i, policy).map_err(CliError::Usage)?;
+                        inst.set_input(c, ClipInput::Loader(Arc::new(move |f| src.frame(f))))?;
                     }
                     list.frames().to_vec()
                 }

@@ -30,9 +30,15 @@ pub trait FrameSource: Send + Sync {
 pub fn open(spec: &InputSpec) -> Result<Arc<dyn FrameSource>, String> {
     Ok(match &spec.kind {
         InputKind::Builtin => Arc::new(Builtin),
-        InputKind::Images(p) => Arc::new(Images::open(p, spec.missing)?),
+        InputKind::Images(p) => images(p, spec.missing)?,
         InputKind::Video(p) => Arc::new(Video::open(p, spec)?),
     })
+}
+
+/// An image file or numbered sequence as a source, holes handled by `missing` (also what
+/// `ofxrun render --missing black|hold` reads through).
+pub fn images(text: &str, missing: MissingFrames) -> Result<Arc<dyn FrameSource>, String> {
+    Ok(Arc::new(Images::open(text, missing)?))
 }
 
 struct Builtin;

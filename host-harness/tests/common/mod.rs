@@ -111,3 +111,12 @@ fn compile(f: Fixture, out: &Path) {
     assert!(status.success(), "compiling fixture {f:?} failed: {cmd:?}");
     std::fs::rename(out.with_extension("tmp"), out).unwrap();
 }
+
+/// A child process's stdout then stderr, for assertions and failure messages.
+pub fn text(o: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
