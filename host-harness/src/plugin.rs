@@ -40,13 +40,14 @@ pub(crate) struct BinaryInner {
     pub entries: Vec<PluginEntry>,
     raw: Vec<*const OfxPlugin>,
     pub core: Arc<HostCore>,
-    // Declared last so it is dropped (the library closed) after everything above; never read,
-    // only kept loaded.
-    _lib: libloading::Library,
+    // Never closed (never dlclose'd), as hosts do: a plugin may leave threads of its own
+    // running after kOfxActionUnload (a rayon pool, a CUDA callback), and unmapping their code
+    // under them crashes the process — seen as rare SIGSEGVs in tests that load and drop the
+    // same bundle from parallel hosts. The OS keeps one copy; reopening only counts up.
+    _lib: std::mem::ManuallyDrop<libloading::Library>,
 }
 
-// SAFETY: the raw OfxPlugin pointers point into the loaded library, which lives as long as this
-// struct; they are only read (function pointers) under the plugin's own threading rules.
+// SAFETY: the raw OfxPlugin pointers point into the loaded library, which is never closed; they are only read (function pointers) under the plugin's own threading rules.
 unsafe impl Send for BinaryInner {}
 unsafe impl Sync for BinaryInner {}
 
@@ -196,7 +197,7 @@ impl Binary {
                 entries,
                 raw,
                 core,
-                _lib: lib,
+                _lib: std::mem::ManuallyDrop::new(lib),
             }),
         })
     }
