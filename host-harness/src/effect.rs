@@ -89,6 +89,23 @@ pub(crate) struct FrameState {
     /// Input files that could not be read during the frame in progress: the frame fails with
     /// them (a farm must never get a silent black plate).
     pub source_errors: Vec<String>,
+    /// What the plugin answered to kOfxImageEffectActionGetFramesNeeded for the frame in
+    /// progress, per input clip: frame ranges (inclusive). Empty for plugins without temporal
+    /// access (they read only the frame rendering).
+    pub frames_needed: HashMap<String, Vec<(f64, f64)>>,
+}
+
+impl FrameState {
+    /// Whether `frame` of `clip` lies in what the plugin declared it needs (true when it
+    /// declared nothing for that clip).
+    pub fn frame_declared(&self, clip: &str, frame: f64) -> bool {
+        match self.frames_needed.get(clip) {
+            Some(ranges) => ranges
+                .iter()
+                .any(|&(a, b)| frame >= a.min(b) - 1e-9 && frame <= a.max(b) + 1e-9),
+            None => true,
+        }
+    }
 }
 
 /// Source images kept per instance: frames within this distance of the frame rendering (for
@@ -266,7 +283,25 @@ impl EffectObj {
                 .unwrap_or(true);
             let radius = if temporal { CACHE_RADIUS } else { 0 };
             let now = self.time().round() as i64;
-            st.cache.retain(|(_, f), _| (f - now).abs() <= radius);
+            // Frames the plugin declared it needs (GetFramesNeeded) stay; without a
+            // declaration, those within the radius.
+            let declared = !st.frames_needed.is_empty();
+            let keep = |st: &FrameState, c: &str, f: i64| {
+                if declared {
+                    st.frames_needed.contains_key(c) && st.frame_declared(c, f as f64) || f == now
+                } else {
+                    (f - now).abs() <= radius
+                }
+            };
+            let stale: Vec<(String, i64)> = st
+                .cache
+                .keys()
+                .filter(|(c, f)| !keep(&st, c, *f))
+                .cloned()
+                .collect();
+            for k in stale {
+                st.cache.remove(&k);
+            }
             let mut bytes: usize = st.cache.values().map(|i| i.raw_storage().len()).sum();
             while !st.cache.is_empty()
                 && (st.cache.len() >= CACHE_FRAMES || bytes + img.raw_storage().len() > CACHE_BYTES)
@@ -526,6 +561,18 @@ fn fetch_source(
         return Err(STAT_FAILED);
     };
     drop(input);
+    let declared = effect.state().frame_declared(&clip.name, time);
+    if !declared {
+        effect.findings.push(
+            FindingKind::UndeclaredFrame,
+            format!(
+                "clip '{}': fetched frame {time} at frame {}, outside the frames \
+                 kOfxImageEffectActionGetFramesNeeded declared; a host may not have it",
+                clip.name,
+                effect.time()
+            ),
+        );
+    }
     let src = match effect.source_image(&clip.name, frame) {
         Ok(s) => s,
         Err(e) => {

@@ -42,6 +42,8 @@ pub enum FindingKind {
     PropertyTypeMismatch,
     /// A problem loading the binary or describing the plugin.
     Load,
+    /// A temporal plugin fetched a source frame outside what GetFramesNeeded declared.
+    UndeclaredFrame,
     /// A handle the host never gave out.
     BadHandle,
     /// Something a real host would not like (missing labels, hints, display ranges, …).
@@ -69,9 +71,8 @@ impl FindingKind {
             | BadHandle
             | ActionFailed
             | CudaRender => Severity::Error,
-            DefaultOutOfRange | PropertyTypeMismatch | Portability | UnknownProperty => {
-                Severity::Warning
-            }
+            DefaultOutOfRange | PropertyTypeMismatch | Portability | UnknownProperty
+            | UndeclaredFrame => Severity::Warning,
             Capability => Severity::Info,
         }
     }

@@ -148,6 +148,8 @@ const CLIP_PREF_DEPTH: &str = "OfxImageClipPropDepth_";
 const CLIP_PREF_COMPONENTS: &str = "OfxImageClipPropComponents_";
 const CLIP_PREF_PAR: &str = "OfxImageClipPropPAR_";
 const CLIP_ROI: &str = "OfxImageClipPropRoI_";
+/// Per-clip frame ranges in GetFramesNeeded's outArgs (ofxImageEffect.h).
+const CLIP_FRAME_RANGE: &str = "OfxImageClipPropFrameRange_";
 
 fn full_context_name(ctx: &str) -> String {
     match ctx.to_ascii_lowercase().as_str() {
@@ -264,6 +266,21 @@ impl Instance {
             .iter()
             .map(|c| ClipInfo::of(c))
             .collect()
+    }
+    /// A clip's kOfxImageEffectPropFrameRange as the plugin would read it.
+    pub fn clip_frame_range(&self, clip: &str) -> Option<(f64, f64)> {
+        self.effect
+            .clips
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .find(|c| c.name == clip)
+            .and_then(
+                |c| match c.props.get_doubles(name(kOfxImageEffectPropFrameRange))[..] {
+                    [a, b] => Some((a, b)),
+                    _ => None,
+                },
+            )
     }
     /// The input clip names (every clip but Output).
     pub fn input_clips(&self) -> Vec<String> {
@@ -415,7 +432,8 @@ impl Instance {
         self.instance_changed(param);
         Ok(())
     }
-    /// Sets a parameter's value at one frame only (no interpolation).
+    /// Sets a keyframe: numbers interpolate linearly between keys and hold before the first
+    /// and after the last; booleans, choices and strings hold the previous key.
     pub fn set_param_at(
         &mut self,
         param: &str,
@@ -856,6 +874,112 @@ impl Instance {
         Ok(Arc::new(rois))
     }
 
+    /// kOfxImageEffectActionGetFramesNeeded, for plugins with temporal clip access: the source
+    /// frames each input clip must supply to render `frame` (default: that frame alone).
+    /// Ranges are pairs (first, last) as the plugin wrote them; more than one pair is allowed.
+    /// Plugins without temporal access are not asked (they may only read `frame`), and the
+    /// answer is empty.
+    pub fn frames_needed(&self, frame: f64) -> Result<HashMap<String, Vec<(f64, f64)>>, HostError> {
+        let mut needed = HashMap::new();
+        let temporal = self
+            .effect
+            .props
+            .get_int(name(kOfxImageEffectPropTemporalClipAccess), 0)
+            .unwrap_or(0)
+            != 0;
+        if !temporal {
+            return Ok(needed);
+        }
+        let f = Some(self.plugin.findings.clone());
+        let in_args = PropertySet::new_strict("getFramesNeeded inArgs", f.clone());
+        in_args.define_double(name(kOfxPropTime), &[frame]);
+        let out = PropertySet::new_strict("getFramesNeeded outArgs", f);
+        let inputs = self.input_clips();
+        for n in &inputs {
+            out.define_list(
+                &format!("{CLIP_FRAME_RANGE}{n}"),
+                PropValue::Double(vec![frame, frame]),
+            );
+        }
+        let st = self.plugin.action(
+            kOfxImageEffectActionGetFramesNeeded,
+            self.effect.handle() as *const c_void,
+            Some(&in_args),
+            Some(&out),
+        );
+        for n in &inputs {
+            let v = match st {
+                STAT_OK => out.get_doubles(&format!("{CLIP_FRAME_RANGE}{n}")),
+                STAT_REPLY_DEFAULT => vec![frame, frame],
+                _ => return Err(self.action_error("kOfxImageEffectActionGetFramesNeeded", st)),
+            };
+            if v.len() % 2 != 0 || v.iter().any(|x| !x.is_finite()) {
+                self.plugin.findings.push(
+                    FindingKind::InvalidStatus,
+                    format!(
+                        "GetFramesNeeded set {CLIP_FRAME_RANGE}{n} to {v:?}: it must hold \
+                         (first, last) pairs of finite frames"
+                    ),
+                );
+                needed.insert(n.clone(), vec![(frame, frame)]);
+                continue;
+            }
+            needed.insert(n.clone(), v.chunks(2).map(|p| (p[0], p[1])).collect());
+        }
+        Ok(needed)
+    }
+
+    /// kOfxImageEffectActionGetTimeDomain (asked in the general context only, as the spec
+    /// says): the frames the effect can render. The default is the union of the input clips'
+    /// frame ranges, i.e. the range `set_frame_range` gave. The answer is also set as the
+    /// output clip's frame range.
+    pub fn time_domain(&self) -> Result<(f64, f64), HostError> {
+        let default = self.effect.state().frame_range;
+        if self.context != name(kOfxImageEffectContextGeneral) {
+            return Ok(default);
+        }
+        let f = Some(self.plugin.findings.clone());
+        let out = PropertySet::new_strict("getTimeDomain outArgs", f);
+        out.define_double(name(kOfxImageEffectPropFrameRange), &[default.0, default.1]);
+        let st = self.plugin.action(
+            kOfxImageEffectActionGetTimeDomain,
+            self.effect.handle() as *const c_void,
+            None,
+            Some(&out),
+        );
+        let range = match st {
+            STAT_OK => {
+                let v = out.get_doubles(name(kOfxImageEffectPropFrameRange));
+                match v[..] {
+                    [a, b] if a.is_finite() && b.is_finite() && a <= b => (a, b),
+                    _ => {
+                        self.plugin.findings.push(
+                            FindingKind::InvalidStatus,
+                            format!("GetTimeDomain answered {v:?}: not a (first, last) range"),
+                        );
+                        default
+                    }
+                }
+            }
+            STAT_REPLY_DEFAULT => default,
+            _ => return Err(self.action_error("kOfxImageEffectActionGetTimeDomain", st)),
+        };
+        if let Some(c) = self
+            .effect
+            .clips
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .find(|c| c.is_output())
+        {
+            c.props.set(
+                name(kOfxImageEffectPropFrameRange),
+                PropValue::Double(vec![range.0, range.1]),
+            );
+        }
+        Ok(range)
+    }
+
     fn is_identity(&self, frame: f64, scale: (f64, f64), window: &Rect) -> Option<(String, f64)> {
         let f = Some(self.plugin.findings.clone());
         let in_args = PropertySet::new_strict("isIdentity inArgs", f.clone());
@@ -973,6 +1097,8 @@ impl Instance {
         }
         let iframe = frame.round() as i64;
         self.clip_preferences(opts, iframe)?;
+        let needed = self.frames_needed(frame)?;
+        self.effect.state_mut().frames_needed = needed;
         let rod_c = self.region_of_definition(frame, opts.render_scale)?;
         self.effect.state_mut().rod = Some(rod_c);
         let rod = self.clip_to_project(

@@ -213,7 +213,8 @@ impl Stored {
 #[derive(Debug)]
 struct ParamState {
     value: Stored,
-    /// Per-frame overrides (key = frame number), returned instead of `value` at that frame.
+    /// Keyframes (key = frame number). With none, every time reads `value`; with some, the
+    /// keys define the curve and `value` is not used (see `Param::stored_at`).
     per_frame: BTreeMap<i64, Stored>,
 }
 
@@ -239,15 +240,37 @@ impl Param {
     pub fn handle(&self) -> OfxParamHandle {
         self as *const Param as OfxParamHandle
     }
-    fn stored_at(&self, time: f64) -> Stored {
-        let st = self.lock();
-        let frame = time.round() as i64;
-        st.per_frame.get(&frame).unwrap_or(&st.value).clone()
+    /// Whether values between keyframes are interpolated (numbers of an animating parameter)
+    /// or held from the previous key (booleans, choices, strings, non-animating parameters).
+    fn interpolates(&self) -> bool {
+        use ParamType::*;
+        matches!(
+            self.kind,
+            Integer | Double | Rgba | Rgb | Double2D | Integer2D | Double3D | Integer3D
+        ) && self
+            .props
+            .get_int(name(kOfxParamPropAnimates), 0)
+            .unwrap_or(1)
+            != 0
     }
-    fn with_stored_at<R>(&self, time: f64, f: impl FnOnce(&Stored) -> R) -> R {
+    /// The value at `time`, as hosts evaluate an animation curve: no keys → the static value;
+    /// on a key → that key; before the first or after the last key → that key (held); between
+    /// two keys → linear interpolation for numbers (integers rounded to nearest), else the
+    /// earlier key.
+    fn stored_at(&self, time: f64) -> Stored {
+        let interpolates = self.interpolates();
         let st = self.lock();
-        let frame = time.round() as i64;
-        f(st.per_frame.get(&frame).unwrap_or(&st.value))
+        evaluate(&st, time, interpolates)
+    }
+    /// Like `stored_at`, but a stored value is lent, not copied: a string's pointer handed to
+    /// the plugin must stay valid in the parameter after the call.
+    fn with_stored_at<R>(&self, time: f64, f: impl FnOnce(&Stored) -> R) -> R {
+        let interpolates = self.interpolates();
+        let st = self.lock();
+        match evaluate_ref(&st, time, interpolates) {
+            Ok(stored) => f(stored),
+            Err(interpolated) => f(&interpolated),
+        }
     }
     /// The value at `time` (a per-frame override if there is one, else the static value).
     pub fn value_at(&self, time: f64) -> ParamValue {
@@ -381,7 +404,8 @@ impl ParamSet {
         })
         .unwrap_or_else(|| Err(format!("no parameter named '{param_name}'")))
     }
-    /// Sets the value at one frame only.
+    /// Sets a keyframe at `frame` (numbers interpolate linearly between keys, other types
+    /// hold; once a parameter has keys they, not the static value, define it).
     pub fn set_value_at_frame(
         &self,
         param_name: &str,
@@ -699,6 +723,120 @@ unsafe fn paramset_from<'a>(h: OfxParamSetHandle) -> Option<&'a ParamSet> {
     Some(unsafe { &*p })
 }
 
+/// A keyframe: its frame and value.
+type Key<'a> = Option<(i64, &'a Stored)>;
+
+/// The keys either side of `time`: (before-or-at, after-or-at), by frame.
+fn neighbours(keys: &BTreeMap<i64, Stored>, time: f64) -> (Key<'_>, Key<'_>) {
+    let lo = keys
+        .range(..=time.floor() as i64)
+        .next_back()
+        .map(|(k, v)| (*k, v));
+    let hi = keys
+        .range(time.ceil() as i64..)
+        .next()
+        .map(|(k, v)| (*k, v));
+    (lo, hi)
+}
+
+fn evaluate(st: &ParamState, time: f64, interpolates: bool) -> Stored {
+    match evaluate_ref(st, time, interpolates) {
+        Ok(s) => s.clone(),
+        Err(s) => s,
+    }
+}
+
+/// The value at `time`: `Ok` a stored value (the static one or a key), `Err` an interpolated
+/// one computed here.
+fn evaluate_ref(st: &ParamState, time: f64, interpolates: bool) -> Result<&Stored, Stored> {
+    match neighbours(&st.per_frame, time) {
+        (None, None) => Ok(&st.value),
+        (Some((_, a)), None) | (None, Some((_, a))) => Ok(a),
+        (Some((t0, a)), Some((t1, b))) => {
+            if t0 == t1 || !interpolates {
+                return Ok(a);
+            }
+            let f = (time - t0 as f64) / (t1 - t0) as f64;
+            Err(match (a, b) {
+                (Stored::Doubles(x), Stored::Doubles(y)) => {
+                    Stored::Doubles(std::array::from_fn(|i| x[i] + f * (y[i] - x[i])))
+                }
+                (Stored::Ints(x), Stored::Ints(y)) => Stored::Ints(std::array::from_fn(|i| {
+                    (x[i] as f64 + f * (y[i] as f64 - x[i] as f64)).round() as i32
+                })),
+                _ => a.clone(),
+            })
+        }
+    }
+}
+
+/// d(value)/d(time) at `time` for a double parameter: the slope of the key segment holding
+/// `time` (zero without keys, outside the keys, or for held values).
+fn derivative(p: &Param, time: f64) -> [f64; 4] {
+    let interpolates = p.interpolates();
+    let st = p.lock();
+    let mut d = [0.0; 4];
+    if !interpolates {
+        return d;
+    }
+    // The segment strictly around `time`; on a key, the one that starts there (right slope).
+    let lo = st.per_frame.range(..=time.floor() as i64).next_back();
+    let hi = st
+        .per_frame
+        .range((
+            std::ops::Bound::Excluded(time.floor() as i64),
+            std::ops::Bound::Unbounded,
+        ))
+        .next();
+    if let (Some((t0, Stored::Doubles(x))), Some((t1, Stored::Doubles(y)))) = (lo, hi) {
+        for i in 0..4 {
+            d[i] = (y[i] - x[i]) / (*t1 - *t0) as f64;
+        }
+    }
+    d
+}
+
+/// ∫ value dt over [t1, t2] for a double parameter, exact for the piecewise-linear curve
+/// (trapezoids between the curve's breakpoints; held values are constant pieces).
+fn integral(p: &Param, t1: f64, t2: f64) -> [f64; 4] {
+    let (lo, hi, sign) = if t2 >= t1 {
+        (t1, t2, 1.0)
+    } else {
+        (t2, t1, -1.0)
+    };
+    let interpolates = p.interpolates();
+    let st = p.lock();
+    let at = |t: f64| match evaluate(&st, t, interpolates) {
+        Stored::Doubles(a) => a,
+        _ => [0.0; 4],
+    };
+    let mut cuts = vec![lo];
+    cuts.extend(
+        st.per_frame
+            .keys()
+            .map(|&k| k as f64)
+            .filter(|&k| k > lo && k < hi),
+    );
+    cuts.push(hi);
+    let mut acc = [0.0; 4];
+    for w in cuts.windows(2) {
+        let (a, b) = (w[0], w[1]);
+        if interpolates {
+            let (fa, fb) = (at(a), at(b));
+            for i in 0..4 {
+                acc[i] += 0.5 * (fa[i] + fb[i]) * (b - a);
+            }
+        } else {
+            // Held: constant from a key to the next, evaluated inside the piece.
+            let f = at(a);
+            for i in 0..4 {
+                acc[i] += f[i] * (b - a);
+            }
+        }
+    }
+    acc.map(|v| sign * v)
+}
+
 fn now_of(p: &Param) -> f64 {
     f64::from_bits(p.now.load(Ordering::Relaxed))
 }
@@ -821,19 +959,19 @@ pub(crate) unsafe extern "C" fn harness_param_set(
 #[no_mangle]
 pub(crate) unsafe extern "C" fn harness_param_derivative(
     param: *mut c_void,
-    _time: f64,
+    time: f64,
     outs: *mut f64,
     n: c_int,
 ) -> OfxStatus {
     guard(|| {
         // SAFETY: as harness_param_shape.
-        let Some(_p) = (unsafe { param_from(param) }) else {
+        let Some(p) = (unsafe { param_from(param) }) else {
             return STAT_ERR_BAD_HANDLE;
         };
-        // Values are piecewise constant (no interpolation), so the derivative is zero.
-        for i in 0..n.clamp(0, 4) as usize {
+        let d = derivative(p, time);
+        for (i, v) in d.iter().enumerate().take(n.clamp(0, 4) as usize) {
             // SAFETY: variadic.c passes an array of 4 doubles.
-            unsafe { *outs.add(i) = 0.0 };
+            unsafe { *outs.add(i) = *v };
         }
         STAT_OK
     })
@@ -853,27 +991,10 @@ pub(crate) unsafe extern "C" fn harness_param_integral(
             return STAT_ERR_BAD_HANDLE;
         };
         let n = n.clamp(0, 4) as usize;
-        let mut acc = [0.0f64; 4];
-        // Piecewise constant per frame: integrate in whole-frame steps (exact for the static
-        // value, a step function for per-frame overrides).
-        let (lo, hi, sign) = if t2 >= t1 {
-            (t1, t2, 1.0)
-        } else {
-            (t2, t1, -1.0)
-        };
-        let mut t = lo;
-        while t < hi {
-            let next = (t.floor() + 1.0).min(hi);
-            if let Stored::Doubles(a) = p.stored_at(t) {
-                for i in 0..n {
-                    acc[i] += a[i] * (next - t);
-                }
-            }
-            t = next;
-        }
+        let acc = integral(p, t1, t2);
         for (i, v) in acc.iter().enumerate().take(n) {
             // SAFETY: variadic.c passes an array of 4 doubles.
-            unsafe { *outs.add(i) = sign * v };
+            unsafe { *outs.add(i) = *v };
         }
         STAT_OK
     })
@@ -1153,3 +1274,55 @@ pub static PARAMETER_SUITE: OfxParameterSuiteV1 = OfxParameterSuiteV1 {
     paramEditBegin: Some(param_edit),
     paramEditEnd: Some(param_edit_end),
 };
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set_with(kind: ParamType, keys: &[(i64, ParamValue)]) -> Box<ParamSet> {
+        let set = ParamSet::new("test", Arc::new(Findings::default()), Arc::default());
+        set.define(kind, "p").unwrap();
+        for (f, v) in keys {
+            set.set_value_at_frame("p", *f, v).unwrap();
+        }
+        set
+    }
+    fn at(set: &ParamSet, t: f64) -> ParamValue {
+        set.with_param("p", |p| p.value_at(t)).unwrap()
+    }
+
+    #[test]
+    fn double_curves_integrate_and_differentiate_exactly() {
+        // Keys (0, 0), (4, 8), (6, 2): slopes 2 then -3; held at 2 after frame 6.
+        let d = |v: f64| ParamValue::Doubles(vec![v]);
+        let set = set_with(ParamType::Double, &[(0, d(0.0)), (4, d(8.0)), (6, d(2.0))]);
+        assert_eq!(at(&set, 1.5), d(3.0));
+        assert_eq!(at(&set, 5.0), d(5.0));
+        assert_eq!(at(&set, -3.0), d(0.0));
+        assert_eq!(at(&set, 10.0), d(2.0));
+        set.with_param("p", |p| {
+            assert_eq!(derivative(p, 1.0)[0], 2.0);
+            assert_eq!(derivative(p, 4.5)[0], -3.0);
+            assert_eq!(derivative(p, 8.0)[0], 0.0);
+            // Triangle 0..4 (area 16) + trapezoid 4..6 (10) + held 6..8 (4) = 30.
+            assert!((integral(p, 0.0, 8.0)[0] - 30.0).abs() < 1e-12);
+            assert!((integral(p, 8.0, 0.0)[0] + 30.0).abs() < 1e-12);
+            // Part of a segment: ∫_1^3 2t dt = 8.
+            assert!((integral(p, 1.0, 3.0)[0] - 8.0).abs() < 1e-12);
+        });
+    }
+
+    #[test]
+    fn integers_round_and_choices_hold_the_previous_key() {
+        let i = |v: i32| ParamValue::Ints(vec![v]);
+        let set = set_with(ParamType::Integer, &[(0, i(0)), (3, i(10))]);
+        assert_eq!(at(&set, 1.0), i(3)); // 3.33 → 3
+        assert_eq!(at(&set, 2.0), i(7)); // 6.67 → 7
+        let set = set_with(ParamType::Boolean, &[(0, i(1)), (4, i(0))]);
+        assert_eq!(at(&set, 3.9), i(1));
+        assert_eq!(at(&set, 4.0), i(0));
+        let set = set_with(ParamType::Choice, &[(0, i(0)), (10, i(1))]);
+        assert_eq!(at(&set, 9.0), i(0));
+        set.with_param("p", |p| assert_eq!(derivative(p, 5.0), [0.0; 4]));
+    }
+}

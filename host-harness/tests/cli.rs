@@ -105,7 +105,7 @@ fn render_reads_a_sequence_writes_outputs_and_never_overwrites_silently() {
         "--frames",
         "2-3",
         "-p",
-        "gain=2",
+        "gain@2=2",
         "-p",
         "gain@3=0.5",
         "--tile",
@@ -457,4 +457,75 @@ fn an_infinite_region_of_definition_renders_the_project_extent() {
     let out = read_image(dir.join("inf.exr")).unwrap();
     // No input file: the project is the harness's default 1920×1080.
     assert_eq!(out.bounds(), Rect::from_size(1920, 1080));
+}
+
+#[test]
+fn render_follows_the_time_domain_and_keyframes() {
+    let dir = scratch("temporal");
+    let b = Rect::from_size(8, 6);
+    for f in 1..=6 {
+        // f² / 100: a window's mean tells its radius (a linear ramp's would not).
+        let px = vec![[(f * f) as f32 / 100.0, 0.5, 0.25, 1.0]; b.pixel_count()];
+        let img = HostImage::from_rgba_f32(b, BitDepth::Float, Components::Rgba, &px).unwrap();
+        write_image(
+            dir.join(format!("in.{f:04}.exr")),
+            &img,
+            &WriteOptions::default(),
+        )
+        .unwrap();
+    }
+    let plugin = bundle(Fixture::Temporal);
+    let p = plugin.to_str().unwrap();
+    // General context, no --frames: radius 1 needs a neighbour each side, so the effect's
+    // time domain is 2..5 and frames 1 and 6 are not rendered.
+    let o = ofxrun(
+        &[
+            "render",
+            p,
+            "--context",
+            "general",
+            "-i",
+            "in.####.exr",
+            "-o",
+            "out.####.exr",
+        ],
+        &dir,
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("rendering 4 of 6 frames"), "{}", text(&o));
+    assert!(!dir.join("out.0001.exr").exists() && !dir.join("out.0006.exr").exists());
+    // Frame 3 = mean of frames 2, 3, 4 = (4 + 9 + 16) / 300.
+    let r = read_image(dir.join("out.0003.exr")).unwrap().pixel(2, 2)[0];
+    assert!((r - 29.0 / 300.0).abs() < 1e-4, "{r}");
+    // Keyframed radius: 0 at frame 2, 3 at frame 5 → 1 at frame 3 and 2 at frame 4 (linear;
+    // without interpolation both would read the default, 1).
+    let o = ofxrun(
+        &[
+            "render",
+            p,
+            "-i",
+            "in.####.exr",
+            "--frames",
+            "3-4",
+            "-o",
+            "key.####.exr",
+            "--param",
+            "radius@2=0",
+            "--param",
+            "radius@5=3",
+        ],
+        &dir,
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let r3 = read_image(dir.join("key.0003.exr")).unwrap().pixel(2, 2)[0];
+    let r4 = read_image(dir.join("key.0004.exr")).unwrap().pixel(2, 2)[0];
+    assert!(
+        (r3 - 29.0 / 300.0).abs() < 1e-4,
+        "radius 1 at frame 3: {r3}"
+    );
+    // Radius 2 at frame 4: (4 + 9 + 16 + 25 + 36) / 500 (radius 1 would give 50 / 300).
+    assert!(
+        (r4 - 90.0 / 500.0).abs() < 1e-4,
+        "radius 2 at frame 4: {r4}"
+    );
 }

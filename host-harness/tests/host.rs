@@ -396,7 +396,7 @@ fn identity_passes_the_source_through() {
 }
 
 #[test]
-fn per_frame_parameter_values_apply_only_at_their_frame() {
+fn keyframes_interpolate_linearly_and_hold_outside() {
     let (_p, mut inst) = gain_instance();
     let b = Rect::new(0, 0, 4, 4);
     let px = vec![[0.25f32; 4]; b.pixel_count()];
@@ -406,25 +406,33 @@ fn per_frame_parameter_values_apply_only_at_their_frame() {
     )
     .unwrap();
     inst.set_param("gain", 2.0).unwrap();
-    inst.set_param_at("gain", 5, 3.0).unwrap();
+    let gain_at = |inst: &mut Instance, f: f64| {
+        inst.render_frame(f, &RenderOptions::default())
+            .unwrap()
+            .image
+            .pixel(1, 1)[0]
+            / 0.25
+    };
+    // No keys: the static value everywhere.
+    assert_eq!(gain_at(&mut inst, 7.0), 2.0);
+    inst.set_param_at("gain", 2, 1.0).unwrap();
+    inst.set_param_at("gain", 6, 3.0).unwrap();
     inst.set_param_text("invert", "off", None).unwrap();
+    // Keys define the curve: held before the first and after the last, linear between
+    // (1 + (t - 2) * 0.5 on 2..6).
+    for (t, want) in [
+        (0.0, 1.0),
+        (2.0, 1.0),
+        (3.0, 1.5),
+        (5.0, 2.5),
+        (6.0, 3.0),
+        (9.0, 3.0),
+    ] {
+        assert_eq!(gain_at(&mut inst, t), want, "frame {t}");
+    }
     assert_eq!(
-        inst.render_frame(4.0, &RenderOptions::default())
-            .unwrap()
-            .image
-            .pixel(1, 1),
-        [0.5; 4]
-    );
-    assert_eq!(
-        inst.render_frame(5.0, &RenderOptions::default())
-            .unwrap()
-            .image
-            .pixel(1, 1),
-        [0.75; 4]
-    );
-    assert_eq!(
-        inst.param_value("gain", 5.0),
-        Some(ParamValue::Doubles(vec![3.0]))
+        inst.param_value("gain", 4.0),
+        Some(ParamValue::Doubles(vec![2.0]))
     );
     assert!(inst.set_param_text("mode", "Fetch only", None).is_ok());
     assert!(inst.set_param_text("mode", "Sideways", None).is_err());
@@ -841,4 +849,90 @@ fn plugins_that_describe_interacts_load_and_render() {
         .unwrap();
     assert!(plugin.describe().missing_suites.is_empty());
     assert_renders_gain(&plugin, 2.0, (16, 8), "interact fixture");
+}
+
+/// The temporal fixture on a clip whose frame f is a flat plate of value f / 100, frames 1–10.
+fn temporal_instance(
+    context: &str,
+) -> (Plugin, Instance, std::sync::Arc<std::sync::Mutex<Vec<i64>>>) {
+    let plugin = host()
+        .load(bundle(Fixture::Temporal))
+        .unwrap()
+        .plugin(None)
+        .unwrap();
+    let mut inst = plugin.instance(context).unwrap();
+    let reads = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = reads.clone();
+    let b = Rect::new(0, 0, 8, 4);
+    inst.set_input(
+        "Source",
+        ClipInput::Loader(std::sync::Arc::new(move |f| {
+            log.lock().unwrap().push(f);
+            let v = f as f32 / 100.0;
+            Ok(std::sync::Arc::new(
+                HostImage::from_rgba_f32(
+                    b,
+                    BitDepth::Float,
+                    Components::Rgba,
+                    &vec![[v; 4]; b.pixel_count()],
+                )
+                .unwrap(),
+            ))
+        })),
+    )
+    .unwrap();
+    inst.set_frame_range(1.0, 10.0);
+    (plugin, inst, reads)
+}
+
+#[test]
+fn temporal_plugins_read_the_frames_they_declare_and_no_warning_is_raised() {
+    let (_p, mut inst, reads) = temporal_instance("filter");
+    inst.set_param("radius", 2).unwrap();
+    let needed = inst.frames_needed(5.0).unwrap();
+    assert_eq!(needed.get("Source"), Some(&vec![(3.0, 7.0)]));
+    let out = inst.render_frame(5.0, &RenderOptions::default()).unwrap();
+    // Mean of 0.03..0.07 = 0.05: the plugin got each neighbour, not frame 5 five times.
+    assert!((out.image.pixel(3, 2)[0] - 0.05).abs() < 1e-6);
+    let mut r = reads.lock().unwrap().clone();
+    r.sort();
+    r.dedup();
+    assert_eq!(r, vec![3, 4, 5, 6, 7]);
+    assert!(
+        !inst
+            .findings()
+            .iter()
+            .any(|f| f.kind == FindingKind::UndeclaredFrame),
+        "{:?}",
+        inst.findings()
+    );
+}
+
+#[test]
+fn fetching_frames_outside_get_frames_needed_is_a_finding() {
+    let (_p, mut inst, _) = temporal_instance("filter");
+    inst.set_param("declare", false).unwrap();
+    let out = inst.render_frame(5.0, &RenderOptions::default()).unwrap();
+    // Still served (as hosts do), but reported: frames 4 and 6 were never declared.
+    assert!((out.image.pixel(0, 0)[0] - 0.05).abs() < 1e-6);
+    let undeclared: Vec<_> = out
+        .findings
+        .iter()
+        .filter(|f| f.kind == FindingKind::UndeclaredFrame)
+        .collect();
+    assert_eq!(undeclared.len(), 2, "{undeclared:?}");
+    assert!(undeclared.iter().any(|f| f.message.contains("frame 4")));
+}
+
+#[test]
+fn the_time_domain_is_asked_in_the_general_context_only() {
+    let (_p, mut inst, _) = temporal_instance("general");
+    inst.set_param("radius", 2).unwrap();
+    // The fixture answers its source range shrunk by the radius: 1..10 → 3..8.
+    assert_eq!(inst.time_domain().unwrap(), (3.0, 8.0));
+    assert_eq!(inst.clip_frame_range("Output"), Some((3.0, 8.0)));
+    assert_eq!(inst.clip_frame_range("Source"), Some((1.0, 10.0)));
+    // In the filter context the spec has no time domain action: the clip range stands.
+    let (_p2, inst2, _) = temporal_instance("filter");
+    assert_eq!(inst2.time_domain().unwrap(), (1.0, 10.0));
 }

@@ -95,7 +95,10 @@ struct RenderArgs {
     /// sequence (frame 1 for a still or the built-in plate).
     #[arg(short, long)]
     frames: Option<String>,
-    /// Parameter value, repeatable: `name=value` for every frame, `name@frame=value` for one.
+    /// Parameter value, repeatable: `name=value` for every frame, `name@frame=value` for a
+    /// keyframe (numbers interpolate linearly between keyframes and hold outside them;
+    /// booleans, choices and text hold the previous keyframe; once a parameter has
+    /// keyframes they define it at every frame, as in a compositor's curve editor).
     /// Values: numbers, `a,b,c` tuples, true/false, a choice label or index, text.
     #[arg(short, long = "param", value_name = "NAME=VALUE")]
     params: Vec<String>,
@@ -555,6 +558,7 @@ fn render(a: RenderArgs, verbose: u8) -> Result<ExitCode, CliError> {
     };
 
     let requested = a.frames.as_deref().map(FrameList::parse).transpose()?;
+    let frames_given = requested.is_some();
     let frames: Vec<i64> = match (&a.input, &main_clip) {
         (Some(i), _) => {
             let pattern = FramePattern::parse(i)?;
@@ -643,6 +647,30 @@ fn render(a: RenderArgs, verbose: u8) -> Result<ExitCode, CliError> {
         *frames.last().unwrap_or(&frames[0]) as f64,
     );
     inst.set_frame_range(first, last);
+    let mut frames = frames;
+    if !frames_given {
+        // Without -f, the effect's own time domain (general context) bounds the frames:
+        // a temporal effect that needs neighbours may render fewer than the input has.
+        let (d0, d1) = inst.time_domain()?;
+        let before = frames.len();
+        frames.retain(|&f| f as f64 >= d0 && f as f64 <= d1);
+        if frames.is_empty() {
+            return Err(CliError::Usage(format!(
+                "the effect's time domain is frames {d0}..{d1}, which holds none of the \
+                 {before} input frame(s) ({first}..{last})"
+            )));
+        }
+        if frames.len() != before {
+            eprintln!(
+                "the effect's time domain is frames {d0}..{d1}: rendering {} of {before} frames",
+                frames.len()
+            );
+        }
+    }
+    let (first, last) = (
+        frames[0] as f64,
+        *frames.last().unwrap_or(&frames[0]) as f64,
+    );
     inst.begin_sequence(first, last, 1.0, opts.render_scale)?;
     let mut progress = Progress::new(frames.len(), ProgressMode::Auto);
     let started = Instant::now();

@@ -29,6 +29,8 @@ pub enum Fixture {
     InfiniteRod,
     /// Needs the interact and draw suites at load and describes an overlay interact.
     Interact,
+    /// A temporal average over t ± radius, declared in GetFramesNeeded, with a time domain.
+    Temporal,
 }
 
 impl Fixture {
@@ -49,6 +51,7 @@ impl Fixture {
             Fixture::CudaNeeded => &["FIXTURE_CUDA_NEEDED", "FIXTURE_CUDA_LOG"],
             Fixture::InfiniteRod => &["FIXTURE_INFINITE_ROD"],
             Fixture::Interact => &["FIXTURE_INTERACT"],
+            Fixture::Temporal => &["FIXTURE_TEMPORAL"],
         }
     }
     pub fn bundle_name(self) -> String {
