@@ -39,7 +39,9 @@ def args_parser():
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--lr-min", type=float, default=1e-5)
     ap.add_argument("--warmup", type=int, default=200)
-    ap.add_argument("--loss", default="l1", choices=["l1", "charbonnier"])
+    ap.add_argument("--loss", default="l1", choices=["l1", "charbonnier", "mse"],
+                    help="mse matches PSNR; l1/charbonnier favour a zero residual where the "
+                         "damage is not predictable (a restoration net then learns the identity)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--crops", type=int, default=6000, help="which prepared cache to use")
     ap.add_argument("--cache", default=None, help="cache dir (default from scale/seed/crops)")
@@ -161,6 +163,8 @@ def main():
         pred = model(x)
         if a.loss == "l1":
             loss = (pred - y).abs().mean()
+        elif a.loss == "mse":
+            loss = ((pred - y) ** 2).mean()
         else:
             loss = torch.sqrt((pred - y) ** 2 + 1e-6).mean()
         opt.zero_grad(set_to_none=True)
