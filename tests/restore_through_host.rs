@@ -160,3 +160,89 @@ fn abort_stops_the_render() {
     assert!(r.is_err(), "an aborted render fails the frame");
     assert!(fx.render_frame(1.0, &RenderOptions::default()).is_ok());
 }
+
+#[test]
+fn a_temporal_radius_reads_the_neighbours_the_host_supplies() {
+    use std::sync::{Arc, Mutex};
+    let bounds = Rect::new(0, 0, 48, 36);
+    // Frame f: the test pattern shifted right by f pixels (a pan), 8-bit.
+    let frame_buf = move |f: i64| {
+        let (_, base) =
+            common::pattern_pair(Rect::new(-20, 0, 48, 36), PixelDepth::U8, Components::Rgba);
+        let buf = ImageBuf::new(bounds, PixelDepth::U8, Components::Rgba, 0, false);
+        buf.fill_with(|x, y| base.pixel(x - f as i32, y));
+        buf
+    };
+    let to_host = move |b: &ImageBuf| {
+        let mut h = ofx_harness::HostImage::from_rgba_f32(
+            ofx_harness::Rect::new(bounds.x1, bounds.y1, bounds.x2, bounds.y2),
+            BitDepth::Byte,
+            ofx_harness::Components::Rgba,
+            &b.to_rgba_f32(),
+        )
+        .unwrap();
+        h.set_premult(ofx_harness::Premult::UnPreMultiplied);
+        h
+    };
+    let reads = Arc::new(Mutex::new(Vec::new()));
+    let log = reads.clone();
+    let mut fx = common::plugin(ID).instance("filter").unwrap();
+    fx.set_param_text("device", "CPU", None).unwrap();
+    fx.set_param_text("method", Method::Classical.label(), None)
+        .unwrap();
+    fx.set_param("temporalRadius", 2).unwrap();
+    fx.set_input(
+        "Source",
+        ofx_harness::ClipInput::Loader(Arc::new(move |f| {
+            log.lock().unwrap().push(f);
+            Ok(Arc::new(to_host(&frame_buf(f))))
+        })),
+    )
+    .unwrap();
+    fx.set_frame_range(1.0, 5.0);
+    // Frame 2: neighbours 1, 3, 4 (frame 0 is outside the clip, so it is not asked for).
+    let needed = fx.frames_needed(2.0).unwrap();
+    assert_eq!(needed.get("Source"), Some(&vec![(1.0, 4.0)]));
+    let out = fx
+        .render_frame(
+            2.0,
+            &RenderOptions {
+                tile: Some((20, 14)),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert!(out.findings.is_empty(), "{:?}", out.findings);
+    let mut r = reads.lock().unwrap().clone();
+    r.sort();
+    r.dedup();
+    assert_eq!(r, vec![1, 2, 3, 4]);
+    // The op with the same neighbours gives the same pixels.
+    let params = RestoreParams {
+        method: Method::Classical,
+        temporal_radius: 2,
+        frame: 2.0,
+        ..RestoreParams::default()
+    };
+    let (c, ns) = (frame_buf(2), [frame_buf(1), frame_buf(3), frame_buf(4)]);
+    let views: Vec<_> = ns.iter().map(|n| n.view()).collect();
+    let mut dst = ImageBuf::new(bounds, PixelDepth::F32, Components::Rgba, 0, false);
+    restore::render_frames(
+        &params,
+        None,
+        &c.view(),
+        &views,
+        bounds,
+        &dst.view_mut(),
+        bounds,
+        NetDevice::Cpu(RunOptions::default()),
+        &NeverAbort,
+        &|_| {},
+    )
+    .unwrap();
+    same(
+        &out.image.to_rgba_f32(),
+        &dst.to_rgba_f32(),
+        "temporal radius 2",
+    );
+}

@@ -334,6 +334,12 @@ impl OutArgs {
         self.0
             .set_bool(name!(kOfxImageEffectFrameVarying), 0, varying)
     }
+    /// GetFramesNeeded: the frames of `clip` needed, as inclusive (first, last) ranges.
+    pub fn set_frames_needed(&self, clip: &CStr, ranges: &[[f64; 2]]) -> Result<()> {
+        let flat: Vec<f64> = ranges.iter().flatten().copied().collect();
+        self.0
+            .set_doubles(&suffixed("OfxImageClipPropFrameRange_", clip), &flat)
+    }
     pub fn set_frame_range(&self, range: [f64; 2]) -> Result<()> {
         self.0
             .set_doubles(name!(kOfxImageEffectPropFrameRange), &range)

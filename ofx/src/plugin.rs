@@ -77,6 +77,11 @@ pub trait Plugin: Send + Sync + 'static {
     fn time_domain(&self, _effect: &ImageEffect, _out: &OutArgs) -> Result<()> {
         Err(Error::reply_default())
     }
+    /// kOfxImageEffectActionGetFramesNeeded (effects with temporal clip access): the source
+    /// frames rendering `time` reads, set with `OutArgs::set_frames_needed`. Default: `time`.
+    fn frames_needed(&self, _effect: &ImageEffect, _time: f64, _out: &OutArgs) -> Result<()> {
+        Err(Error::reply_default())
+    }
     fn purge_caches(&self, _effect: &ImageEffect) -> Result<()> {
         Err(Error::reply_default())
     }
@@ -315,6 +320,10 @@ unsafe fn dispatch(
                 ok(plugin.instance_changed(&fx()?, &args))
             }
             ActionKind::GetTimeDomain => ok(plugin.time_domain(&fx()?, &out)),
+            ActionKind::GetFramesNeeded => {
+                let time = in_props.get_double(name!(kOfxPropTime), 0)?;
+                ok(plugin.frames_needed(&fx()?, time, &out))
+            }
             ActionKind::PurgeCaches => ok(plugin.purge_caches(&fx()?)),
             _ => Ok(Status::ReplyDefault),
         }

@@ -6,6 +6,7 @@
 //! History:
 //! - 1.0: first release (neural single-frame restoration, classical fast mode, deband,
 //!   residual output).
+//! - 1.1: Temporal radius (neighbouring frames fused in before restoration; 0 = 1.0's result).
 
 use super::common::{self, Describe, OUTPUT, SOURCE};
 use crate::color::Encoding;
@@ -38,6 +39,7 @@ pub mod param {
     pub const MODEL_FILE: &CStr = c"modelFile";
     pub const MODEL_INFO: &CStr = c"modelInfo";
     pub const DEVICE: &CStr = c"device";
+    pub const TEMPORAL_RADIUS: &CStr = c"temporalRadius";
     pub const GROUP_DEBAND: &CStr = c"debandGroup";
     pub const GROUP_MODEL: &CStr = c"modelGroup";
 }
@@ -69,7 +71,7 @@ impl Plugin for Restore {
         IDENTIFIER
     }
     fn version(&self) -> (u32, u32) {
-        (1, 0)
+        (1, 1)
     }
 
     fn describe(&self, effect: &ImageEffect) -> Result<()> {
@@ -80,14 +82,22 @@ impl Plugin for Restore {
                 description: "Removes compression artefacts (blocking, ringing, mosquito noise), noise and banding from 8-bit plates before they are upscaled or graded: a network trained on JPEG and H.264/H.265 damage, or a fast classical DCT filter, then an edge-preserving deband. Outputs the restored plate or what was removed.",
                 tiles: true,
                 multi_resolution: true,
-                temporal: false,
+                temporal: true,
             },
         )
     }
 
     fn describe_in_context(&self, effect: &ImageEffect, _context: Context) -> Result<()> {
         let comps = [ImageComponents::Rgba, ImageComponents::Rgb];
-        common::define_filter_clips(effect, &comps, true)?;
+        for clip in [SOURCE, OUTPUT] {
+            let c = effect.define_clip(clip)?;
+            c.supported_components(&comps)?;
+            c.supports_tiles(true)?;
+            if clip == SOURCE {
+                // Temporal radius > 0 reads the neighbouring frames.
+                c.temporal_access(true)?;
+            }
+        }
         define_params(&effect.params()?)
     }
 
@@ -116,6 +126,15 @@ impl Plugin for Restore {
         };
         let roi = p.region_of_interest(model.as_deref(), frame, window);
         out.set_region_of_interest(SOURCE, to_px.canonical(roi))
+    }
+
+    fn frames_needed(&self, effect: &ImageEffect, time: f64, out: &OutArgs) -> Result<()> {
+        let ps = effect.params()?;
+        let p = read_params(effect, &ps, time)?;
+        let frames = neighbour_frames(effect, &p, time);
+        let lo = frames.iter().fold(time, |a, &b| a.min(b));
+        let hi = frames.iter().fold(time, |a, &b| a.max(b));
+        out.set_frames_needed(SOURCE, &[[lo, hi]])
     }
 
     fn is_identity(
@@ -148,11 +167,23 @@ impl Plugin for Restore {
         };
         let src = common::source_view(src_img, src_info)?;
         params.premultiplied = common::is_premultiplied(src_info);
+        // Temporal radius: the neighbours the clip has (none past its ends).
+        let clip = effect.clip(SOURCE)?;
+        let mut others = Vec::new();
+        for t in neighbour_frames(effect, &params, args.time) {
+            if let Some(img) = clip.get_image(t, None)? {
+                let info = img.info()?;
+                others.push((img, info));
+            }
+        }
+        let neighbours = others
+            .iter()
+            .map(|(img, info)| common::source_view(img, info))
+            .collect::<Result<Vec<_>>>()?;
         // Render scale: radii are in full-resolution pixels, so a proxy debands the same area.
         if let Some(d) = &mut params.deband {
             d.radius = (d.radius * args.render_scale[0] as f32).max(1.0);
         }
-        let clip = effect.clip(SOURCE)?;
         let to_px = common::PixelMapping::new(args.render_scale, clip.pixel_aspect());
         let frame = to_px.pixels(&clip.region_of_definition(args.time)?);
         let uses_model = params.method == Method::Neural && params.strength > 0.0;
@@ -169,10 +200,11 @@ impl Plugin for Restore {
             "Denoise / Restore",
             uses_model,
             |device, abort, progress| {
-                restore::render(
+                restore::render_frames(
                     &params,
                     model.as_deref(),
                     &src,
+                    &neighbours,
                     frame,
                     &dst,
                     images.window,
@@ -218,6 +250,31 @@ fn model(effect: &ImageEffect, ps: &ParamSet, time: f64) -> Result<Arc<Model>> {
     chosen.ok_or_else(|| Error::failed("Restore: no network"))
 }
 
+/// The neighbouring frames a render at `time` fuses: up to the radius each side, within the
+/// Source clip's frame range (a clip's first frame has only later neighbours).
+fn neighbour_frames(effect: &ImageEffect, p: &RestoreParams, time: f64) -> Vec<f64> {
+    if p.temporal_radius == 0 || p.strength == 0.0 {
+        return Vec::new();
+    }
+    let range = effect.clip(SOURCE).ok().and_then(|c| {
+        let props = c.props();
+        Some((
+            props.get_double_opt(name!(kOfxImageEffectPropFrameRange), 0)?,
+            props.get_double_opt(name!(kOfxImageEffectPropFrameRange), 1)?,
+        ))
+    });
+    let (first, last) = range.unwrap_or((time, time));
+    let mut frames = Vec::new();
+    for k in 1..=p.temporal_radius as i32 {
+        for t in [time - k as f64, time + k as f64] {
+            if t >= first - 1e-6 && t <= last + 1e-6 {
+                frames.push(t);
+            }
+        }
+    }
+    frames
+}
+
 /// Whether the source is 8-bit (the depth it had before the host mapped it, when the host says).
 fn source_is_8_bit(effect: &ImageEffect) -> bool {
     let Ok(clip) = effect.clip(SOURCE) else {
@@ -249,6 +306,12 @@ fn define_params(ps: &ParamSet) -> Result<()> {
         .range(0.0, 1.0)
         .display_range(0.0, 1.0)
         .hint("Fine texture to keep: 0 = what the restoration gives, 1 = the finest part of what it removed (pixel-scale grain and texture) put back. Blocks and ringing are coarser and stay removed.")
+        .define()?;
+    ps.int(param::TEMPORAL_RADIUS, "Temporal radius")
+        .default(d.temporal_radius as i32)
+        .range(0, restore::MAX_RADIUS as i32)
+        .display_range(0, restore::MAX_RADIUS as i32)
+        .hint("Neighbouring frames each side averaged in before restoring (0 = this frame only). Each neighbour is aligned to this frame by block matching (up to 6 px of motion per frame) and counts only where it agrees with it, so moving objects do not ghost; compression damage, which differs from frame to frame, partly cancels. Costs one motion search per neighbour.")
         .define()?;
     ps.group(param::GROUP_DEBAND, "Deband")
         .open(false)
@@ -343,6 +406,9 @@ pub fn read_params(effect: &ImageEffect, ps: &ParamSet, time: f64) -> Result<Res
         encoding: Encoding::ALL[ps.get_choice(param::INPUT_ENCODING, time, Encoding::ALL.len())?],
         premultiplied: false,
         frame: time,
+        temporal_radius: ps
+            .get_int(param::TEMPORAL_RADIUS, time)?
+            .clamp(0, restore::MAX_RADIUS as i32) as u32,
     };
     p.validate().map_err(common::op_error)?;
     Ok(p)

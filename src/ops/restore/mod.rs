@@ -2,7 +2,10 @@
 //! banding removed from an 8-bit plate before anything else amplifies them.
 //!
 //! One render, every step a pure function of a pixel's neighbourhood (tiles never matter):
-//! 1. the plate's colour (un-premultiplied, in its encoding) around the window is read;
+//! 1. the plate's colour (un-premultiplied, in its encoding) around the window is read; with
+//!    a **temporal radius**, the neighbouring frames, aligned, are averaged in where they
+//!    agree ([`temporal`]) to make the restorer's input (Strength and Detail still refer to
+//!    the plate itself);
 //! 2. the **restored** plate R: the network (in the encoding it was trained in), or the
 //!    classical fast mode (shift-averaged 8×8 DCT shrinkage, [`dct`]);
 //! 3. **Strength** s: S = I + s·(R − I) (0 = the plate, 1 = the model, up to 2);
@@ -15,6 +18,7 @@
 
 pub mod dct;
 pub mod deband;
+pub mod temporal;
 
 #[cfg(test)]
 mod tests;
@@ -85,7 +89,12 @@ pub struct RestoreParams {
     pub premultiplied: bool,
     /// Frame number (dither varies per frame).
     pub frame: f64,
+    /// Neighbouring frames each side fused in before restoration (0 to [`MAX_RADIUS`]).
+    pub temporal_radius: u32,
 }
+
+/// Largest temporal radius.
+pub const MAX_RADIUS: u32 = 2;
 
 impl Default for RestoreParams {
     fn default() -> Self {
@@ -100,6 +109,7 @@ impl Default for RestoreParams {
             encoding: Encoding::Srgb,
             premultiplied: false,
             frame: 0.0,
+            temporal_radius: 0,
         }
     }
 }
@@ -116,6 +126,12 @@ impl RestoreParams {
             return Err(OpError::InvalidParam(format!(
                 "Detail {} is outside 0 to 1",
                 self.detail
+            )));
+        }
+        if self.temporal_radius > MAX_RADIUS {
+            return Err(OpError::InvalidParam(format!(
+                "Temporal radius {} is outside 0 to {MAX_RADIUS}",
+                self.temporal_radius
             )));
         }
         if let Some(d) = &self.deband {
@@ -152,7 +168,12 @@ impl RestoreParams {
             (Method::Neural, None) => ext,
             (Method::Classical, _) => grow(ext, dct::MARGIN).intersect(&frame),
         };
-        union(ext, restore)
+        let spatial = union(ext, restore);
+        if self.temporal_radius > 0 && self.strength > 0.0 {
+            grow(spatial, temporal::MARGIN).intersect(&frame)
+        } else {
+            spatial
+        }
     }
 }
 
@@ -189,6 +210,40 @@ pub fn render(
     abort: &dyn Abort,
     progress: &(dyn Fn(f64) + Sync),
 ) -> Result<Report, OpError> {
+    let p = RestoreParams {
+        temporal_radius: 0,
+        ..params.clone()
+    };
+    render_frames(
+        &p,
+        model,
+        src,
+        &[],
+        frame,
+        dst,
+        window,
+        device,
+        abort,
+        progress,
+    )
+}
+
+/// [`render`] with the neighbouring frames (any order; up to 2 × radius of them, fewer at a
+/// clip's ends) fused into the restorer's input. They must cover the same region of
+/// interest as `src`; pixels they lack read as transparent black and are not blended in.
+#[allow(clippy::too_many_arguments)]
+pub fn render_frames(
+    params: &RestoreParams,
+    model: Option<&Model>,
+    src: &ImageView<'_>,
+    neighbours: &[ImageView<'_>],
+    frame: Rect,
+    dst: &ImageViewMut<'_>,
+    window: Rect,
+    device: NetDevice<'_>,
+    abort: &dyn Abort,
+    progress: &(dyn Fn(f64) + Sync),
+) -> Result<Report, OpError> {
     params.validate()?;
     let inside = window.intersect(&frame);
     fill_outside(dst, window, inside);
@@ -205,20 +260,51 @@ pub fn render(
     } else {
         None
     };
-    let roi = params.region_of_interest(model, frame, inside);
+    let spatial = RestoreParams {
+        temporal_radius: 0,
+        ..params.clone()
+    };
+    let roi_spatial = spatial.region_of_interest(model, frame, inside);
+    let fuse = params.temporal_radius > 0 && params.strength > 0.0 && !neighbours.is_empty();
+    let roi = if fuse {
+        grow(roi_spatial, temporal::MARGIN).intersect(&frame)
+    } else {
+        roi_spatial
+    };
     let plate = read_plate(src, roi, params.premultiplied);
     if abort.aborted() {
         return Err(OpError::Aborted);
     }
     let ext = grow(inside, params.post_margin()).intersect(&frame);
     let rgb = channels3(&plate, roi);
+    // 1b. The restorer's input: the plate, or the plate with its neighbours fused in.
+    let fused = fuse.then(|| {
+        let ns: Vec<Planar> = neighbours
+            .iter()
+            .map(|n| channels3(&read_plate(n, roi, params.premultiplied), roi))
+            .collect();
+        let f = temporal::fuse(&rgb, &ns, frame, roi_spatial);
+        let mut fp = crop(&plate, roi_spatial);
+        fp.data
+            .par_chunks_mut(4)
+            .zip(f.data.par_chunks(3))
+            .for_each(|(o, v)| o[..3].copy_from_slice(v));
+        (fp, f)
+    });
+    if abort.aborted() {
+        return Err(OpError::Aborted);
+    }
+    let (net_plate, net_rgb) = match &fused {
+        Some((fp, f)) => (fp, f),
+        None => (&plate, &rgb),
+    };
     // 2. The restored plate over `ext`.
     let restored = if params.strength == 0.0 {
         crop(&rgb, ext)
     } else if let Some(m) = model {
         let me = model_encoding(m);
         let input = NetInput {
-            plate: &plate,
+            plate: net_plate,
             frame,
             from: params.encoding,
             to: me,
@@ -238,7 +324,7 @@ pub fn render(
         r
     } else {
         dct::filter(
-            &rgb,
+            net_rgb,
             frame,
             ext,
             CLASSICAL_THRESHOLD * params.strength.max(0.0),
