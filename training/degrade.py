@@ -43,7 +43,8 @@ def to8(x):
 
 def ffmpeg_video(frames, codec, crf, take):
     """Encode frames (list of HxWx3 uint8, even H and W) with libx264/libx265 at `crf`
-    (yuv420p, B-frames on, one GOP), decode, return frame `take` (display order)."""
+    (yuv420p, B-frames on, one GOP), decode, return frame `take` (display order), or every
+    frame (N, H, W, 3) when `take` is None."""
     h, w = frames[0].shape[:2]
     raw = b"".join(np.ascontiguousarray(f).tobytes() for f in frames)
     enc = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "rgb24",
@@ -61,6 +62,8 @@ def ffmpeg_video(frames, codec, crf, take):
     out = subprocess.run(dec, input=bits, capture_output=True, check=True).stdout
     n = len(out) // (h * w * 3)
     vid = np.frombuffer(out, np.uint8)[: n * h * w * 3].reshape(n, h, w, 3)
+    if take is None:
+        return vid.copy()
     return vid[min(take, n - 1)].copy()
 
 

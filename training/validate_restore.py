@@ -20,12 +20,14 @@ Writes target/training/<name>/validation-restore.{json,md}.
 import argparse
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
 
 import numpy as np
 import torch
+from PIL import Image
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
@@ -43,8 +45,9 @@ FILTERS = {
 }
 
 
-def pan_frame(clean, crf):
-    """The middle frame of a small pan encoded with B-frames: crops of an edge-padded copy."""
+def pan_clean(clean):
+    """The 9 clean frames of a small pan (1 px/frame down, 2 right): crops of an edge-padded
+    copy; frame 4 is the image itself."""
     pad = 16
     big = np.pad(clean, ((pad, pad), (pad, pad), (0, 0)), mode="edge")
     h, w = clean.shape[:2]
@@ -52,7 +55,47 @@ def pan_frame(clean, crf):
     for t in range(9):
         dy, dx = pad + (t - 4) * 1, pad + (t - 4) * 2
         frames.append(np.ascontiguousarray(big[dy:dy + h, dx:dx + w]))
-    return ffmpeg_video(frames, "h264", crf, 4)
+    return frames
+
+
+def pan_frames(clean, crf):
+    """Every decoded frame of the pan, libx264 at `crf` with B-frames (one GOP)."""
+    return ffmpeg_video(pan_clean(clean), "h264", crf, None)
+
+
+def pan_frame(clean, crf):
+    """The middle frame of the pan (a P or B frame)."""
+    return pan_frames(clean, crf)[4]
+
+
+def effect_sequence(frames, tmp, ofxrun, params, render):
+    """The Restore effect through ofxrun on a PNG sequence (1-based frame numbers), rendering
+    the frames in `render`; returns {frame: 8-bit output}."""
+    seq = os.path.join(tmp, "pan")
+    os.makedirs(seq, exist_ok=True)
+    for i, f in enumerate(frames):
+        Image.fromarray(f).save(os.path.join(seq, f"in.{i + 1:04d}.png"))
+    cmd = [ofxrun, "render", "org.platerestore.Restore", "-i", os.path.join(seq, "in.####.png"),
+           "-o", os.path.join(seq, "out.####.png"), "--frames", f"{min(render)}-{max(render)}",
+           "--out-depth", "byte", "--overwrite"]
+    for p in params:
+        cmd += ["-p", p]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed:\n{r.stderr}")
+    return {f: np.asarray(Image.open(os.path.join(seq, f"out.{f:04d}.png")).convert("RGB"))
+            for f in render}
+
+
+def temporal_error(outs, cleans):
+    """Flicker: RMS of (out[t+1] − out[t]) − (clean[t+1] − clean[t]) in code values, averaged
+    over consecutive pairs (0 = the output moves exactly as the picture does)."""
+    keys = sorted(outs)
+    e = []
+    for a, b in zip(keys, keys[1:]):
+        d = (outs[b].astype(np.float64) - outs[a]) - (cleans[b].astype(np.float64) - cleans[a])
+        e.append(np.sqrt(np.mean(d ** 2)))
+    return float(np.mean(e))
 
 
 def degraded(clean, cond):
@@ -74,6 +117,7 @@ def main():
     model = load_safetensors(a.model)[0]
     _, val = common.split()
     rows = []
+    flicker = {}
     t0 = time.time()
     with tempfile.TemporaryDirectory() as tmp:
         for src, name, path in val:
@@ -92,6 +136,23 @@ def main():
                 if a.ofxrun:
                     add("effect", effect_up(x, tmp, a.ofxrun, [f"modelFile={os.path.abspath(a.model)}",
                                                               "device=CPU"], "org.platerestore.Restore"))
+                if a.ofxrun and cond == "x264crf30":
+                    # Temporal radius 0/1/2 on the decoded pan (frames 1..9, frame 5 the
+                    # middle); frames 3..7 rendered for the flicker figure.
+                    dec = pan_frames(clean, 30)
+                    cleans = {i + 1: f for i, f in enumerate(pan_clean(clean))}
+                    base = [f"modelFile={os.path.abspath(a.model)}", "device=CPU"]
+                    inputs = {i + 1: f for i, f in enumerate(dec)}
+                    flicker[f"{src}/{name}"] = {"input": temporal_error(
+                        {k: inputs[k] for k in range(3, 8)}, cleans)}
+                    for radius in (0, 1, 2):
+                        for meth in ("Neural", "Classical (fast)"):
+                            outs = effect_sequence(dec, tmp, a.ofxrun,
+                                                   base + [f"temporalRadius={radius}",
+                                                           f"method={meth}"], range(3, 8))
+                            tag = f"{'neural' if meth == 'Neural' else 'classical'}-r{radius}"
+                            add(f"effect-{tag}", outs[5])
+                            flicker[f"{src}/{name}"][tag] = temporal_error(outs, cleans)
                 if cond == "clean":
                     continue
                 for filt, settings in FILTERS.items():
@@ -109,8 +170,17 @@ def main():
     out = common.WORK / a.name
     out.mkdir(parents=True, exist_ok=True)
     md = markdown(rows)
+    if flicker:
+        tags = list(next(iter(flicker.values())))
+        md += "\n\n**Flicker on the x264 CRF 30 pan** — RMS of (Δout − Δclean) between consecutive " \
+              "frames 3..7, code values (lower is steadier)\n\n| image | " + " | ".join(tags) + \
+              " |\n|---|" + "---|" * len(tags) + "\n"
+        for img, v in flicker.items():
+            md += f"| {img} | " + " | ".join(f"{v[t]:.3f}" for t in tags) + " |\n"
+        md += "| **mean** | " + " | ".join(
+            f"**{np.mean([v[t] for v in flicker.values()]):.3f}**" for t in tags) + " |\n"
     (out / "validation-restore.json").write_text(json.dumps(
-        dict(rows=rows, seconds=round(time.time() - t0, 1),
+        dict(rows=rows, flicker=flicker, seconds=round(time.time() - t0, 1),
              protocol=__doc__.split("\n\n", 2)[2].strip()), indent=1))
     (out / "validation-restore.md").write_text(md + "\n")
     print(md)
