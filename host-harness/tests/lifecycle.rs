@@ -47,6 +47,9 @@ fn actions_follow_the_spec_order_and_unload_comes_last() {
         "OfxActionEndInstanceChanged",
         "OfxImageEffectActionBeginSequenceRender",
         "OfxImageEffectActionGetClipPreferences",
+        // The fixture declares temporal clip access (it can read other frames), so the host
+        // asks which frames it needs before it fetches any.
+        "OfxImageEffectActionGetFramesNeeded",
         "OfxImageEffectActionGetRegionOfDefinition",
         "OfxImageEffectActionIsIdentity",
         "OfxImageEffectActionGetRegionsOfInterest",
