@@ -48,7 +48,33 @@ Image.open(f"{d}/small.png").resize((960, 540), Image.NEAREST).crop(box).save(
 for name in ["lanczos", "neural"]:
     Image.open(f"{d}/{name}.png").crop(box).save(f"docs/images/upscale_{name}.png", optimize=True)
 PY
-rm -rf "$up" "$pil"
+rm -rf "$up"
+
+# Restore: frame 6 of the sample clip (the built-in plate, H.264 CRF 30, 8-bit: banding in the
+# sky, blocks on the ground) before and after Denoise / Restore with its defaults, through
+# ofxrun; crops at 1:1 and the sky crop with its contrast stretched ×4 so the bands show.
+rs=$(mktemp -d)
+$run sample-clip "$rs/clip.mp4" --frames 6
+ffmpeg -loglevel error -i "$rs/clip.mp4" -vf "select=eq(n\,5)" -vframes 1 "$rs/plate.png"
+$run render org.platerestore.Restore -i "$rs/plate.png" -o "$rs/restored.png" --out-depth byte --overwrite
+PYTHONPATH="$pil" python3 - "$rs" <<'PY'
+import sys
+from PIL import Image
+d = sys.argv[1]
+sky, ground = (1180, 40, 1660, 310), (40, 560, 520, 830)
+for name in ["plate", "restored"]:
+    im = Image.open(f"{d}/{name}.png").convert("RGB")
+    im.crop(ground).save(f"docs/images/restore_{name}_ground.png", optimize=True)
+    s = im.crop(sky)
+    s.save(f"docs/images/restore_{name}_sky.png", optimize=True)
+    # Contrast ×4 around each channel's crop mean, the same mapping for both.
+    base = Image.open(f"{d}/plate.png").convert("RGB").crop(sky)
+    means = [sum(c.getdata()) / (c.width * c.height) for c in base.split()]
+    chans = [c.point(lambda v, m=m: max(0, min(255, int(round(m + 4 * (v - m))))))
+             for c, m in zip(s.split(), means)]
+    Image.merge("RGB", chans).save(f"docs/images/restore_{name}_sky_x4.png", optimize=True)
+PY
+rm -rf "$rs"
 
 # Pipeline: the QC report of the main job (scripts/run.sh must have run: out/genai-plate/report),
 # drawn as one picture: the report's before/after crops of the first frame and its summary.
@@ -85,3 +111,4 @@ PY
 else
   echo "readme-images: run scripts/run.sh first for docs/images/pipeline_report.png" >&2
 fi
+rm -rf "$pil"

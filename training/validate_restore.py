@@ -1,8 +1,8 @@
 """Validate a restoration network (and the Restore effect) on the held-out images against
 ffmpeg's classical denoisers, each at its best setting of a small grid.
 
-    python3 training/validate_restore.py --model bundle/models/restore-v1.safetensors \
-        [--ofxrun target/release/ofxrun] [--name restore-v1]
+    python3 training/validate_restore.py --model bundle/models/restore-v2.safetensors \
+        [--ofxrun target/release/ofxrun] [--name restore-v2] [--skip-filters]
 
 Per held-out image: the clean frame = the image (wallpapers area-downscaled by 2 as in
 training), centre crop up to 768 x 768, even sides. Conditions, all 8-bit RGB:
@@ -11,7 +11,8 @@ training), centre crop up to 768 x 768, even sides. Conditions, all 8-bit RGB:
   x264crf30  a 9-frame pan (2 px/frame right, 1 px/frame down) of the frame, libx264 CRF 30,
              preset medium, 2 B-frames, one GOP, yuv420p; the middle frame (a P or B frame)
 Methods on the same degraded frame: the input itself, the network (PyTorch, rounded to
-8-bit), the Restore effect through ofxrun (default parameters, 8-bit output), and ffmpeg's
+8-bit), the Restore effect through ofxrun (default parameters, Neural and Classical, 8-bit
+output; on the x264 pan also temporal radius 0/1/2 and their flicker), and ffmpeg's
 hqdn3d, nlmeans, vaguedenoiser, spp and dctdnoiz, each at the best of the settings in FILTERS
 for that condition (so the classical figures are, if anything, flattered). PSNR (RGB, 8-bit,
 whole frame) and SSIM (skimage, channel_axis, data_range 255) against the clean frame.
@@ -109,9 +110,11 @@ def degraded(clean, cond):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", required=True)
-    ap.add_argument("--name", default="restore-v1")
+    ap.add_argument("--name", default="restore-v2")
     ap.add_argument("--ofxrun")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--skip-filters", action="store_true",
+                    help="leave out ffmpeg's filters (their figures do not depend on the model)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     model = load_safetensors(a.model)[0]
@@ -134,8 +137,10 @@ def main():
                 add("input", x)
                 add("net", net_up(model, x))
                 if a.ofxrun:
-                    add("effect", effect_up(x, tmp, a.ofxrun, [f"modelFile={os.path.abspath(a.model)}",
-                                                              "device=CPU"], "org.platerestore.Restore"))
+                    for tag, meth in (("effect-neural", "Neural"), ("effect-classical", "Classical (fast)")):
+                        add(tag, effect_up(x, tmp, a.ofxrun, [f"modelFile={os.path.abspath(a.model)}",
+                                                             "device=CPU", f"method={meth}"],
+                                           "org.platerestore.Restore"))
                 if a.ofxrun and cond == "x264crf30":
                     # Temporal radius 0/1/2 on the decoded pan (frames 1..9, frame 5 the
                     # middle); frames 3..7 rendered for the flicker figure.
@@ -153,7 +158,7 @@ def main():
                             tag = f"{'neural' if meth == 'Neural' else 'classical'}-r{radius}"
                             add(f"effect-{tag}", outs[5])
                             flicker[f"{src}/{name}"][tag] = temporal_error(outs, cleans)
-                if cond == "clean":
+                if cond == "clean" or a.skip_filters:
                     continue
                 for filt, settings in FILTERS.items():
                     best = None
@@ -165,7 +170,7 @@ def main():
                     add(filt, best[1], best[2])
             print(f"{src}/{name}: " + ", ".join(
                 f"{r['condition']} {r['method']} {r['psnr']:.2f}" for r in rows
-                if r["image"] == f"{src}/{name}" and r["method"] in ("input", "net", "effect")),
+                if r["image"] == f"{src}/{name}" and r["method"] in ("input", "net", "effect-neural", "effect-classical")),
                 flush=True)
     out = common.WORK / a.name
     out.mkdir(parents=True, exist_ok=True)
