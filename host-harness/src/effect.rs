@@ -79,6 +79,8 @@ pub(crate) struct FrameState {
     pub output: Option<(usize, ImageLayout)>,
     /// Clip formats chosen in getClipPreferences: depth, components, premult.
     pub clip_formats: HashMap<String, (BitDepth, Components, Premult)>,
+    /// The same in words, with who chose each format and the unmapped one, for messages.
+    pub clip_summary: String,
     /// The effect's region of definition for the current frame (canonical).
     pub rod: Option<OfxRectD>,
     pub frame_range: (f64, f64),

@@ -16,12 +16,14 @@ pub enum HostError {
         id: String,
         available: String,
     },
-    #[error("plugin {plugin}: {action} returned {status_name} ({status})")]
+    #[error("plugin {plugin}: {action} returned {status_name} ({status}){detail}")]
     Action {
         plugin: String,
         action: String,
         status: i32,
         status_name: &'static str,
+        /// Which side broke what, where the host can tell (empty, or starting with " — ").
+        detail: String,
     },
     #[error("plugin {plugin} does not support the {context} context (it supports: {supported})")]
     Context {
@@ -43,4 +45,27 @@ pub enum HostError {
     CudaRefused { plugin: String, reason: String },
     #[error("action {action} did not return within {seconds} s (the plugin may be hung; its thread was left running)")]
     Timeout { action: String, seconds: f64 },
+}
+
+impl HostError {
+    /// A failed action. `null_in_args`: the host passed inArgs = NULL, as the specification
+    /// says for this action; a plugin answering kOfxStatErrBadHandle then rejected that NULL
+    /// (the OpenFX PropertyTester does so in getClipPreferences), and the message says so.
+    pub(crate) fn action(plugin: &str, action: &str, status: i32, null_in_args: bool) -> HostError {
+        let detail = if null_in_args && status == crate::props::STAT_ERR_BAD_HANDLE {
+            " — the host passed inArgs = NULL, as the OFX specification says for this action \
+             (and as the reference HostSupport library does): the plugin rejected a handle it \
+             must accept as NULL, which is the plugin's fault"
+                .to_string()
+        } else {
+            String::new()
+        };
+        HostError::Action {
+            plugin: plugin.to_string(),
+            action: action.to_string(),
+            status,
+            status_name: crate::props::status_name(status),
+            detail,
+        }
+    }
 }

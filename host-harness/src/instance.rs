@@ -234,12 +234,12 @@ impl Instance {
         );
         if st != STAT_OK && st != STAT_REPLY_DEFAULT {
             let _ = reclaim_images(&effect);
-            return Err(HostError::Action {
-                plugin: plugin.entry.identifier.clone(),
-                action: "kOfxActionCreateInstance".into(),
-                status: st,
-                status_name: status_name(st),
-            });
+            return Err(HostError::action(
+                &plugin.entry.identifier,
+                "kOfxActionCreateInstance",
+                st,
+                true,
+            ));
         }
         Ok(Instance {
             plugin,
@@ -596,13 +596,14 @@ impl Instance {
         Ok(())
     }
 
+    /// A failed action that was given an inArgs property set.
     fn action_error(&self, action: &str, st: OfxStatus) -> HostError {
-        HostError::Action {
-            plugin: self.plugin.entry.identifier.clone(),
-            action: action.to_string(),
-            status: st,
-            status_name: status_name(st),
-        }
+        HostError::action(&self.plugin.entry.identifier, action, st, false)
+    }
+
+    /// A failed action the host called with inArgs = NULL, as the specification says.
+    fn action_error_null_args(&self, action: &str, st: OfxStatus) -> HostError {
+        HostError::action(&self.plugin.entry.identifier, action, st, true)
     }
 
     fn supported_depths(&self) -> Vec<BitDepth> {
@@ -704,6 +705,31 @@ impl Instance {
         out.define_double(name(kOfxImageEffectPropFrameRate), &[24.0]);
         out.define_int(name(kOfxImageClipPropContinuousSamples), &[0]);
         out.define_int(name(kOfxImageEffectFrameVarying), &[0]);
+        // The unmapped format is what a plugin reads *during* this action to choose its
+        // preferences (the OpenFX Basic example sets its Output depth from it), so the clips
+        // carry this frame's before the call, not the previous render's.
+        for (n, (ud, uc)) in &unmapped {
+            self.effect.with_clip(n, |clip| {
+                clip.props.set(
+                    name(kOfxImageClipPropUnmappedPixelDepth),
+                    PropValue::strings(&[ud.ofx_name()]),
+                );
+                clip.props.set(
+                    name(kOfxImageClipPropUnmappedComponents),
+                    PropValue::strings(&[uc.ofx_name()]),
+                );
+            });
+        }
+        let asked = |n: &str, out: &PropertySet| {
+            (
+                out.get_string(&format!("{CLIP_PREF_DEPTH}{n}"), 0),
+                out.get_string(&format!("{CLIP_PREF_COMPONENTS}{n}"), 0),
+            )
+        };
+        let defaults: HashMap<String, _> = clips
+            .iter()
+            .map(|(n, _, _)| (n.clone(), asked(n, &out)))
+            .collect();
         let st = self.plugin.action(
             kOfxImageEffectActionGetClipPreferences,
             self.effect.handle() as *const c_void,
@@ -711,13 +737,14 @@ impl Instance {
             Some(&out),
         );
         if st != STAT_OK && st != STAT_REPLY_DEFAULT {
-            return Err(self.action_error("kOfxImageEffectActionGetClipPreferences", st));
+            return Err(self.action_error_null_args("kOfxImageEffectActionGetClipPreferences", st));
         }
         let out_premult = out
             .get_string(name(kOfxImageEffectPropPreMultiplication), 0)
             .and_then(|s| Premult::from_ofx_name(&s))
             .unwrap_or(p_in);
         let mut formats = HashMap::new();
+        let mut summary = Vec::new();
         for (n, sup, is_out) in &clips {
             let ds = out
                 .get_string(&format!("{CLIP_PREF_DEPTH}{n}"), 0)
@@ -778,8 +805,27 @@ impl Instance {
                 );
             });
             formats.insert(n.clone(), (d, c, premult));
+            let chosen = if defaults.get(n) == Some(&asked(n, &out)) {
+                "the host's default"
+            } else {
+                "asked by getClipPreferences"
+            };
+            let low = |x: &dyn std::fmt::Debug| format!("{x:?}").to_lowercase();
+            let unmapped = if *is_out {
+                String::new()
+            } else {
+                format!("; unmapped {} {}", low(&ud), low(&uc))
+            };
+            summary.push(format!(
+                "{} {} {} ({chosen}{unmapped})",
+                n.to_lowercase(),
+                low(&d),
+                low(&c)
+            ));
         }
-        self.effect.state_mut().clip_formats = formats;
+        let mut st = self.effect.state_mut();
+        st.clip_formats = formats;
+        st.clip_summary = summary.join(", ");
         Ok(())
     }
 
@@ -962,7 +1008,7 @@ impl Instance {
                 }
             }
             STAT_REPLY_DEFAULT => default,
-            _ => return Err(self.action_error("kOfxImageEffectActionGetTimeDomain", st)),
+            _ => return Err(self.action_error_null_args("kOfxImageEffectActionGetTimeDomain", st)),
         };
         if let Some(c) = self
             .effect
@@ -1361,10 +1407,24 @@ impl Instance {
                 .find(|m| m.kind == name(kOfxMessageError))
                 .map(|m| format!(": {}", m.text))
                 .unwrap_or_default();
+            // A plugin refusing its images: say what it was given and who chose it, so the
+            // reader can tell whether the host broke a preference or the plugin assumed one
+            // it never asked for (the OpenFX Basic example takes its Output depth from the
+            // Source's unmapped depth and expects the Source to arrive at that depth too).
+            let given = if st == STAT_ERR_IMAGE_FORMAT {
+                format!(
+                    " (the plugin refused the images it was given: {}; the host delivers \
+                     each clip as getClipPreferences settled it, so a plugin that needs \
+                     matching clips must ask for them there)",
+                    self.effect.state().clip_summary
+                )
+            } else {
+                String::new()
+            };
             return Err(HostError::Render {
                 frame,
                 reason: format!(
-                    "{} render returned {}{last}",
+                    "{} render returned {} ({st}){given}{last}",
                     self.plugin.entry.identifier,
                     status_name(st)
                 ),

@@ -278,12 +278,18 @@ impl PluginInner {
 /// Statuses an action may return; anything else is reported.
 fn check_status(findings: &Findings, plugin: &str, action: &str, st: OfxStatus) {
     let allowed: &[OfxStatus] = match action {
+        // The render action's list (ofxImageEffect.h), plus the image-effect statuses a
+        // render may meet: an image format it cannot take, and the GPU render failures.
         a if a == name(kOfxImageEffectActionRender) => &[
             STAT_OK,
             STAT_FAILED,
             STAT_ERR_FATAL,
             STAT_ERR_MEMORY,
             STAT_REPLY_DEFAULT,
+            STAT_UNLICENSED,
+            STAT_ERR_IMAGE_FORMAT,
+            STAT_GPU_OUT_OF_MEMORY,
+            STAT_GPU_RENDER_FAILED,
         ],
         a if a == name(kOfxImageEffectActionIsIdentity)
             || a == name(kOfxImageEffectActionGetRegionOfDefinition)
@@ -465,12 +471,9 @@ impl Plugin {
         let raw = binary.raw[pos];
         let core = binary.core.clone();
         let findings = Arc::new(Findings::default());
-        let fail = |action: &str, st: OfxStatus| HostError::Action {
-            plugin: entry.identifier.clone(),
-            action: action.to_string(),
-            status: st,
-            status_name: status_name(st),
-        };
+        // Load and Describe get inArgs = NULL (ofxCore.h).
+        let fail =
+            |action: &str, st: OfxStatus| HostError::action(&entry.identifier, action, st, true);
         // SAFETY: raw points at the plugin's OfxPlugin struct inside the loaded library.
         let (set_host, main) = unsafe { ((*raw).setHost, (*raw).mainEntry) };
         let Some(main) = main else {

@@ -30,6 +30,14 @@ pub const STAT_ERR_VALUE: OfxStatus = eOfxStatus_ErrValue;
 pub const STAT_REPLY_YES: OfxStatus = 12;
 pub const STAT_REPLY_NO: OfxStatus = 13;
 pub const STAT_REPLY_DEFAULT: OfxStatus = eOfxStatus_ReplyDefault;
+/// ofxCore.h: the plugin is not licensed for this action.
+pub const STAT_UNLICENSED: OfxStatus = 15;
+/// ofxImageEffect.h: "incorrect image formats", the first of the image-effect statuses
+/// (1000–1999, returned by the image effect suite and image effect plugins).
+pub const STAT_ERR_IMAGE_FORMAT: OfxStatus = 1000;
+/// ofxGPURender.h: GPU memory ran out / a GPU render failed (formerly the GL names).
+pub const STAT_GPU_OUT_OF_MEMORY: OfxStatus = 1001;
+pub const STAT_GPU_RENDER_FAILED: OfxStatus = 1002;
 
 /// Human name of a status code, for findings and error messages.
 pub fn status_name(status: OfxStatus) -> &'static str {
@@ -49,6 +57,10 @@ pub fn status_name(status: OfxStatus) -> &'static str {
         12 => "kOfxStatReplyYes",
         13 => "kOfxStatReplyNo",
         14 => "kOfxStatReplyDefault",
+        15 => "kOfxStatUnlicensed",
+        1000 => "kOfxStatErrImageFormat",
+        1001 => "kOfxStatGPUOutOfMemory",
+        1002 => "kOfxStatGPURenderFailed",
         _ => "not an OFX status",
     }
 }

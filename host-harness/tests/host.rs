@@ -936,3 +936,89 @@ fn the_time_domain_is_asked_in_the_general_context_only() {
     let (_p2, inst2, _) = temporal_instance("filter");
     assert_eq!(inst2.time_domain().unwrap(), (1.0, 10.0));
 }
+
+/// #13 item 13, the OpenFX Basic example in byte and short depths: it takes its Output depth
+/// from the Source's unmapped depth and refuses images of different depths with
+/// kOfxStatErrImageFormat (1000). The host used to call that "not an OFX status"; now it names
+/// the status, says what each clip was given and who chose it, and does not flag a status
+/// the image-effect API defines.
+#[test]
+fn a_plugin_refusing_its_images_hears_what_it_was_given_and_who_chose_it() {
+    let plugin = host()
+        .load(bundle(Fixture::SameDepths))
+        .unwrap()
+        .plugin(None)
+        .unwrap();
+    let mut inst = plugin.instance("filter").unwrap();
+    let b = Rect::new(0, 0, 8, 8);
+    // A float plate offered in byte: the Source arrives in byte, its unmapped depth is float,
+    // so the plugin asks for a float Output and then refuses the pair.
+    inst.set_input_image("Source", pattern(b, BitDepth::Float, Components::Rgba))
+        .unwrap();
+    inst.set_param("gain", 2.0).unwrap();
+    let byte = RenderOptions {
+        depth: Some(BitDepth::Byte),
+        ..Default::default()
+    };
+    let err = inst.render_frame(1.0, &byte).unwrap_err().to_string();
+    for want in [
+        "kOfxStatErrImageFormat (1000)",
+        "source byte rgba (the host's default; unmapped float rgba)",
+        "output float rgba (asked by getClipPreferences",
+        "must ask for them there",
+    ] {
+        assert!(err.contains(want), "{want:?} not in: {err}");
+    }
+    assert!(
+        !inst
+            .findings()
+            .iter()
+            .any(|f| f.kind == FindingKind::InvalidStatus),
+        "{:?}",
+        inst.findings()
+    );
+    // The same plugin renders when the plate really is 8-bit: both clips byte, gain applied.
+    let plate = pattern(b, BitDepth::Byte, Components::Rgba);
+    inst.set_input_image("Source", plate.clone()).unwrap();
+    let out = inst.render_frame(1.0, &byte).unwrap().image;
+    assert_eq!(out.depth(), BitDepth::Byte);
+    let (i, o) = (plate.pixel(3, 2), out.pixel(3, 2));
+    for c in 0..4 {
+        let want = ((i[c] * 2.0).min(1.0) * 255.0).round() / 255.0;
+        assert!(
+            (o[c] - want).abs() < 1e-6,
+            "channel {c}: {} vs {want}",
+            o[c]
+        );
+    }
+}
+
+/// #13 item 13, the OpenFX PropertyTester: it answers kOfxStatErrBadHandle in
+/// getClipPreferences because inArgs is NULL, which is what the specification (and the
+/// reference HostSupport library) passes there. The host keeps to the specification and says
+/// the fault is the plugin's.
+#[test]
+fn a_plugin_rejecting_a_null_the_spec_prescribes_is_told_it_is_at_fault() {
+    let plugin = host()
+        .load(bundle(Fixture::StrictArgs))
+        .unwrap()
+        .plugin(None)
+        .unwrap();
+    let mut inst = plugin.instance("filter").unwrap();
+    inst.set_input_image(
+        "Source",
+        pattern(Rect::new(0, 0, 8, 8), BitDepth::Float, Components::Rgba),
+    )
+    .unwrap();
+    let err = inst
+        .render_frame(1.0, &RenderOptions::default())
+        .unwrap_err()
+        .to_string();
+    for want in [
+        "kOfxImageEffectActionGetClipPreferences returned kOfxStatErrBadHandle (9)",
+        "the host passed inArgs = NULL, as the OFX specification says",
+        "the plugin's fault",
+    ] {
+        assert!(err.contains(want), "{want:?} not in: {err}");
+    }
+}

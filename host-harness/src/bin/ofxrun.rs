@@ -465,8 +465,16 @@ fn describe(spec: &str) -> Result<ExitCode, CliError> {
 }
 
 fn fmt_list(v: &[f64]) -> String {
+    // Plugins often declare "no limit" as ±DBL_MAX or INT_MAX: print those as exponents,
+    // not as 309 digits.
     v.iter()
-        .map(|x| format!("{x}"))
+        .map(|&x| {
+            if x.abs() >= 1e15 {
+                format!("{x:e}")
+            } else {
+                format!("{x}")
+            }
+        })
         .collect::<Vec<_>>()
         .join(",")
 }

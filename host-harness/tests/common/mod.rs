@@ -31,6 +31,11 @@ pub enum Fixture {
     Interact,
     /// A temporal average over t ± radius, declared in GetFramesNeeded, with a time domain.
     Temporal,
+    /// Refuses the NULL inArgs of getClipPreferences (as the OpenFX PropertyTester does).
+    StrictArgs,
+    /// Output at the Source's unmapped depth; refuses images of different depths (as the
+    /// OpenFX Basic example does).
+    SameDepths,
 }
 
 impl Fixture {
@@ -52,6 +57,8 @@ impl Fixture {
             Fixture::InfiniteRod => &["FIXTURE_INFINITE_ROD"],
             Fixture::Interact => &["FIXTURE_INTERACT"],
             Fixture::Temporal => &["FIXTURE_TEMPORAL"],
+            Fixture::StrictArgs => &["FIXTURE_STRICT_ARGS"],
+            Fixture::SameDepths => &["FIXTURE_SAME_DEPTHS"],
         }
     }
     pub fn bundle_name(self) -> String {
