@@ -69,7 +69,7 @@ fn inverse_tone_map_describes_itself_fully() {
     let d = plugin.describe();
     assert_eq!(d.label, "Inverse Tone Map");
     assert_eq!(d.grouping, "PlateRestore");
-    assert_eq!(d.version, (1, 0));
+    assert_eq!(d.version, (1, 1));
     for ctx in [
         "OfxImageEffectContextFilter",
         "OfxImageEffectContextGeneral",

@@ -5,6 +5,10 @@
 //! when saved projects would render differently; parameters and choice options are append-only.
 //! History:
 //! - 1.0: first release (BT.2446 A / C / BT.2408 display-referred; PQ, HLG, scene-linear).
+//! - 1.1: corrections found by an independent check of the standards, before any project
+//!   depended on them (so the major stays): Method C is the Report's own inverse; Mix 0 is the
+//!   plate in the HDR container, not a bypass; Method A at a peak other than 1000 cd/m² keeps
+//!   diffuse light and remaps only the highlights (it used to scale all light by peak/1000).
 
 use super::common::{self, Describe, HostAbort, OUTPUT};
 use crate::device::itm::{run_itm_cuda, run_itm_on_host_stream};
@@ -41,7 +45,7 @@ impl Plugin for InverseToneMap {
         IDENTIFIER
     }
     fn version(&self) -> (u32, u32) {
-        (1, 0)
+        (1, 1)
     }
 
     fn describe(&self, effect: &ImageEffect) -> Result<()> {
@@ -147,7 +151,7 @@ fn define_params(ps: &ParamSet) -> Result<()> {
     ps.choice(param::METHOD, "Method")
         .options(&common::labels(itm::ItmMethod::ALL, itm::ItmMethod::label))
         .default(common::index_of(itm::ItmMethod::ALL, &defaults.method))
-        .hint("The SDR→HDR expansion. BT.2446 Method A: the ITU's luminance-based inverse mapping (bright, faithful hues). BT.2446 Method C: the Report's inverse of its tone curve — BT.1886 code 0.96 lands on 203 cd/m² and SDR white on about 332 cd/m² at any peak (gentle, no highlight stretch). Display-referred (BT.2408): SDR light up to 50 % linear (sRGB code ≈ 0.74) keeps the BT.2408 mapping (SDR 100 % ↔ reference white scale, so 203 cd/m² is reached only by the expanded top), above it highlights lift smoothly until SDR white (code 1.0) reaches the peak. For the plain BT.2408 mapping with no expansion, set Mix to 0.")
+        .hint("The SDR→HDR expansion. BT.2446 Method A: the ITU's luminance-based inverse mapping (bright, faithful hues), defined for a 1000 cd/m² display where SDR white reaches 1000; on another peak, light up to the reference white stays where the Recommendation puts it and only the highlights above it are stretched (or compressed) to the peak, without a kink. BT.2446 Method C: the Report's inverse of its tone curve — BT.1886 code 0.96 lands on 203 cd/m² and SDR white on about 332 cd/m² at any peak (gentle, no highlight stretch). Display-referred (BT.2408): SDR light up to 50 % linear (sRGB code ≈ 0.74) keeps the BT.2408 mapping (SDR 100 % ↔ reference white scale, so 203 cd/m² is reached only by the expanded top), above it highlights lift smoothly until SDR white (code 1.0) reaches the peak. For the plain BT.2408 mapping with no expansion, set Mix to 0.")
         .define()?;
     ps.group(param::GROUP_OUTPUT, "Output")
         .open(true)
@@ -171,7 +175,7 @@ fn define_params(ps: &ParamSet) -> Result<()> {
         .increment(50.0)
         .digits(0)
         .parent(param::GROUP_OUTPUT)
-        .hint("Brightest level the expanded highlights reach, in cd/m² (nits). Match your mastering display: 1000 is the common HDR10 grade.")
+        .hint("Brightest level the expanded highlights reach, in cd/m² (nits). Match your mastering display: 1000 is the common HDR10 grade. Diffuse levels do not move with it (Method A and Display-referred expand only above the reference white; Method C's light is absolute).")
         .define()?;
     ps.double(param::REFERENCE_WHITE, "Reference white")
         .default(203.0)
@@ -180,7 +184,7 @@ fn define_params(ps: &ParamSet) -> Result<()> {
         .increment(1.0)
         .digits(0)
         .parent(param::GROUP_OUTPUT)
-        .hint("The BT.2408 scale, in cd/m²: SDR 100 % corresponds to this much light (203 is the ITU-R BT.2408 recommendation). Exactly so at Mix 0 and for display-referred diffuse levels (below 50 % linear); Method C ignores it (its curve defines absolute light), Method A scales with the peak.")
+        .hint("The BT.2408 scale, in cd/m²: SDR 100 % corresponds to this much light (203 is the ITU-R BT.2408 recommendation). Exactly so at Mix 0 and for display-referred diffuse levels (below 50 % linear); Method C ignores it (its curve defines absolute light); for Method A it is where the highlight range starts when the peak is not 1000 cd/m² (light below it is kept).")
         .define()?;
     ps.double(param::LINEAR_WHITE, "Linear white")
         .default(1.0)

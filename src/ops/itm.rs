@@ -25,13 +25,15 @@
 //!      `(2.8305e-6, −7.4622e-4, 1.2528)`; `Y'_HDR = Y''^E`; `Sc = 1.075·Y'_HDR/Y'` (1 at `Y' = 0`);
 //!      `Cb = Sc(p_B − Y')/1.8814`, `Cr = Sc(p_R − Y')/1.4746`; `R' = Y'_HDR + 1.4746Cr`,
 //!      `G' = Y'_HDR − 0.16455Cb − 0.57135Cr`, `B' = Y'_HDR + 1.8814Cb`, each clamped to
-//!      `0..=1000`; `hdr = peak·(x/1000)^2.4`. The Recommendation targets a 1000 cd/m² display
-//!      (SDR white → 1000); its output is display light normalised to the display's peak, so
-//!      another peak scales it. Fast path: table `gamma_encode` (x^(1/2.4); 0 below 2^-32),
+//!      `0..=1000`; `L = 1000·(x/1000)^2.4`, the light the Recommendation defines for its
+//!      1000 cd/m² display (SDR white → 1000). On a display of another peak, light up to
+//!      reference white is kept and the highlights `reference..1000` are remapped in log light
+//!      onto `reference..peak`, C1 at reference white, SDR white → peak (`method_a::PeakMap`;
+//!      exactly `L` at a 1000 cd/m² peak). Fast path: table `gamma_encode` (x^(1/2.4); 0 below 2^-32),
 //!      `Y'_HDR/1000 = exp2(E·log2(Y''))/1000`, `Sc = 1.075·(Y'_HDR/1000)/Y'` (0 at Y' ≤ 1e-30),
 //!      then `q = Y'_HDR/1000 + Sc·(p − Y')` per channel (algebraically the Cb/Cr rebuild:
 //!      G' − Y' = −(0.2627(R' − Y') + 0.0593(B' − Y'))/0.6780), clamp `0..=1`, table
-//!      `gamma_decode` (`q → peak·q^2.4`; 0 below 2^-20).
+//!      `gamma_decode` (`q → PeakMap(1000·q^2.4)`; 0 below 2^-20).
 //!    - *BT.2446 Method C, inverted* (the Report's own inverse, ITU-R BT.2446-1 §6): the
 //!      crosstalk matrix `X(α = 0.05)` (rows `1−2α, α, α`) is applied, luminance
 //!      `Y = BT.2020 luma · (X·s)` is read as the SDR luminance in percent, `Y_SDR = 100·Y`
@@ -288,6 +290,92 @@ mod method_a {
             1.0
         }
     }
+
+    /// The display the Recommendation defines Method A for, cd/m²: its output signal is light
+    /// normalised to this peak (SDR white → 1000).
+    pub const DISPLAY_PEAK: f64 = 1000.0;
+
+    /// Method A's light on a display of another peak. BT.2446-1 §4 gives absolute light only for
+    /// a 1000 cd/m² display, and multiplying all of it by peak/1000 (what "normalised to the
+    /// peak" would suggest) moves diffuse levels: SDR mid-grey 4× brighter at 4000 cd/m². A
+    /// grader expects what BT.2408 describes for HDR grades: diffuse light (up to the HDR
+    /// reference white) where it is, only the highlights reaching for the display's peak. So
+    /// light up to `reference` is kept, and the highlight range `reference..1000` is remapped
+    /// in log light onto `reference..peak`: with `u = ln(L/ref)/ln(white/ref)` (white: SDR
+    /// white's light, 999.9 cd/m² with the published constants),
+    /// `L' = ref·(peak/ref)^v(u)`, `v(u) = expm1(a·u)/expm1(a)`. `v(0) = 0`, `v(1) = 1` (SDR
+    /// white reaches the peak), `v` is monotonic for every `a`, and `a` solves
+    /// `a/expm1(a) = ln(white/ref)/ln(peak/ref)` so the log-log slope at reference white is 1:
+    /// the curve continues through reference white without a kink (C1). At a 1000 cd/m² peak
+    /// `a = 0`, `v(u) = u`: the Recommendation's light exactly. Peaks above 1000 stretch the
+    /// highlights (`a > 0`), peaks below compress them (`a < 0`).
+    #[derive(Debug, Clone, Copy)]
+    pub struct PeakMap {
+        reference: f64,
+        peak: f64,
+        /// ln(white / reference): the Recommendation's highlight range in log light, up to the
+        /// light SDR white gets on its 1000 cd/m² display.
+        span_display: f64,
+        /// ln(peak / reference): the target display's.
+        span_peak: f64,
+        a: f64,
+    }
+
+    impl PeakMap {
+        pub fn new(reference: f64, peak: f64) -> PeakMap {
+            // The top of the range is where SDR white lands (the published constants give
+            // 999.9 cd/m², not exactly 1000), so that SDR white reaches the peak exactly.
+            let white = DISPLAY_PEAK * (luma_hdr(1.0).min(DISPLAY_PEAK) / DISPLAY_PEAK).powf(2.4);
+            let span_display = (white / reference).ln();
+            let span_peak = (peak / reference).ln();
+            let mut a = 0.0;
+            if span_display > 0.0 && span_peak > 0.0 && span_display != span_peak {
+                // a/expm1(a) falls monotonically from +inf (a -> -inf) through 1 (a = 0) to
+                // 0 (a -> +inf): bisect for the slope ratio.
+                let ratio = span_display / span_peak;
+                let slope = |a: f64| if a == 0.0 { 1.0 } else { a / a.exp_m1() };
+                let (mut lo, mut hi) = (-700.0f64, 700.0f64);
+                for _ in 0..200 {
+                    let mid = 0.5 * (lo + hi);
+                    if slope(mid) > ratio {
+                        lo = mid;
+                    } else {
+                        hi = mid;
+                    }
+                }
+                a = 0.5 * (lo + hi);
+            }
+            PeakMap {
+                reference,
+                peak,
+                span_display,
+                span_peak,
+                a,
+            }
+        }
+
+        /// Light `l` (cd/m²) that Method A gives on its 1000 cd/m² display → light on this one.
+        pub fn nits(&self, l: f64) -> f64 {
+            if self.peak == DISPLAY_PEAK || l <= self.reference || self.span_display <= 0.0 {
+                return l;
+            }
+            if self.span_peak <= 0.0 {
+                // No headroom above reference white: highlights stop there.
+                return self.reference;
+            }
+            // u > 1 only for a saturated channel a little above white's light (Method A's
+            // chroma rebuild can reach 1000 cd/m², u ≤ 1.0001): the curve simply continues, at
+            // most 0.3 % past the peak. Clamping there would put a kink right above white,
+            // which the fast path's tables cannot follow.
+            let u = (l / self.reference).ln() / self.span_display;
+            let v = if self.a.abs() < 1e-12 {
+                u
+            } else {
+                (self.a * u).exp_m1() / self.a.exp_m1()
+            };
+            self.reference * (self.span_peak * v).exp()
+        }
+    }
 }
 
 /// Everything the inverse tone map needs; no OFX types. `Default` is the recommended setting:
@@ -474,7 +562,8 @@ fn expand(params: &ItmParams, s: [f64; 3]) -> [f64; 3] {
                 y_hdr - 0.16455 * cb - 0.57135 * cr,
                 y_hdr + 1.8814 * cb,
             ];
-            rgb.map(|v| peak * (v.clamp(0.0, 1000.0) / 1000.0).powf(2.4))
+            let display = method_a::PeakMap::new(reference, peak);
+            rgb.map(|v| display.nits(1000.0 * (v.clamp(0.0, 1000.0) / 1000.0).powf(2.4)))
         }
         ItmMethod::Bt2446C => {
             let a = method_c::ALPHA;
@@ -783,8 +872,9 @@ impl ItmPrepared {
                 bits::GAMMA_ENCODE,
                 transfer::bt1886_inverse_eotf,
             );
+            let display = method_a::PeakMap::new(reference, peak);
             gamma_decode = LogLut::build(&mut tables, -20, 20, bits::GAMMA_DECODE, |q| {
-                peak * q.powf(2.4)
+                display.nits(1000.0 * q.powf(2.4))
             });
         }
         let encode = match params.output_transfer {

@@ -77,12 +77,89 @@ fn method_a_takes_sdr_white_to_the_1000_nit_peak() {
     let below = method_a::luma_hdr(70.0 / 255.0);
     let e_high = method_a::HIGH[0] * 4900.0 + method_a::HIGH[1] * 70.0 + method_a::HIGH[2];
     assert!((below / 70f64.powf(e_high) - 1.0).abs() < 1e-4);
-    // Another peak scales the normalised output.
+    // On another display SDR white still reaches the peak (the rest: the next test).
     let p2 = ItmParams {
         peak_nits: 4000.0,
         ..p
     };
     assert!((itm_display_light_reference(&p2, [1.0; 3])[0] - 4000.0).abs() < 2.0);
+}
+
+/// BT.2446-1 §4 for a neutral BT.1886 code `p` (R = G = B, so Cb = Cr = 0), written here from
+/// the Recommendation and not from the code's helpers: light on its 1000 cd/m² display.
+fn bt2446a_grey_nits(p: f64) -> f64 {
+    let ypp = 255.0 * p;
+    let e = if ypp <= 70.0 {
+        1.8712e-5 * ypp * ypp - 2.7334e-3 * ypp + 1.3141
+    } else {
+        2.8305e-6 * ypp * ypp - 7.4622e-4 * ypp + 1.2528
+    };
+    1000.0 * (ypp.powf(e).clamp(0.0, 1000.0) / 1000.0).powf(2.4)
+}
+
+#[test]
+fn method_a_keeps_diffuse_light_and_moves_only_highlights_with_the_peak() {
+    // #13 item 2: another peak used to multiply all light by peak/1000 (SDR mid-grey 4× brighter
+    // at 4000 cd/m²). Now light up to reference white is the Recommendation's at every peak,
+    // SDR white reaches the peak, the curve rises monotonically and has no kink at reference
+    // white (its log-log slope is continuous), and a 1000 cd/m² peak is BT.2446 exactly.
+    for reference in [203.0f32, 100.0] {
+        for peak in [400.0f32, 600.0, 1000.0, 2000.0, 4000.0, 10000.0] {
+            let p = ItmParams {
+                method: ItmMethod::Bt2446A,
+                input_encoding: InputEncoding::Bt1886,
+                output_transfer: OutputTransfer::Pq,
+                reference_white_nits: reference,
+                peak_nits: peak,
+                ..ItmParams::default()
+            };
+            let (reference, peak) = (reference as f64, peak as f64);
+            let light = |code: f64| itm_display_light_reference(&p, [code; 3])[1];
+            let n = 2000;
+            let mut last = -1.0;
+            for i in 0..=n {
+                let code = i as f64 / n as f64;
+                let (got, standard) = (light(code), bt2446a_grey_nits(code));
+                assert!(got >= last, "{peak}: falls at code {code}");
+                last = got;
+                if standard <= reference || peak == 1000.0 {
+                    assert!(
+                        (got - standard).abs() <= 1e-9 * standard.max(1.0),
+                        "ref {reference} peak {peak} code {code}: {got} vs BT.2446 {standard}"
+                    );
+                } else {
+                    assert!(got > reference && got <= peak * (1.0 + 1e-12), "{got}");
+                }
+            }
+            if peak != 1000.0 {
+                assert!(
+                    (light(1.0) / peak - 1.0).abs() < 1e-9,
+                    "SDR white at {peak}"
+                );
+            }
+            // Mid-grey (18 % SDR light, code 0.18^(1/2.4)) stays where BT.2446 puts it.
+            let grey = 0.18f64.powf(1.0 / 2.4);
+            assert!((light(grey) / bt2446a_grey_nits(grey) - 1.0).abs() < 1e-9);
+            // No kink at reference white: d ln L / d ln L_1000 just above it is 1, as below.
+            let mut lo = 0.0;
+            let mut hi = 1.0;
+            for _ in 0..80 {
+                let mid = 0.5 * (lo + hi);
+                if bt2446a_grey_nits(mid) < reference {
+                    lo = mid;
+                } else {
+                    hi = mid;
+                }
+            }
+            let (c0, c1) = (hi, hi + 1e-4);
+            let slope =
+                (light(c1) / light(c0)).ln() / (bt2446a_grey_nits(c1) / bt2446a_grey_nits(c0)).ln();
+            assert!(
+                (slope - 1.0).abs() < 0.01,
+                "ref {reference} peak {peak}: log-log slope {slope} above reference white"
+            );
+        }
+    }
 }
 
 #[test]
