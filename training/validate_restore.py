@@ -1,8 +1,8 @@
 """Validate a restoration network (and the Restore effect) on the held-out images against
 ffmpeg's classical denoisers, each at its best setting of a small grid.
 
-    python3 training/validate_restore.py --model bundle/models/restore-v2.safetensors \
-        [--ofxrun target/release/ofxrun] [--name restore-v2] [--skip-filters]
+    python3 training/validate_restore.py --model bundle/models/restore-v3.safetensors \
+        [--ofxrun target/release/ofxrun] [--name restore-v3] [--skip-filters]
 
 Per held-out image: the clean frame = the image (wallpapers area-downscaled by 2 as in
 training), centre crop up to 768 x 768, even sides. Conditions, all 8-bit RGB:
@@ -110,7 +110,7 @@ def degraded(clean, cond):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", required=True)
-    ap.add_argument("--name", default="restore-v2")
+    ap.add_argument("--name", default="restore-v3")
     ap.add_argument("--ofxrun")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--skip-filters", action="store_true",

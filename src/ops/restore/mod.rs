@@ -99,9 +99,9 @@ pub const MAX_RADIUS: u32 = 2;
 impl Default for RestoreParams {
     fn default() -> Self {
         RestoreParams {
-            // The classical mode until a network clearly beats it (restore-v1 does not yet:
-            // BENCHMARKS.md, Denoise / Restore).
-            method: Method::Classical,
+            // The shipped network beats the classical mode on every validation condition
+            // (restore-v3: BENCHMARKS.md, Denoise / Restore).
+            method: Method::Neural,
             strength: 1.0,
             detail: 0.0,
             deband: Some(DebandParams::default()),
