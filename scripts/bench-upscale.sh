@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Upscale's speed beside ffmpeg's Lanczos and oiiotool's, in one run, on the same frames:
-# 960×540 → 1920×1080 and 1920×1080 → 3840×2160. PlateRestore's time is what `ofxrun -v`
-# reports as spent inside the plugin per frame (the median of RUNS frames); ffmpeg's and
-# oiiotool's are wall-clock for one frame including their PNG decode (so they are, if anything,
-# flattered less than the plugin). Results go in BENCHMARKS.md with the machine.
+# 960×540 → 1920×1080 and 1920×1080 → 3840×2160 (×2), 960×540 → 3840×2160 (×4).
+# PlateRestore's time is what `ofxrun -v` reports as spent inside the plugin per frame (the
+# median of RUNS frames); ffmpeg's and oiiotool's are wall-clock for one frame including their
+# PNG decode (so they are, if anything, flattered less than the plugin). Results go in
+# BENCHMARKS.md with the machine.
 #
 #   scripts/bench-upscale.sh            (RUNS=3 THREADS=$(nproc))
 set -euo pipefail
@@ -70,3 +71,18 @@ for size in 540 1080; do
   case $size in 540) label="960×540 → 1920×1080";; *) label="1920×1080 → 3840×2160";; esac
   printf '| %s | %s | %s | %s | %s | %s |\n' "$label" "$n" "$l" "$f" "$o" "$((rss / 1024))"
 done
+
+# ×4 from 960×540 to 3840×2160: the ×4 network (one pass at the plate's size), the ×2 network
+# applied twice (what Neural ×4 does with a ×2 model file), Lanczos 3 ×4 and ffmpeg's.
+in="$work/in540.png"
+x4=$(plugin_ms "$in" device=CPU method=1)
+x2twice=$(plugin_ms "$in" device=CPU method=1 "modelFile=$PWD/bundle/models/upscale-x2.safetensors")
+l4=$(plugin_ms "$in" method=2 factor=4)
+f4=$(wall_ms ffmpeg -hide_banner -y -threads "$threads" -i "$in" -vf "scale=iw*4:ih*4:flags=lanczos" -f null -)
+/usr/bin/time -f '%M' -o "$work/rss.txt" $run render org.platerestore.Upscale -i "$in" \
+  -p device=CPU -p method=1 -o "$work/rss.exr" --overwrite >/dev/null 2>&1
+rss=$(tail -1 "$work/rss.txt")
+echo
+printf '| input → output | Neural ×4 (ms) | ×2 network twice (ms) | Upscale Lanczos 3 ×4 (ms) | ffmpeg lanczos ×4 (ms) | ofxrun peak RSS, Neural ×4 (MiB) |\n'
+printf '|---|---|---|---|---|---|\n'
+printf '| 960×540 → 3840×2160 | %s | %s | %s | %s | %s |\n' "$x4" "$x2twice" "$l4" "$f4" "$((rss / 1024))"

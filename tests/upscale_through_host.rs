@@ -6,7 +6,7 @@
 mod common;
 
 use ofx_harness::{BitDepth, RenderOptions, RowLayout};
-use platerestore::effects::upscale::SHIPPED_X2;
+use platerestore::effects::upscale::{SHIPPED_X2, SHIPPED_X4};
 use platerestore::image::{Components, ImageBuf, PixelDepth, Rect};
 use platerestore::nn::cpu::RunOptions;
 use platerestore::ops::upscale::{self, Method, Mode, NetDevice, Network, UpscaleParams};
@@ -14,15 +14,18 @@ use platerestore::ops::NeverAbort;
 
 const ID: &str = "org.platerestore.Upscale";
 
-fn network() -> Network {
-    let model = platerestore::nn::shipped_model(SHIPPED_X2, None).unwrap();
-    Network::for_scale(model, 2).unwrap()
+/// The shipped network the effect uses for `params.method`: its own model per factor.
+fn network(params: &UpscaleParams) -> Network {
+    let scale = params.method.neural_scale().unwrap_or(2);
+    let name = if scale == 4 { SHIPPED_X4 } else { SHIPPED_X2 };
+    let model = platerestore::nn::shipped_model(name, None).unwrap();
+    Network::for_scale(model, scale).unwrap()
 }
 
 fn direct(src: &ImageBuf, frame: Rect, params: &UpscaleParams) -> (Rect, Vec<[f32; 4]>) {
     let of = params.output_frame(frame);
     let mut dst = ImageBuf::new(of, PixelDepth::F32, Components::Rgba, 0, false);
-    let net = network();
+    let net = network(params);
     upscale::render(
         params,
         Some(&net),
@@ -190,6 +193,63 @@ fn classical_methods_and_identities() {
         .unwrap();
     let out = fx.render_frame(1.0, &RenderOptions::default()).unwrap();
     assert!(out.identity.is_some(), "Enhance + classical is an identity");
+}
+
+#[test]
+fn neural_x4_is_the_shipped_x4_network_in_one_pass() {
+    // Neural ×4 runs the ×4 network once (not the ×2 network twice): RoD × 4, the op's pixels
+    // with that model for tiles and threads, and the info text names it.
+    let bounds = Rect::new(-3, 2, 21, 17);
+    let (img, buf) = common::pattern_pair(bounds, PixelDepth::F32, Components::Rgba);
+    let params = UpscaleParams {
+        method: Method::NeuralX4,
+        ..UpscaleParams::default()
+    };
+    let net = network(&params);
+    assert_eq!((net.passes, net.model.scale()), (1, 4));
+    let (of, want) = direct(&buf, bounds, &params);
+    assert_eq!((of.width(), of.height()), (4 * 24, 4 * 15));
+    let mut fx = instance(img);
+    fx.set_param_text("method", Method::NeuralX4.label(), None)
+        .unwrap();
+    let info = fx.param_value("modelInfo", 1.0);
+    assert!(
+        format!("{info:?}").contains(SHIPPED_X4),
+        "the info text names the ×4 network: {info:?}"
+    );
+    for opts in [
+        RenderOptions::default(),
+        RenderOptions {
+            tile: Some((29, 40)),
+            threads: Some(2),
+            ..Default::default()
+        },
+    ] {
+        let out = fx.render_frame(1.0, &opts).unwrap();
+        assert_eq!(common::harness_rect(of), out.rod, "RoD is the input's × 4");
+        same(&out.image.to_rgba_f32(), &want, "plugin vs op, Neural ×4");
+    }
+    // Not the ×2 network applied twice.
+    let twice = Network::for_scale(
+        platerestore::nn::shipped_model(SHIPPED_X2, None).unwrap(),
+        4,
+    )
+    .unwrap();
+    assert_eq!(twice.passes, 2);
+    let mut other = ImageBuf::new(of, PixelDepth::F32, Components::Rgba, 0, false);
+    upscale::render(
+        &params,
+        Some(&twice),
+        &buf.view(),
+        bounds,
+        &other.view_mut(),
+        of,
+        NetDevice::Cpu(RunOptions::default()),
+        &NeverAbort,
+        &|_| {},
+    )
+    .unwrap();
+    assert_ne!(other.to_rgba_f32(), want);
 }
 
 #[test]

@@ -45,6 +45,9 @@ def main():
     _, valset = common.split()
     onnx = (f"not shipped; `training/export.py` writes `target/training/{a.name}/{a.name}.onnx` "
             "(opset 17, dynamic H/W) for runtime comparisons")
+    # The frame a user renders: to 3840x2160 for an upscaler (from 1920x1080 at x2, 960x540 at
+    # x4), 1920x1080 in and out for a restorer.
+    in_w, in_h = (3840 // s, 2160 // s) if s > 1 else (1920, 1080)
     lines = [
         f"# {a.name}", "",
         f"A {cfg['channels']}-channel, {cfg['body_convs'] + 2}-convolution `plain-conv` network "
@@ -68,7 +71,8 @@ def main():
         f"- Multiply-adds per LR (input) pixel: {macs:,}; FLOPs per output pixel: "
         f"{2 * macs / (s * s):,.0f} (2 per multiply-add, convolutions only; the skip and "
         "activations add a few more)",
-        f"- 1920x1080 → {1920 * s}x{1080 * s}: {macs * 1920 * 1080 / 1e9:.1f} G multiply-adds per frame",
+        f"- {in_w}x{in_h} → {in_w * s}x{in_h * s}: {macs * in_w * in_h / 1e9:.1f} G "
+        "multiply-adds per frame",
         f"- Receptive field: {model.receptive_field()} input pixels", "",
         "## Training data", "",
         "Only these sources; 10 images are held out for validation (by sha1 of the name within "

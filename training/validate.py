@@ -13,7 +13,8 @@ Each method upsamples the SAME 8-bit LR: the network (PyTorch, output rounded to
 `ffmpeg -vf scale=iw*S:ih*S:flags=lanczos` and `flags=bicubic` run on the LR PNG, and for the
 compressed conditions ffmpeg hqdn3d and nlmeans (defaults) followed by the same Lanczos scale.
 With --ofxrun, also the Upscale effect rendered through ofxrun on the same 8-bit LR PNG (default
-parameters, the model given by --model; "effect-nolock" with Colour lock off), written 8-bit.
+parameters, the model given by --model; "effect-nolock" with Colour lock off; at ×4 with --twice,
+"effect-x2-twice": Neural ×4 from a ×2 model applied twice), written 8-bit.
 PSNR (RGB, 8-bit, whole image, no border shave) and SSIM (skimage, channel_axis, data_range 255)
 against the clean HR. Writes target/training/<name>/validation.{json,md}.
 """
@@ -107,9 +108,14 @@ def load_model(a):
     return m.eval()
 
 
-def evaluate(model, scale, out_dir, say=print, effect=None):
+# The methods whose gain over Lanczos is summarised per condition.
+GAIN_METHODS = ("net", "effect", "effect-nolock", "effect-x2-twice")
+
+
+def evaluate(model, scale, out_dir, say=print, effect=None, twice=None):
     """`effect`: (ofxrun path, model file) to also measure the Upscale effect as shipped
-    (Colour lock and flat-area gate on) and with Colour lock off."""
+    (Colour lock and flat-area gate on) and with Colour lock off. `twice`: at ×4, a ×2 model
+    file the effect also applies twice ("effect-x2-twice": Neural ×4 without a ×4 model)."""
     _, val = common.split()
     S = scale
     methods = {
@@ -124,6 +130,8 @@ def evaluate(model, scale, out_dir, say=print, effect=None):
         base = [f"modelFile={model_file}", "device=CPU", f"method={'1' if S == 4 else '0'}"]
         methods["effect"] = ("effect", base)
         methods["effect-nolock"] = ("effect", base + ["colourLock=false"])
+        if twice and S == 4:
+            methods["effect-x2-twice"] = ("effect", [f"modelFile={twice}", "device=CPU", "method=1"])
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for src, name, path in val:
@@ -162,7 +170,7 @@ def summarise(rows):
                                         ssim=round(float(np.mean([r["ssim"] for r in rs])), 4))
     checks = {}
     for c in conds:
-        for m in [m for m in ("net", "effect", "effect-nolock") if m in meths]:
+        for m in [m for m in GAIN_METHODS if m in meths]:
             gains = [next(r["psnr"] for r in rows if r["image"] == i and r["condition"] == c and r["method"] == m)
                      - next(r["psnr"] for r in rows if r["image"] == i and r["condition"] == c and r["method"] == "lanczos")
                      for i in images]
@@ -192,7 +200,7 @@ def markdown(rows, title):
         out.append("| **mean** | | " + " | ".join(
             f"**{mean[f'{c}/{m}']['psnr']:.2f} / {mean[f'{c}/{m}']['ssim']:.4f}**" for m in ms) + " |")
         out.append("")
-        for m in [m for m in ("net", "effect", "effect-nolock") if m in ms]:
+        for m in [m for m in GAIN_METHODS if m in ms]:
             k = checks[c if m == "net" else f"{c}/{m}"]
             out.append(f"{m} − Lanczos: mean {k['mean_gain_over_lanczos_db']:+.2f} dB, worst image "
                        f"{k['min_gain_over_lanczos_db']:+.2f} dB, {k['images_worse_than_lanczos']} "
@@ -209,12 +217,15 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--ofxrun", help="also measure the Upscale effect through this ofxrun "
                     "(OFX_PLUGIN_PATH must find the bundle; needs --model)")
+    ap.add_argument("--twice", help="with --ofxrun at x4: a x2 model file the effect also "
+                    "applies twice, for comparison")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     model = load_model(a)
     t0 = time.time()
     effect = (a.ofxrun, os.path.abspath(a.model)) if a.ofxrun and a.model else None
-    rows = evaluate(model, model.cfg["scale"], None, effect=effect)
+    twice = os.path.abspath(a.twice) if a.twice else None
+    rows = evaluate(model, model.cfg["scale"], None, effect=effect, twice=twice)
     out = common.WORK / a.name
     out.mkdir(parents=True, exist_ok=True)
     conds, meths, images, mean, checks = summarise(rows)

@@ -4,6 +4,8 @@
 //! saved projects would render differently; parameters and choice options are append-only.
 //! History:
 //! - 1.0: first release (Resize and Enhance-in-place modes, shipped ×2 network, Colour lock).
+//! - 1.1: Neural ×4 runs its own shipped ×4 network in one pass (it applied the ×2 network
+//!   twice): saved Neural ×4 renders change, before any project depended on them.
 
 use super::common::{self, Describe, OUTPUT, SOURCE};
 use crate::color::Encoding;
@@ -19,6 +21,8 @@ pub const IDENTIFIER: &CStr = c"org.platerestore.Upscale";
 
 /// The shipped ×2 network (in the bundle's `Contents/Resources/models`).
 pub const SHIPPED_X2: &str = "upscale-x2";
+/// The shipped ×4 network: one pass at the plate's own resolution, trained on ×4 pairs.
+pub const SHIPPED_X4: &str = "upscale-x4";
 
 pub mod param {
     use std::ffi::CStr;
@@ -41,7 +45,7 @@ impl Plugin for Upscale {
         IDENTIFIER
     }
     fn version(&self) -> (u32, u32) {
-        (1, 0)
+        (1, 1)
     }
 
     fn describe(&self, effect: &ImageEffect) -> Result<()> {
@@ -192,7 +196,8 @@ fn network(effect: &ImageEffect, ps: &ParamSet, p: &UpscaleParams, time: f64) ->
     let scale = p.method.neural_scale().unwrap_or(2);
     let path = ps.get_string(param::MODEL_FILE, time)?;
     let mut network = None;
-    common::choose_model(effect, "Upscale", &path, SHIPPED_X2, |m| {
+    let shipped = if scale == 4 { SHIPPED_X4 } else { SHIPPED_X2 };
+    common::choose_model(effect, "Upscale", &path, shipped, |m| {
         network = Some(Network::for_scale(m, scale)?);
         Ok(())
     })?;
@@ -227,7 +232,7 @@ fn define_params(ps: &ParamSet) -> Result<()> {
     ps.choice(param::METHOD, "Method")
         .options(&common::labels(&Method::ALL, Method::label))
         .default(common::index_of(&Method::ALL, &d.method))
-        .hint("Neural ×2 / ×4: a network restores detail a resize cannot (×4 applies the ×2 network twice). Lanczos 3: the sharp classical resize (a = 3). Bicubic (Catmull-Rom): Keys' cubic, B = 0, C = 0.5, what most applications call bicubic. Bicubic (Mitchell): B = C = 1/3, softer with the least ringing. The classical methods are exact and fast: compare with them.")
+        .hint("Neural ×2 / ×4: a network restores detail a resize cannot (each factor has its own shipped network, trained on plates downscaled by that factor; a user's ×2 model file is applied twice for ×4). Lanczos 3: the sharp classical resize (a = 3). Bicubic (Catmull-Rom): Keys' cubic, B = 0, C = 0.5, what most applications call bicubic. Bicubic (Mitchell): B = C = 1/3, softer with the least ringing. The classical methods are exact and fast: compare with them.")
         .define()?;
     ps.choice(param::MODE, "Mode")
         .options(&common::labels(&Mode::ALL, Mode::label))
