@@ -3,6 +3,7 @@ use crate::color::ictcp::{delta_e_itp, ictcp_from_bt2020_nits};
 use crate::color::transfer::{pq_eotf, pq_inverse_eotf};
 use crate::image::{Components, ImageBuf, PixelDepth};
 use crate::ops::NeverAbort;
+use rayon::prelude::*;
 
 fn params(method: ItmMethod, out: OutputTransfer) -> ItmParams {
     ItmParams {
@@ -532,19 +533,24 @@ fn fast_path_matches_the_reference_within_1e4_signal() {
         (0.0, 1.0, 0.6),
     ];
     let inputs = sweep_inputs();
-    let mut worst = 0.0f64;
-    let mut cases = 0;
-    for p in every_option(&[OutputPrimaries::Rec2020], &controls) {
-        let fast = prepared(&p);
-        for rgb in &inputs {
-            let r = itm_pixel_reference(&p, *rgb);
-            let f = fast.apply_rgb(rgb.map(|v| v as f32));
-            let e = signal_error(&p, f, r);
-            assert!(e <= 1e-4, "{p:?} {rgb:?}: fast {f:?} ref {r:?} err {e}");
-            worst = worst.max(e);
-            cases += 1;
-        }
-    }
+    let options = every_option(&[OutputPrimaries::Rec2020], &controls);
+    // Millions of f64 reference evaluations: one option set per rayon task.
+    let worst = options
+        .par_iter()
+        .map(|p| {
+            let fast = prepared(p);
+            let mut worst = 0.0f64;
+            for rgb in &inputs {
+                let r = itm_pixel_reference(p, *rgb);
+                let f = fast.apply_rgb(rgb.map(|v| v as f32));
+                let e = signal_error(p, f, r);
+                assert!(e <= 1e-4, "{p:?} {rgb:?}: fast {f:?} ref {r:?} err {e}");
+                worst = worst.max(e);
+            }
+            worst
+        })
+        .reduce(|| 0.0, f64::max);
+    let cases = options.len() * inputs.len();
     eprintln!("fast vs reference: {cases} cases, worst signal error {worst:.2e}");
 }
 
@@ -578,18 +584,22 @@ fn fast_path_is_within_a_tenth_of_a_jnd_in_delta_e_itp() {
         (1.0, 2.0, 0.3),
     ];
     let inputs = sweep_inputs();
-    let mut worst = 0.0f64;
-    for p in every_option(OutputPrimaries::ALL, &controls) {
-        let fast = prepared(&p);
-        for rgb in &inputs {
-            let r = output_to_bt2020_nits(&p, itm_pixel_reference(&p, *rgb));
-            let f = fast.apply_rgb(rgb.map(|v| v as f32));
-            let f = output_to_bt2020_nits(&p, f.map(f64::from));
-            let de = delta_e_itp(ictcp_from_bt2020_nits(r), ictcp_from_bt2020_nits(f));
-            assert!(de < 0.1, "{p:?} {rgb:?}: ΔE_ITP {de}");
-            worst = worst.max(de);
-        }
-    }
+    let worst = every_option(OutputPrimaries::ALL, &controls)
+        .par_iter()
+        .map(|p| {
+            let fast = prepared(p);
+            let mut worst = 0.0f64;
+            for rgb in &inputs {
+                let r = output_to_bt2020_nits(p, itm_pixel_reference(p, *rgb));
+                let f = fast.apply_rgb(rgb.map(|v| v as f32));
+                let f = output_to_bt2020_nits(p, f.map(f64::from));
+                let de = delta_e_itp(ictcp_from_bt2020_nits(r), ictcp_from_bt2020_nits(f));
+                assert!(de < 0.1, "{p:?} {rgb:?}: ΔE_ITP {de}");
+                worst = worst.max(de);
+            }
+            worst
+        })
+        .reduce(|| 0.0, f64::max);
     eprintln!("worst ΔE_ITP {worst:.3}");
 }
 
