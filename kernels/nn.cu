@@ -205,7 +205,9 @@ extern "C" __global__ void nn_assemble_f32(const NnAssembleParams p) {
 #define NN_AT(xx, yy) in[nn_index(p.input_rect, p.frame.x1 + (xx), p.frame.y1 + (yy), p.cin) + p.centre + c]
         float skip = 0.0f;
         if (p.skip == NN_SKIP_IDENTITY) {
-            skip = NN_AT(xr, yr);
+            // Scale 1: the pixel itself; unshuffled (s = u): the same sub-pixel of its block.
+            skip = in[nn_index(p.input_rect, p.frame.x1 + xr / s, p.frame.y1 + yr / s, p.cin) +
+                      p.centre + ch];
         } else if (p.skip == NN_SKIP_NEAREST) {
             skip = NN_AT(min(xr / s, fw - 1), min(yr / s, fh - 1));
         } else if (p.skip == NN_SKIP_BILINEAR) {

@@ -35,7 +35,7 @@ def main():
     args, cfg = ck["args"], model.cfg
     f = common.REPO / "bundle" / "models" / f"{a.name}.safetensors"
     sha = hashlib.sha256(f.read_bytes()).hexdigest()
-    s = cfg["scale"]
+    s, u = cfg["scale"], cfg.get("unshuffle", 1)
     macs = model.macs_per_lr_pixel()
     cache = common.cache_dir(args["scale"], args["seed"], args["crops"], DEGRADE_VERSION) / "meta.json"
     cmeta = json.loads(cache.read_text()) if cache.exists() else {}
@@ -63,12 +63,19 @@ def main():
         "skimage's astronaut, PyTorch's output)",
         f"- ONNX: {onnx}", "",
         "## Architecture", "",
-        f"- `plain-conv` v1: head 3→{cfg['channels']}, {cfg['body_convs']} body convolutions "
-        f"{cfg['channels']}→{cfg['channels']}, tail {cfg['channels']}→{3 * s * s}, all 3x3 with "
-        f"bias; {cfg['activation']} (one slope per channel) after head and body; pixel shuffle "
-        f"x{s}; plus a {cfg['skip']} upsample of the input. Encoding sRGB code values 0..1.",
+        (f"- `plain-conv` v1: head 3→{cfg['channels']}, {cfg['body_convs']} body convolutions "
+         f"{cfg['channels']}→{cfg['channels']}, tail {cfg['channels']}→{3 * s * s}, all 3x3 with "
+         f"bias; {cfg['activation']} (one slope per channel) after head and body; pixel shuffle "
+         f"x{s}; plus a {cfg['skip']} upsample of the input. Encoding sRGB code values 0..1."
+         if u == 1 else
+         f"- `plain-conv` v1 with `unshuffle` {u}: the frame's {u}x{u} blocks (pixel unshuffle, "
+         f"edge pixels repeated to complete the last ones) → head {3 * u * u}→{cfg['channels']}, "
+         f"{cfg['body_convs']} body convolutions {cfg['channels']}→{cfg['channels']}, tail "
+         f"{cfg['channels']}→{3 * u * u}, all 3x3 with bias at 1/{u} resolution; "
+         f"{cfg['activation']} after head and body; pixel shuffle x{u} back to full resolution; "
+         f"plus the input (identity skip). Encoding sRGB code values 0..1."),
         f"- Parameters: {model.params():,}",
-        f"- Multiply-adds per LR (input) pixel: {macs:,}; FLOPs per output pixel: "
+        f"- Multiply-adds per {'LR (input)' if s > 1 else 'input'} pixel: {macs:,}; FLOPs per output pixel: "
         f"{2 * macs / (s * s):,.0f} (2 per multiply-add, convolutions only; the skip and "
         "activations add a few more)",
         f"- {in_w}x{in_h} → {in_w * s}x{in_h * s}: {macs * in_w * in_h / 1e9:.1f} G "

@@ -1,6 +1,6 @@
 """Recompute a model file's test vector in plain numpy, straight from docs/model-format.md
 (3x3 zero-padded convolutions, per-channel PReLU, pixel shuffle c*s*s + i*s + j -> (c, y*s+i,
-x*s+j), bilinear skip with source coordinate (d + 0.5)/s - 0.5 clamped at 0 and the last pixel),
+x*s+j), pixel unshuffle (its inverse, after repeating edge pixels), bilinear skip with source coordinate (d + 0.5)/s - 0.5 clamped at 0 and the last pixel),
 independently of PyTorch, and check the file's metadata against the format's rules.
 
     python3 training/check_vector.py bundle/models/upscale-x2.safetensors tests/data/nn/upscale-x2.vector.safetensors
@@ -66,9 +66,25 @@ def bilinear(x, s):
     return r[:, :, x0] * (1 - fx) + r[:, :, x1] * fx
 
 
+def unshuffle(x, u):
+    """Edge-repeat to multiples of u, then channel c*u*u + i*u + j <- pixel (u*y+i, u*x+j) of c."""
+    c, h, w = x.shape
+    H, W = -(-h // u) * u, -(-w // u) * u
+    p = x[:, np.minimum(np.arange(H), h - 1)][:, :, np.minimum(np.arange(W), w - 1)]
+    out = np.zeros((c * u * u, H // u, W // u))
+    for ch in range(c):
+        for i in range(u):
+            for j in range(u):
+                out[ch * u * u + i * u + j] = p[ch, i::u, j::u]
+    return out
+
+
 def forward(t, md, x):
-    k, s = md["activation"], md["scale"]
-    h = act(conv3(x, t["head.weight"], t["head.bias"]), k, t.get("head.alpha"), md.get("leaky_slope"))
+    k, u = md["activation"], md.get("unshuffle", 1)
+    s = md["scale"] * u
+    _, H0, W0 = x.shape
+    xs = unshuffle(x, u) if u > 1 else x
+    h = act(conv3(xs, t["head.weight"], t["head.bias"]), k, t.get("head.alpha"), md.get("leaky_slope"))
     for i in range(md["body_convs"]):
         h = act(conv3(h, t[f"body.{i}.weight"], t[f"body.{i}.bias"]), k, t.get(f"body.{i}.alpha"),
                 md.get("leaky_slope"))
@@ -80,6 +96,9 @@ def forward(t, md, x):
         for i in range(s):
             for j in range(s):
                 out[c, i::s, j::s] = y[c * s * s + i * s + j]
+    if u > 1:
+        out = out[:, :H0, :W0]
+        s = 1
     f = md["frames"]
     xc = x[3 * (f // 2):3 * (f // 2) + 3]
     if md["skip"] == "bilinear":
@@ -99,7 +118,9 @@ def main():
         assert isinstance(md[k], ty), k
     assert md["format"] == "platerestore.model" and md["architecture"] == "plain-conv"
     assert md["in_channels"] == 3 * md["frames"]
-    assert md["receptive_field"] == 2 * (md["body_convs"] + 2) + 1
+    u = md.get("unshuffle", 1)
+    assert u in (1, 2, 4) and (u == 1 or (md["task"] == "restore" and md["skip"] in ("identity", "none")))
+    assert md["receptive_field"] == u * (2 * (md["body_convs"] + 2) + 1)
     names = {"head.weight", "head.bias", "tail.weight", "tail.bias"}
     names |= {f"body.{i}.{p}" for i in range(md["body_convs"]) for p in ("weight", "bias")}
     if md["activation"] == "prelu":

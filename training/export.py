@@ -18,7 +18,8 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
-from model import PlainConv, export_onnx, export_safetensors, load_safetensors, write_vector  # noqa: E402
+from model import (export_onnx, export_safetensors, from_metadata, load_safetensors,  # noqa: E402
+                   write_vector)
 
 VECTOR_SIZE = 37   # odd on purpose: exercises edge handling and non-multiple-of-tile sizes
 
@@ -47,9 +48,7 @@ def vector_crop():
 def load_ckpt(path):
     ck = torch.load(path, weights_only=False)
     c = ck["cfg"]
-    m = PlainConv(scale=c["scale"], channels=c["channels"], body_convs=c["body_convs"],
-                  activation=c["activation"], skip=c["skip"], frames=c["frames"],
-                  leaky_slope=c["leaky_slope"])
+    m = from_metadata(c)
     m.load_state_dict(ck["model"])
     return m.eval(), ck
 

@@ -3,6 +3,13 @@
 Tensor names, the metadata key and the forward pass follow that document exactly:
 head, body.{i}, tail (3x3 convolutions, zero padding 1, bias), PReLU slopes `*.alpha`,
 PyTorch pixel_shuffle, and a global skip that upsamples the centre frame.
+
+`unshuffle` u > 1 (restoration only) runs the stack at 1/u resolution, as FFDNet's reversible
+downsampling does (Zhang, Zuo & Zhang, "FFDNet", IEEE TIP 2018): pixel_unshuffle(u) in front
+of the head, pixel_shuffle(u) after the tail, and the identity skip of the full-resolution
+input. Same cost per output pixel buys a u-times wider receptive field: what 8x8 JPEG blocks
+and 16x16 chroma blocks need. Frames whose sides are not multiples of u are padded at the
+right and bottom by repeating the edge pixel, and the output is cropped back.
 """
 import json
 
@@ -50,17 +57,20 @@ class Layer(nn.Module):
 
 class PlainConv(nn.Module):
     def __init__(self, scale=2, channels=32, body_convs=6, activation="prelu", skip="bilinear",
-                 frames=1, leaky_slope=0.1):
+                 frames=1, leaky_slope=0.1, unshuffle=1):
         super().__init__()
         assert scale in (1, 2, 4) and activation in ACTIVATIONS and skip in SKIPS
         assert not (skip == "identity" and scale != 1)
+        assert unshuffle in (1, 2, 4) and (unshuffle == 1 or (scale == 1 and skip == "identity"))
         self.cfg = dict(scale=scale, channels=channels, body_convs=body_convs,
-                        activation=activation, skip=skip, frames=frames, leaky_slope=leaky_slope)
-        cin = 3 * frames
+                        activation=activation, skip=skip, frames=frames, leaky_slope=leaky_slope,
+                        unshuffle=unshuffle)
+        u = unshuffle
+        cin = 3 * frames * u * u
         self.head = Layer(cin, channels, activation, leaky_slope=leaky_slope)
         self.body = nn.ModuleList(Layer(channels, channels, activation, leaky_slope=leaky_slope)
                                   for _ in range(body_convs))
-        self.tail = Layer(channels, 3 * scale * scale, None)
+        self.tail = Layer(channels, 3 * (scale * u) ** 2, None)
         # Start as the plain skip: the residual begins near zero.
         with torch.no_grad():
             self.tail.weight.mul_(0.1)
@@ -79,6 +89,16 @@ class PlainConv(nn.Module):
         return None
 
     def forward(self, x):
+        u = self.cfg["unshuffle"]
+        if u > 1:
+            H, W = x.shape[-2:]
+            ph, pw = -H % u, -W % u
+            xp = F.pad(x, (0, pw, 0, ph), mode="replicate") if ph or pw else x
+            h = self.head(F.pixel_unshuffle(xp, u))
+            for b in self.body:
+                h = b(h)
+            y = F.pixel_shuffle(self.tail(h), u)[..., :H, :W]
+            return y + self.skip(x)
         h = self.head(x)
         for b in self.body:
             h = b(h)
@@ -94,12 +114,15 @@ class PlainConv(nn.Module):
         return sum(p.numel() for p in self.parameters())
 
     def macs_per_lr_pixel(self):
-        c, f, s, n = (self.cfg["channels"], self.cfg["frames"], self.cfg["scale"],
-                      self.cfg["body_convs"])
-        return 9 * (3 * f * c + n * c * c + c * 3 * s * s)
+        """Multiply-adds per input pixel (per u x u block / u^2 when unshuffled)."""
+        c, f, s, n, u = (self.cfg["channels"], self.cfg["frames"], self.cfg["scale"],
+                         self.cfg["body_convs"], self.cfg["unshuffle"])
+        return 9 * (3 * f * u * u * c + n * c * c + c * 3 * (s * u) ** 2) // (u * u)
 
     def receptive_field(self):
-        return 2 * (self.cfg["body_convs"] + 2) + 1
+        """Input pixels across that can reach an output pixel (u x u blocks when unshuffled)."""
+        u = self.cfg["unshuffle"]
+        return u * (2 * (self.cfg["body_convs"] + 2) + 1)
 
     def metadata(self, name, task, encoding="srgb", training=None, license="Apache-2.0"):
         c = self.cfg
@@ -125,13 +148,16 @@ class PlainConv(nn.Module):
         }
         if c["activation"] == "leaky_relu":
             md["leaky_slope"] = c["leaky_slope"]
+        if c["unshuffle"] > 1:
+            md["unshuffle"] = c["unshuffle"]
         return md
 
 
 def from_metadata(md):
+    """The network a model file's metadata (or a checkpoint's `cfg`, same keys) describes."""
     return PlainConv(scale=md["scale"], channels=md["channels"], body_convs=md["body_convs"],
                      activation=md["activation"], skip=md["skip"], frames=md["frames"],
-                     leaky_slope=md.get("leaky_slope", 0.1))
+                     leaky_slope=md.get("leaky_slope", 0.1), unshuffle=md.get("unshuffle", 1))
 
 
 def export_safetensors(model, path, name, task, encoding="srgb", training=None):

@@ -4,7 +4,9 @@
 
 Draws a small procedural image, trains a tiny plain-conv x2 net (C=8, body_convs=2, PReLU,
 bilinear skip) for a few steps on it, and writes DIR/smoke.safetensors and
-DIR/smoke.vector.safetensors (input (1,3,37,37), output (1,3,74,74)) for the Rust tests.
+DIR/smoke.vector.safetensors (input (1,3,37,37), output (1,3,74,74)) for the Rust tests; then
+a tiny restorer on 2x2 blocks (unshuffle 2, leaky ReLU, identity skip) trained to remove noise,
+DIR/smoke-u2.safetensors and its vector (37x37: the last blocks repeat edge pixels).
 """
 import argparse
 import os
@@ -81,6 +83,36 @@ def main():
         assert torch.equal(back(x), y)
     print(f"smoke: L1 {first:.4f} -> {last:.4f} in {a.steps} steps; exported {path} "
           f"({os.path.getsize(path)} bytes) and {vec} in {time.time() - t0:.1f} s")
+
+    # The unshuffled restorer: PyTorch's own pixel_unshuffle order and edge padding are what
+    # the Rust engine must match.
+    model = PlainConv(scale=1, channels=8, body_convs=2, activation="leaky_relu",
+                      skip="identity", unshuffle=2)
+    opt = torch.optim.Adam(model.parameters(), lr=2e-3)
+    first = last = None
+    for step in range(a.steps):
+        ys, xs = rng.integers(0, hr.shape[0] - p + 1, 4), rng.integers(0, hr.shape[1] - p + 1, 4)
+        yb = to([hr[y:y + p, x:x + p] for y, x in zip(ys, xs)])
+        xb = (yb + torch.randn(yb.shape, generator=torch.Generator().manual_seed(step)) * 0.03)
+        loss = ((model(xb) - yb) ** 2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        first = loss.item() if first is None else first
+        last = loss.item()
+    model.eval()
+    path = os.path.join(a.out, "smoke-u2.safetensors")
+    vec = os.path.join(a.out, "smoke-u2.vector.safetensors")
+    export_safetensors(model, path, "smoke-u2", "restore",
+                       training=dict(data="procedural 128x128 image + noise", steps=a.steps,
+                                     loss="MSE", command="python3 training/smoke.py --out DIR"))
+    x, y = write_vector(model, vec, hr[21:21 + 37, 30:30 + 37])
+    back, md = load_safetensors(path)
+    assert md["unshuffle"] == 2
+    with torch.no_grad():
+        assert torch.equal(back(x), y)
+    print(f"smoke-u2: MSE {first:.6f} -> {last:.6f} in {a.steps} steps; exported {path} and "
+          f"{vec} in {time.time() - t0:.1f} s")
 
 
 if __name__ == "__main__":

@@ -32,6 +32,8 @@ def args_parser():
     ap.add_argument("--channels", type=int, default=32)
     ap.add_argument("--body-convs", type=int, default=6)
     ap.add_argument("--activation", default="prelu")
+    ap.add_argument("--unshuffle", type=int, default=1,
+                    help="restore: run the network at 1/u resolution (pixel unshuffle), u = 2 or 4")
     ap.add_argument("--skip", default=None, help="default: bilinear (upscale), identity (restore)")
     ap.add_argument("--steps", type=int, default=12000)
     ap.add_argument("--batch", type=int, default=16)
@@ -114,7 +116,7 @@ def main():
 
     common.seed_everything(a.seed)
     model = PlainConv(scale=a.scale, channels=a.channels, body_convs=a.body_convs,
-                      activation=a.activation, skip=a.skip)
+                      activation=a.activation, skip=a.skip, unshuffle=a.unshuffle)
     opt = torch.optim.Adam(model.parameters(), lr=a.lr, betas=(0.9, 0.99))
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(a))
     data_rng = np.random.default_rng([a.seed, 7])
@@ -130,8 +132,10 @@ def main():
         random.setstate(ck["python_rng"])
         step, elapsed = ck["step"], ck["elapsed"]
         a_saved = ck["args"]
-        for k in ("steps", "batch", "patch", "lr", "lr_min", "channels", "body_convs", "scale"):
-            assert a_saved[k] == getattr(a, k), f"--{k} differs from the checkpoint's {a_saved[k]}"
+        for k in ("steps", "batch", "patch", "lr", "lr_min", "channels", "body_convs", "scale",
+                  "unshuffle"):
+            saved = a_saved.get(k, 1 if k == "unshuffle" else None)
+            assert saved == getattr(a, k), f"--{k} differs from the checkpoint's {saved}"
     data = Pairs(hr, lr, a.scale, a.patch, data_rng)
     log = open(out / "train.log", "a")
 

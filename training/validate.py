@@ -34,7 +34,7 @@ from skimage.metrics import structural_similarity
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
 from degrade import ffmpeg_intra, jpeg  # noqa: E402
-from model import PlainConv, load_safetensors  # noqa: E402
+from model import from_metadata, load_safetensors  # noqa: E402
 
 CONDITIONS = ["clean", "jpeg40", "x264crf28"]
 MAX_HR = 768
@@ -102,8 +102,7 @@ def load_model(a):
         return load_safetensors(a.model)[0]
     ck = torch.load(a.ckpt or common.WORK / a.name / "ckpt.pt", weights_only=False)
     c = ck["cfg"]
-    m = PlainConv(scale=c["scale"], channels=c["channels"], body_convs=c["body_convs"],
-                  activation=c["activation"], skip=c["skip"], frames=c["frames"])
+    m = from_metadata(c)
     m.load_state_dict(ck["model"])
     return m.eval()
 

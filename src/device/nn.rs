@@ -207,7 +207,7 @@ impl TileBytes {
 impl TilePlan {
     pub fn new(model: &Model, frame: Rect, out_rect: Rect) -> TilePlan {
         let halo = model.convs.len() as i32;
-        let core = footprint(frame, out_rect, model.scale());
+        let core = footprint(frame, out_rect, model.spec.net_scale());
         TilePlan {
             out_rect,
             core,
@@ -227,7 +227,7 @@ impl TilePlan {
             *b = (*b).max(r.pixel_count() * p.dst_stride * elem);
         }
         TileBytes {
-            input: self.input_rect.pixel_count() * model.spec.in_channels * 4,
+            input: self.input_rect.pixel_count() * model.spec.net_in_channels() * 4,
             act,
             out: self.out_rect.pixel_count() * 3 * 4,
         }
@@ -298,7 +298,7 @@ pub fn run_tile_on<B: NnBackend>(
             src: buffers.input,
             dst: buffers.act[0],
             rect: input_rect.into(),
-            cin: spec.in_channels as i32,
+            cin: spec.net_in_channels() as i32,
             stride: stride0 as i32,
         },
     )?;
@@ -354,9 +354,9 @@ pub fn run_tile_on<B: NnBackend>(
             out_rect: out_rect.into(),
             frame: frame.into(),
             tail_stride: packed[last].dst_stride as i32,
-            cin: spec.in_channels as i32,
-            scale: spec.scale as i32,
-            centre: (3 * (spec.frames / 2)) as i32,
+            cin: spec.net_in_channels() as i32,
+            scale: spec.net_scale() as i32,
+            centre: (3 * (spec.frames / 2) * spec.unshuffle * spec.unshuffle) as i32,
             skip: skip_code(spec.skip),
         },
     )?;
@@ -369,7 +369,8 @@ pub fn run_tile_on<B: NnBackend>(
     Ok(result)
 }
 
-/// The tiles of `window` (the CPU runner's grid, `cpu::tiles`) on `backend`, one after another
+/// The tiles of `window` (the CPU runner's grid, `cpu::tiles`, in the stack's geometry:
+/// `nn::unshuffle`) on `backend`, one after another
 /// through buffers allocated once for the largest, each handed to `sink` when downloaded;
 /// `abort` is asked before every tile. Both the GPU (`run_nn`) and the emulated tests run this.
 #[allow(clippy::too_many_arguments)]
@@ -386,23 +387,32 @@ pub fn run_tiles_on<B: NnBackend>(
     abort: &dyn Abort,
     sink: &(dyn Fn(Planar) + Sync),
 ) -> Result<(), DeviceError> {
-    let plans: Vec<TilePlan> = cpu::tiles(frame, model.scale(), window, tile)
-        .into_iter()
-        .map(|t| TilePlan::new(model, frame, t))
-        .collect();
-    if plans.is_empty() {
-        return Ok(());
-    }
-    let buffers = TileBuffers::alloc(backend, model, packed, &plans)?;
-    for plan in &plans {
-        if abort.aborted() {
-            return Err(DeviceError::Aborted);
-        }
-        sink(run_tile_on(
-            backend, model, packed, weights, &buffers, source, frame, plan, path,
-        )?);
-    }
-    Ok(())
+    crate::nn::unshuffle::lowered(
+        model,
+        source,
+        frame,
+        window,
+        sink,
+        |source, frame, window, sink| {
+            let plans: Vec<TilePlan> = cpu::tiles(frame, model.spec.net_scale(), window, tile)
+                .into_iter()
+                .map(|t| TilePlan::new(model, frame, t))
+                .collect();
+            if plans.is_empty() {
+                return Ok(());
+            }
+            let buffers = TileBuffers::alloc(backend, model, packed, &plans)?;
+            for plan in &plans {
+                if abort.aborted() {
+                    return Err(DeviceError::Aborted);
+                }
+                sink(run_tile_on(
+                    backend, model, packed, weights, &buffers, source, frame, plan, path,
+                )?);
+            }
+            Ok(())
+        },
+    )
 }
 
 /// A model's weights resident on one GPU, uploaded once (keyed by the file's content hash).

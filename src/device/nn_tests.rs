@@ -186,6 +186,8 @@ fn cases() -> Vec<(Arch, i32, i32)> {
             6,
             5,
         ),
+        // 2×2 blocks with a partial last column and row, 12 input channels.
+        (Arch::RESTORE_U2, 9, 7),
     ]
 }
 

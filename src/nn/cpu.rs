@@ -12,6 +12,7 @@
 
 use super::model::{Conv, Model};
 use super::spec::Skip;
+use super::unshuffle;
 use super::{Planar, TileSource};
 use crate::image::Rect;
 use crate::ops::{Abort, OpError};
@@ -143,14 +144,23 @@ pub fn run(
     abort: &dyn Abort,
     sink: &(dyn Fn(Planar) + Sync),
 ) -> Result<(), OpError> {
-    let list = tiles(frame, model.scale(), window, options.tile);
-    list.par_iter().try_for_each(|&t| {
-        if abort.aborted() {
-            return Err(OpError::Aborted);
-        }
-        sink(run_tile(model, source, frame, t, options.kernels));
-        Ok(())
-    })
+    unshuffle::lowered(
+        model,
+        source,
+        frame,
+        window,
+        sink,
+        |source, frame, window, sink| {
+            let list = tiles(frame, model.spec.net_scale(), window, options.tile);
+            list.par_iter().try_for_each(|&t| {
+                if abort.aborted() {
+                    return Err(OpError::Aborted);
+                }
+                sink(run_tile(model, source, frame, t, options.kernels));
+                Ok(())
+            })
+        },
+    )
 }
 
 /// Convenience for tests and tools: the whole output of a whole input image.
@@ -179,7 +189,8 @@ pub fn forward(model: &Model, input: &Planar, options: RunOptions) -> Planar {
     out.into_inner().unwrap_or_else(|e| e.into_inner())
 }
 
-/// One output tile: input region with halo → convolutions → pixel shuffle + skip.
+/// One output tile of the stack (its geometry: `nn::unshuffle`): input region with halo →
+/// convolutions → pixel shuffle + skip.
 pub fn run_tile(
     model: &Model,
     source: &dyn TileSource,
@@ -188,7 +199,7 @@ pub fn run_tile(
     kernels: Kernels,
 ) -> Planar {
     let spec = &model.spec;
-    let s = spec.scale;
+    let s = spec.net_scale();
     let halo = model.convs.len() as i32;
     let core = footprint(frame, out_rect, s);
     let grow = |r: Rect, d: i32| Rect::new(r.x1 - d, r.y1 - d, r.x2 + d, r.y2 + d);
@@ -210,7 +221,7 @@ pub fn run_tile(
 /// The network input over `rect`: `source`'s pixels inside the frame, zero outside it
 /// (PyTorch's padding). Shared by the CPU and GPU runners.
 pub fn tile_input(model: &Model, source: &dyn TileSource, frame: Rect, rect: Rect) -> Planar {
-    let c = model.spec.in_channels;
+    let c = model.spec.net_in_channels();
     let mut input = Planar::zeros(rect, c);
     let inside = rect.intersect(&frame);
     for y in inside.y1..inside.y2 {
@@ -536,12 +547,14 @@ mod avx512 {
     }
 }
 
-/// Pixel shuffle of the tail's output plus the skip of the centre frame, for `out_rect`.
+/// Pixel shuffle of the tail's output plus the skip of the centre frame, for `out_rect`
+/// (the stack's geometry).
 fn assemble(model: &Model, input: &Planar, tail: &Planar, frame: Rect, out_rect: Rect) -> Planar {
     let spec = &model.spec;
-    let s = spec.scale as i32;
-    let centre = 3 * (spec.frames / 2);
-    let of = output_frame(frame, spec.scale);
+    let s = spec.net_scale() as i32;
+    // The centre frame's first channel in the stack's input (its u² sub-pixels per channel).
+    let centre = 3 * (spec.frames / 2) * spec.unshuffle * spec.unshuffle;
+    let of = output_frame(frame, spec.net_scale());
     let (fw, fh) = (frame.width(), frame.height());
     let inv = 1.0 / s as f32;
     let mut out = Planar::zeros(out_rect, 3);
@@ -554,12 +567,14 @@ fn assemble(model: &Model, input: &Planar, tail: &Planar, frame: Rect, out_rect:
             let xr = x - of.x1;
             let (lx, ix) = (xr / s, xr % s);
             let t = tail.pixel(frame.x1 + lx, frame.y1 + ly);
+            let t_in = input.pixel(frame.x1 + lx, frame.y1 + ly);
             for c in 0..3usize {
                 let ch = c * (s * s) as usize + (iy * s + ix) as usize;
                 let at = |xx: i32, yy: i32| input.pixel(frame.x1 + xx, frame.y1 + yy)[centre + c];
                 let skip = match spec.skip {
                     Skip::None => 0.0,
-                    Skip::Identity => at(xr, yr),
+                    // Scale 1: the pixel itself; unshuffled: the same sub-pixel of the block.
+                    Skip::Identity => t_in[centre + ch],
                     Skip::Nearest => at((xr / s).min(fw - 1), (yr / s).min(fh - 1)),
                     Skip::Bilinear => {
                         let bx = bilinear_axis(xr, inv, fw);

@@ -12,6 +12,7 @@ pub mod file;
 pub mod model;
 pub mod region;
 pub mod spec;
+pub mod unshuffle;
 
 pub use cache::{load_model, shipped_model, shipped_models_dir};
 pub use model::{Conv, ConvActivation, Model};

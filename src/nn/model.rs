@@ -142,6 +142,8 @@ impl Model {
         Ok(Model::from_file(&super::file::parse(bytes)?))
     }
 
+    /// Output pixels per input pixel along each side (the effect's view; an unshuffled
+    /// network's stack runs at `spec.net_scale()`, see `nn::unshuffle`).
     pub fn scale(&self) -> usize {
         self.spec.scale
     }

@@ -46,7 +46,7 @@ impl Report {
 
 /// Tiles a run of `model` over `region` of `frame` computes (for progress totals).
 pub fn tile_count(model: &Model, frame: Rect, region: Rect, tile: usize) -> usize {
-    cpu::tiles(frame, model.scale(), region, tile).len()
+    super::unshuffle::tiles(model, frame, region, tile).len()
 }
 
 /// `model`'s output over `region` (output pixels) for the frame whose input pixels `source`
@@ -73,7 +73,7 @@ pub fn run_region(
     };
     let tile = device.tile();
     let mut report = Report::default();
-    for band in tile_rows(frame, model.scale(), region, tile) {
+    for band in tile_rows(model, frame, region, tile) {
         let cpu_run = |kernels| {
             let options = RunOptions { tile, kernels };
             cpu::run(model, source, frame, band, options, abort, &sink)
@@ -96,10 +96,12 @@ pub fn run_region(
     Ok((out.into_inner().unwrap_or_else(|e| e.into_inner()), report))
 }
 
-/// `region` cut into bands one tile high, on the engine's tile grid.
-fn tile_rows(frame: Rect, scale: usize, region: Rect, tile: usize) -> Vec<Rect> {
-    let t = (tile.max(1).div_ceil(scale) * scale) as i32;
-    let of = cpu::output_frame(frame, scale);
+/// `region` cut into bands one tile high, on the engine's tile grid (anchored at the output
+/// frame's origin; tiles are whole multiples of the stack's shuffle factor).
+fn tile_rows(model: &Model, frame: Rect, region: Rect, tile: usize) -> Vec<Rect> {
+    let s = model.spec.net_scale();
+    let t = (tile.max(1).div_ceil(s) * s) as i32;
+    let of = cpu::output_frame(frame, model.scale());
     let mut bands = Vec::new();
     let mut y = region.y1;
     while y < region.y2 {

@@ -68,6 +68,9 @@ pub struct ModelSpec {
     pub skip: Skip,
     pub encoding: TrainedEncoding,
     pub receptive_field: usize,
+    /// The stack runs at 1/u resolution: pixel unshuffle (space-to-depth) by u in front of the
+    /// head, pixel shuffle by u after the tail, identity skip (1 = off; restoration only).
+    pub unshuffle: usize,
     pub license: String,
     /// The free-form training summary, kept as JSON text for display.
     pub training: String,
@@ -80,17 +83,30 @@ impl ModelSpec {
     }
 
     /// Pixels of input context needed on each side of an input pixel's footprint: one per 3×3
-    /// convolution (the skip's footprint, at most one pixel, lies inside it).
+    /// convolution (the skip's footprint, at most one pixel, lies inside it). Unshuffled, one
+    /// u×u block per convolution plus the rest of the pixel's own block: u·convs + u − 1.
     pub fn halo(&self) -> usize {
-        self.conv_count()
+        let u = self.unshuffle;
+        u * self.conv_count() + u - 1
     }
 
-    /// Multiply-adds per input (low-resolution) pixel.
+    /// Channels the head convolution reads: the plate's channels × u² when unshuffled.
+    pub fn net_in_channels(&self) -> usize {
+        self.in_channels * self.unshuffle * self.unshuffle
+    }
+
+    /// The pixel-shuffle factor after the tail: scale × u. The stack's own frame is the input
+    /// frame divided by u (rounded up), so its output frame is the input frame × scale, padded.
+    pub fn net_scale(&self) -> usize {
+        self.scale * self.unshuffle
+    }
+
+    /// Multiply-adds per input pixel (per u×u block ÷ u² when unshuffled).
     pub fn macs_per_input_pixel(&self) -> usize {
         let c = self.channels;
-        9 * (self.in_channels * c
-            + self.body_convs * c * c
-            + c * self.out_channels * self.scale * self.scale)
+        let s = self.net_scale();
+        9 * (self.net_in_channels() * c + self.body_convs * c * c + c * self.out_channels * s * s)
+            / (self.unshuffle * self.unshuffle)
     }
 
     /// Parses and checks the JSON text of the `platerestore` metadata entry.
@@ -221,11 +237,29 @@ impl ModelSpec {
             "linear" => TrainedEncoding::Linear,
             other => return Err(bad("encoding", other, "\"srgb\", \"bt1886\" or \"linear\"")),
         };
-        let receptive_field = uint(obj, "receptive_field")? as usize;
-        let expected_rf = 2 * (body_convs + 2) + 1;
-        if receptive_field != expected_rf {
+        let unshuffle = match obj.get("unshuffle") {
+            None => 1,
+            Some(_) => uint(obj, "unshuffle")? as usize,
+        };
+        if !matches!(unshuffle, 1 | 2 | 4) {
+            return Err(bad("unshuffle", &unshuffle.to_string(), "1, 2 or 4"));
+        }
+        if unshuffle > 1 && (task != Task::Restore || !matches!(skip, Skip::Identity | Skip::None))
+        {
             return Err(NnError::Metadata(format!(
-                "`receptive_field` is {receptive_field}, but {} 3×3 convolutions see {expected_rf} pixels",
+                "`unshuffle` {unshuffle} needs task \"restore\" with skip \"identity\" or \"none\""
+            )));
+        }
+        let receptive_field = uint(obj, "receptive_field")? as usize;
+        let expected_rf = unshuffle * (2 * (body_convs + 2) + 1);
+        if receptive_field != expected_rf {
+            let blocks = if unshuffle > 1 {
+                format!(" on {unshuffle}×{unshuffle} blocks")
+            } else {
+                String::new()
+            };
+            return Err(NnError::Metadata(format!(
+                "`receptive_field` is {receptive_field}, but {} 3×3 convolutions{blocks} see {expected_rf} pixels",
                 body_convs + 2
             )));
         }
@@ -258,6 +292,7 @@ impl ModelSpec {
             skip,
             encoding,
             receptive_field,
+            unshuffle,
             license,
             training,
         })
@@ -266,7 +301,8 @@ impl ModelSpec {
     /// The tensors the architecture needs, with their shapes, in file naming.
     pub fn expected_tensors(&self) -> Vec<(String, Vec<usize>)> {
         let c = self.channels;
-        let tail_out = self.out_channels * self.scale * self.scale;
+        let s = self.net_scale();
+        let tail_out = self.out_channels * s * s;
         let mut t = Vec::with_capacity(3 * self.conv_count());
         let mut layer = |prefix: String, cin: usize, cout: usize, act: bool| {
             t.push((format!("{prefix}.weight"), vec![cout, cin, 3, 3]));
@@ -275,7 +311,7 @@ impl ModelSpec {
                 t.push((format!("{prefix}.alpha"), vec![cout]));
             }
         };
-        layer("head".into(), self.in_channels, c, true);
+        layer("head".into(), self.net_in_channels(), c, true);
         for i in 0..self.body_convs {
             layer(format!("body.{i}"), c, c, true);
         }

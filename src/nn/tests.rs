@@ -36,6 +36,7 @@ pub(crate) struct Arch {
     pub activation: &'static str,
     pub skip: &'static str,
     pub frames: usize,
+    pub unshuffle: usize,
 }
 
 impl Arch {
@@ -46,6 +47,18 @@ impl Arch {
         activation: "prelu",
         skip: "bilinear",
         frames: 1,
+        unshuffle: 1,
+    };
+
+    /// A restoration network on 2×2 blocks (FFDNet-style pixel unshuffle).
+    pub(crate) const RESTORE_U2: Arch = Arch {
+        scale: 1,
+        channels: 16,
+        body: 2,
+        activation: "leaky_relu",
+        skip: "identity",
+        frames: 1,
+        unshuffle: 2,
     };
 
     pub(crate) fn metadata(&self) -> String {
@@ -59,8 +72,13 @@ impl Arch {
         } else {
             ""
         };
+        let unshuffle = if self.unshuffle > 1 {
+            format!(",\"unshuffle\":{}", self.unshuffle)
+        } else {
+            String::new()
+        };
         format!(
-            "{{\"format\":\"platerestore.model\",\"format_version\":1,\"architecture\":\"plain-conv\",\"architecture_version\":1,\"name\":\"test\",\"task\":\"{task}\",\"scale\":{},\"frames\":{},\"in_channels\":{},\"out_channels\":3,\"channels\":{},\"body_convs\":{},\"activation\":\"{}\"{slope},\"skip\":\"{}\",\"encoding\":\"srgb\",\"receptive_field\":{},\"license\":\"Apache-2.0\"}}",
+            "{{\"format\":\"platerestore.model\",\"format_version\":1,\"architecture\":\"plain-conv\",\"architecture_version\":1,\"name\":\"test\",\"task\":\"{task}\",\"scale\":{},\"frames\":{},\"in_channels\":{},\"out_channels\":3,\"channels\":{},\"body_convs\":{},\"activation\":\"{}\"{slope},\"skip\":\"{}\"{unshuffle},\"encoding\":\"srgb\",\"receptive_field\":{},\"license\":\"Apache-2.0\"}}",
             self.scale,
             self.frames,
             3 * self.frames,
@@ -68,7 +86,7 @@ impl Arch {
             self.body,
             self.activation,
             self.skip,
-            2 * (self.body + 2) + 1
+            self.unshuffle * (2 * (self.body + 2) + 1)
         )
     }
 }
@@ -133,24 +151,43 @@ pub(crate) fn random_image(rect: Rect, channels: usize, seed: u64) -> Planar {
 }
 
 /// PyTorch's forward written independently in f64 on (C, H, W) arrays: zero-padded 3×3 convs,
-/// PReLU/ReLU/LeakyReLU/SiLU, pixel_shuffle, and interpolate(bilinear/nearest).
+/// PReLU/ReLU/LeakyReLU/SiLU, pixel_shuffle, and interpolate(bilinear/nearest); unshuffled
+/// networks as training/model.py runs them: F.pad(replicate) to multiples of u, pixel_unshuffle,
+/// the stack, pixel_shuffle, crop, plus the input.
 fn reference_forward(file: &file::ModelFile, input: &Planar) -> Vec<f64> {
     let spec = &file.spec;
     let (w, h) = (input.rect.width() as usize, input.rect.height() as usize);
     let cin0 = spec.in_channels;
-    let mut x: Vec<f64> = vec![0.0; cin0 * h * w];
+    let mut input_chw: Vec<f64> = vec![0.0; cin0 * h * w];
     for c in 0..cin0 {
         for y in 0..h {
             for xx in 0..w {
-                x[(c * h + y) * w + xx] = input.data[(y * w + xx) * cin0 + c] as f64;
+                input_chw[(c * h + y) * w + xx] = input.data[(y * w + xx) * cin0 + c] as f64;
             }
         }
     }
-    let input_chw = x.clone();
+    let u = spec.unshuffle;
+    let (outer_w, outer_h) = (w, h);
+    let (w, h) = (w.div_ceil(u), h.div_ceil(u));
+    let mut x: Vec<f64> = vec![0.0; cin0 * u * u * h * w];
+    for c in 0..cin0 {
+        for i in 0..u {
+            for j in 0..u {
+                for y in 0..h {
+                    for xx in 0..w {
+                        let (sy, sx) =
+                            ((u * y + i).min(outer_h - 1), (u * xx + j).min(outer_w - 1));
+                        x[(((c * u + i) * u + j) * h + y) * w + xx] =
+                            input_chw[(c * outer_h + sy) * outer_w + sx];
+                    }
+                }
+            }
+        }
+    }
     let mut names = vec!["head".to_string()];
     names.extend((0..spec.body_convs).map(|i| format!("body.{i}")));
     names.push("tail".into());
-    let mut cin = cin0;
+    let mut cin = cin0 * u * u;
     for (l, name) in names.iter().enumerate() {
         let wt = &file.tensors[&format!("{name}.weight")];
         let b = &file.tensors[&format!("{name}.bias")];
@@ -204,17 +241,19 @@ fn reference_forward(file: &file::ModelFile, input: &Planar) -> Vec<f64> {
         x = y;
         cin = cout;
     }
-    let s = spec.scale;
-    let (ow, oh) = (w * s, h * s);
+    let s = spec.scale * u;
+    let (ow, oh) = (outer_w * spec.scale, outer_h * spec.scale);
     let centre = 3 * (spec.frames / 2);
+    let (h, w) = (outer_h, outer_w);
     let src = |c: usize, yy: usize, xx: usize| input_chw[((centre + c) * h + yy) * w + xx];
+    let (lw, lh) = (w.div_ceil(u), h.div_ceil(u));
     let mut out = vec![0.0f64; 3 * oh * ow];
     for c in 0..3 {
         for oy in 0..oh {
             for ox in 0..ow {
                 // pixel_shuffle: output (c, oy, ox) ← input channel c·s² + (oy % s)·s + ox % s.
                 let ch = c * s * s + (oy % s) * s + ox % s;
-                let v = x[(ch * h + oy / s) * w + ox / s];
+                let v = x[(ch * lh + oy / s) * lw + ox / s];
                 let skip = match spec.skip {
                     Skip::None => 0.0,
                     Skip::Identity => src(c, oy, ox),
@@ -300,25 +339,41 @@ fn cpu_engine_matches_independent_reference_for_every_option() {
             channels: 24,
             ..Arch::X2
         },
+        // 13×9 is no multiple of 2 or 4: the last blocks repeat the edge pixels.
+        Arch::RESTORE_U2,
+        Arch {
+            unshuffle: 4,
+            frames: 3,
+            skip: "none",
+            activation: "prelu",
+            ..Arch::RESTORE_U2
+        },
     ];
     for (i, arch) in cases.iter().enumerate() {
         let err = max_error_vs_reference(*arch, 13, 9, 40 + i as u64);
         assert!(
             err < REFERENCE_TOLERANCE,
-            "case {i} ({} x{} {} {}): max error {err}",
+            "case {i} ({} x{} {} {} u{}): max error {err}",
             arch.activation,
             arch.scale,
             arch.skip,
-            arch.frames
+            arch.frames,
+            arch.unshuffle
         );
     }
 }
 
 #[test]
 fn one_pixel_and_one_row_frames_work() {
-    for (w, h) in [(1, 1), (1, 7), (9, 1)] {
-        let err = max_error_vs_reference(Arch::X2, w, h, 7);
-        assert!(err < REFERENCE_TOLERANCE, "{w}x{h}: {err}");
+    for arch in [Arch::X2, Arch::RESTORE_U2] {
+        for (w, h) in [(1, 1), (1, 7), (9, 1)] {
+            let err = max_error_vs_reference(arch, w, h, 7);
+            assert!(
+                err < REFERENCE_TOLERANCE,
+                "u{} {w}x{h}: {err}",
+                arch.unshuffle
+            );
+        }
     }
 }
 
@@ -333,6 +388,8 @@ fn tiled_equals_untiled_to_the_bit_on_every_kernel_set() {
             body: 1,
             ..Arch::X2
         },
+        // Blocks anchored at the frame's odd origin (-5, 11), 75×53: partial last blocks.
+        Arch::RESTORE_U2,
     ] {
         tiled_equals_untiled(arch);
     }
@@ -370,17 +427,24 @@ fn tiled_equals_untiled(arch: Arch) {
 
 #[test]
 fn a_window_gives_the_same_pixels_as_the_full_frame() {
-    let model = Model::from_bytes(&model_bytes(
-        Arch {
-            scale: 4,
-            ..Arch::X2
-        },
-        5,
-    ))
-    .expect("valid");
-    let input = random_image(Rect::new(0, 0, 31, 23), 3, 2);
+    let x4 = Arch {
+        scale: 4,
+        ..Arch::X2
+    };
+    a_window_matches_the_full_frame(x4, Rect::new(0, 0, 31, 23), Rect::new(37, 5, 101, 90));
+    // Odd window corners and an odd frame origin: blocks stay on the frame's grid.
+    a_window_matches_the_full_frame(
+        Arch::RESTORE_U2,
+        Rect::new(-3, 1, 40, 30),
+        Rect::new(5, 6, 27, 40),
+    );
+}
+
+fn a_window_matches_the_full_frame(arch: Arch, frame: Rect, window: Rect) {
+    let model = Model::from_bytes(&model_bytes(arch, 5)).expect("valid");
+    let input = random_image(frame, 3, 2);
     let whole = cpu::forward(&model, &input, RunOptions::default());
-    let window = Rect::new(37, 5, 101, 90);
+    let window = window.intersect(&whole.rect);
     let got = std::sync::Mutex::new(Vec::new());
     cpu::run(
         &model,
@@ -447,6 +511,59 @@ fn input_region_is_the_footprint_plus_the_halo_clipped_to_the_frame() {
     assert_eq!(
         cpu::input_region(&model, frame, Rect::new(40, 10, 61, 20)),
         Rect::new(15, 0, 36, 15)
+    );
+}
+
+/// The halo of an unshuffled network (u·convs + u − 1) is enough: changing every input pixel
+/// outside the input region leaves the window's output bit-identical, while a change just
+/// inside its edge reaches the window (so the region is not needlessly large either).
+#[test]
+fn an_unshuffled_networks_input_region_holds_everything_its_window_reads() {
+    let model = Model::from_bytes(&model_bytes(Arch::RESTORE_U2, 4)).expect("valid");
+    let frame = Rect::new(1, -2, 61, 47);
+    let window = Rect::new(24, 17, 33, 26);
+    let region = cpu::input_region(&model, frame, window);
+    // 2 body + head + tail = 4 convolutions on 2×2 blocks: 2·4 + 1 = 9 pixels each side.
+    assert_eq!(region, Rect::new(15, 8, 42, 35));
+    let input = random_image(frame, 3, 8);
+    let run = |img: &Planar| {
+        let got = std::sync::Mutex::new(Vec::new());
+        cpu::run(
+            &model,
+            img,
+            frame,
+            window,
+            RunOptions::default(),
+            &crate::ops::NeverAbort,
+            &|t: Planar| got.lock().unwrap().push(t),
+        )
+        .expect("no abort");
+        let mut tiles = got.into_inner().unwrap();
+        tiles.sort_by_key(|t| (t.rect.y1, t.rect.x1));
+        tiles
+    };
+    let base = run(&input);
+    let mut outside = input.clone();
+    for y in frame.y1..frame.y2 {
+        for x in frame.x1..frame.x2 {
+            if !region.contains(&Rect::new(x, y, x + 1, y + 1)) {
+                let i = outside.index(x, y);
+                outside.data[i] += 0.37;
+            }
+        }
+    }
+    assert_eq!(
+        run(&outside),
+        base,
+        "pixels outside the input region changed the window"
+    );
+    let mut inside = input.clone();
+    let i = inside.index(region.x1, region.y1 + 10);
+    inside.data[i] += 0.37;
+    assert_ne!(
+        run(&inside),
+        base,
+        "the region's left edge does not reach the window"
     );
 }
 
@@ -531,6 +648,30 @@ fn metadata_problems_name_the_key() {
         .unwrap_err()
         .to_string()
         .contains("scale"));
+    // Unshuffle: 1, 2 or 4, restoration with the identity skip only, and it widens the field.
+    let u2: serde_json::Value = serde_json::from_str(&Arch::RESTORE_U2.metadata()).unwrap();
+    let with = |key: &str, v: serde_json::Value| {
+        let mut o = u2.clone();
+        o.as_object_mut().unwrap().insert(key.into(), v);
+        ModelSpec::from_json(&o.to_string())
+    };
+    assert_eq!(with("name", "u2".into()).unwrap().unshuffle, 2);
+    assert_eq!(with("name", "u2".into()).unwrap().halo(), 2 * 4 + 1);
+    assert!(with("unshuffle", 3.into())
+        .unwrap_err()
+        .to_string()
+        .contains("`unshuffle` is 3"));
+    assert!(with("skip", "bilinear".into())
+        .unwrap_err()
+        .to_string()
+        .contains("unshuffle"));
+    let e = with("receptive_field", 9.into()).unwrap_err().to_string();
+    assert!(e.contains("2×2 blocks see 18 pixels"), "{e}");
+    let m = metadata_with(|o| {
+        o.insert("unshuffle".into(), 2.into());
+    });
+    let e = ModelSpec::from_json(&m).unwrap_err().to_string();
+    assert!(e.contains("needs task \"restore\""), "{e}");
 }
 
 #[test]
@@ -716,12 +857,13 @@ fn fuzzed_model_files_never_panic() {
             },
             2,
         ),
+        model_bytes(Arch::RESTORE_U2, 3),
     ];
     let mut rng = Rng::new(2024);
     let mut accepted = 0;
     let iterations = 3000;
     for i in 0..iterations {
-        let mut b = seeds[i % 2].clone();
+        let mut b = seeds[i % seeds.len()].clone();
         let edits = 1 + rng.next_u64() % 4;
         for _ in 0..edits {
             let header_len =
@@ -861,13 +1003,16 @@ fn freshly_trained_smoke_model_loads_and_agrees_with_pytorch() {
         return;
     };
     let dir = std::path::PathBuf::from(dir);
-    let err = vector_error(
-        &dir.join("smoke.safetensors"),
-        &dir.join("smoke.vector.safetensors"),
-    );
-    eprintln!("smoke model: max |engine − PyTorch| = {err:e}");
-    assert!(
-        err < PYTORCH_TOLERANCE,
-        "smoke model: max |engine − PyTorch| = {err}"
-    );
+    // The ×2 upscaler and the restorer on 2×2 blocks (PyTorch's pixel_unshuffle and padding).
+    for stem in ["smoke", "smoke-u2"] {
+        let err = vector_error(
+            &dir.join(format!("{stem}.safetensors")),
+            &dir.join(format!("{stem}.vector.safetensors")),
+        );
+        eprintln!("{stem} model: max |engine − PyTorch| = {err:e}");
+        assert!(
+            err < PYTORCH_TOLERANCE,
+            "{stem} model: max |engine − PyTorch| = {err}"
+        );
+    }
 }
