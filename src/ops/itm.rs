@@ -1141,7 +1141,19 @@ impl ItmPrepared {
     fn apply_row_portable(&self, src: &[[f32; 4]], dst: &mut [[f32; 4]]) {
         let c = &self.constants;
         for_each_variant!(c.method, c.output_transfer, |M, T| self
-            .row::<Wide<PORTABLE_LANES>, Wide<1>, M, T>(src, dst))
+            .row_portable::<M, T>(src, dst))
+    }
+
+    /// One variant's portable row loop. Each variant is a function of its own (never inlined
+    /// into the dispatcher): with all nine inlined into one, that single function was 60 k
+    /// lines of LLVM IR and LLVM's super-linear passes spent most of the crate's build on it.
+    #[inline(never)]
+    fn row_portable<const METHOD: u32, const TRANSFER: u32>(
+        &self,
+        src: &[[f32; 4]],
+        dst: &mut [[f32; 4]],
+    ) {
+        self.row::<Wide<PORTABLE_LANES>, Wide<1>, METHOD, TRANSFER>(src, dst)
     }
 
     /// The row loop compiled for AVX2, on groups of [`Avx2`] vectors.
@@ -1149,12 +1161,21 @@ impl ItmPrepared {
     #[target_feature(enable = "avx2")]
     unsafe fn apply_row_avx2(&self, src: &[[f32; 4]], dst: &mut [[f32; 4]]) {
         let c = &self.constants;
-        for_each_variant!(c.method, c.output_transfer, |M, T| self.row::<Group<
-            Avx2,
-            AVX2_GROUP,
-        >, Avx2, M, T>(
-            src, dst
-        ))
+        for_each_variant!(c.method, c.output_transfer, |M, T| self
+            .row_avx2::<M, T>(src, dst))
+    }
+
+    /// One variant's AVX2 row loop, a function of its own for the reason given at
+    /// [`Self::row_portable`] (86 k lines of IR when all were inlined into the dispatcher).
+    #[cfg(target_arch = "x86_64")]
+    #[inline(never)]
+    #[target_feature(enable = "avx2")]
+    unsafe fn row_avx2<const METHOD: u32, const TRANSFER: u32>(
+        &self,
+        src: &[[f32; 4]],
+        dst: &mut [[f32; 4]],
+    ) {
+        self.row::<Group<Avx2, AVX2_GROUP>, Avx2, METHOD, TRANSFER>(src, dst)
     }
 
     /// One RGBA pixel, exactly as a render computes it: alpha kept, premultiplication honoured.
