@@ -43,6 +43,32 @@ def area_down(img, s):
     return np.clip(np.rint(a), 0, 255).astype(np.uint8)
 
 
+def train_and_export(out, name, task, model, batches, loss_name, data, vector_crop, steps):
+    """A few Adam steps on `batches(step) -> (input, target)`, then the model file and its
+    test vector; checks the exported file reloads to the same output. Returns the losses."""
+    opt = torch.optim.Adam(model.parameters(), lr=2e-3)
+    losses = []
+    for step in range(steps):
+        xb, yb = batches(step)
+        d = model(xb) - yb
+        loss = d.abs().mean() if loss_name == "L1" else (d ** 2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    model.eval()
+    path = os.path.join(out, f"{name}.safetensors")
+    vec = os.path.join(out, f"{name}.vector.safetensors")
+    export_safetensors(model, path, name, task,
+                       training=dict(data=data, steps=steps, loss=loss_name,
+                                     command="python3 training/smoke.py --out DIR"))
+    x, y = write_vector(model, vec, vector_crop)
+    back, _ = load_safetensors(path)
+    with torch.no_grad():
+        assert torch.equal(back(x), y)
+    return losses[0], losses[-1], path, vec
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", required=True)
@@ -53,64 +79,36 @@ def main():
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
     os.makedirs(a.out, exist_ok=True)
-    s = 2
+    s, p = 2, 24
     hr = procedural(128, 0)
     lr = area_down(hr, s)
-    model = PlainConv(scale=s, channels=8, body_convs=2, activation="prelu", skip="bilinear")
-    opt = torch.optim.Adam(model.parameters(), lr=2e-3)
-    p = 24
     to = lambda v: torch.from_numpy(np.ascontiguousarray(np.stack(v))).permute(0, 3, 1, 2).float() / 255
-    first = last = None
-    for step in range(a.steps):
+
+    def upscale_batch(step):
         ys, xs = rng.integers(0, lr.shape[0] - p + 1, 4), rng.integers(0, lr.shape[1] - p + 1, 4)
-        xb = to([lr[y:y + p, x:x + p] for y, x in zip(ys, xs)])
-        yb = to([hr[y * s:(y + p) * s, x * s:(x + p) * s] for y, x in zip(ys, xs)])
-        loss = (model(xb) - yb).abs().mean()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        first = loss.item() if first is None else first
-        last = loss.item()
-    model.eval()
-    path = os.path.join(a.out, "smoke.safetensors")
-    vec = os.path.join(a.out, "smoke.vector.safetensors")
-    export_safetensors(model, path, "smoke", "upscale",
-                       training=dict(data="procedural 128x128 image", steps=a.steps,
-                                     loss="L1", command="python3 training/smoke.py --out DIR"))
-    x, y = write_vector(model, vec, lr[10:10 + 37, 5:5 + 37])
-    back, _ = load_safetensors(path)
-    with torch.no_grad():
-        assert torch.equal(back(x), y)
+        return (to([lr[y:y + p, x:x + p] for y, x in zip(ys, xs)]),
+                to([hr[y * s:(y + p) * s, x * s:(x + p) * s] for y, x in zip(ys, xs)]))
+
+    model = PlainConv(scale=s, channels=8, body_convs=2, activation="prelu", skip="bilinear")
+    first, last, path, vec = train_and_export(
+        a.out, "smoke", "upscale", model, upscale_batch, "L1", "procedural 128x128 image",
+        lr[10:10 + 37, 5:5 + 37], a.steps)
     print(f"smoke: L1 {first:.4f} -> {last:.4f} in {a.steps} steps; exported {path} "
           f"({os.path.getsize(path)} bytes) and {vec} in {time.time() - t0:.1f} s")
 
-    # The unshuffled restorer: PyTorch's own pixel_unshuffle order and edge padding are what
-    # the Rust engine must match.
+    # The restorer on 2x2 blocks: PyTorch's own pixel_unshuffle order and edge padding (the
+    # 37x37 vector is no multiple of 2) are what the Rust engine must match.
+    def noisy_batch(step):
+        ys, xs = rng.integers(0, hr.shape[0] - p + 1, 4), rng.integers(0, hr.shape[1] - p + 1, 4)
+        clean = to([hr[y:y + p, x:x + p] for y, x in zip(ys, xs)])
+        noise = torch.randn(clean.shape, generator=torch.Generator().manual_seed(step))
+        return clean + 0.03 * noise, clean
+
     model = PlainConv(scale=1, channels=8, body_convs=2, activation="leaky_relu",
                       skip="identity", unshuffle=2)
-    opt = torch.optim.Adam(model.parameters(), lr=2e-3)
-    first = last = None
-    for step in range(a.steps):
-        ys, xs = rng.integers(0, hr.shape[0] - p + 1, 4), rng.integers(0, hr.shape[1] - p + 1, 4)
-        yb = to([hr[y:y + p, x:x + p] for y, x in zip(ys, xs)])
-        xb = (yb + torch.randn(yb.shape, generator=torch.Generator().manual_seed(step)) * 0.03)
-        loss = ((model(xb) - yb) ** 2).mean()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        first = loss.item() if first is None else first
-        last = loss.item()
-    model.eval()
-    path = os.path.join(a.out, "smoke-u2.safetensors")
-    vec = os.path.join(a.out, "smoke-u2.vector.safetensors")
-    export_safetensors(model, path, "smoke-u2", "restore",
-                       training=dict(data="procedural 128x128 image + noise", steps=a.steps,
-                                     loss="MSE", command="python3 training/smoke.py --out DIR"))
-    x, y = write_vector(model, vec, hr[21:21 + 37, 30:30 + 37])
-    back, md = load_safetensors(path)
-    assert md["unshuffle"] == 2
-    with torch.no_grad():
-        assert torch.equal(back(x), y)
+    first, last, path, vec = train_and_export(
+        a.out, "smoke-u2", "restore", model, noisy_batch, "MSE",
+        "procedural 128x128 image + noise", hr[21:21 + 37, 30:30 + 37], a.steps)
     print(f"smoke-u2: MSE {first:.6f} -> {last:.6f} in {a.steps} steps; exported {path} and "
           f"{vec} in {time.time() - t0:.1f} s")
 

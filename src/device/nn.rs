@@ -392,9 +392,10 @@ pub fn run_tiles_on<B: NnBackend>(
         source,
         frame,
         window,
+        tile,
         sink,
-        |source, frame, window, sink| {
-            let plans: Vec<TilePlan> = cpu::tiles(frame, model.spec.net_scale(), window, tile)
+        |source, frame, list, sink| {
+            let plans: Vec<TilePlan> = list
                 .into_iter()
                 .map(|t| TilePlan::new(model, frame, t))
                 .collect();

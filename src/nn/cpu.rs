@@ -149,9 +149,9 @@ pub fn run(
         source,
         frame,
         window,
+        options.tile,
         sink,
-        |source, frame, window, sink| {
-            let list = tiles(frame, model.spec.net_scale(), window, options.tile);
+        |source, frame, list, sink| {
             list.par_iter().try_for_each(|&t| {
                 if abort.aborted() {
                     return Err(OpError::Aborted);
@@ -168,14 +168,7 @@ pub fn forward(model: &Model, input: &Planar, options: RunOptions) -> Planar {
     let frame = input.rect;
     let of = output_frame(frame, model.scale());
     let out = std::sync::Mutex::new(Planar::zeros(of, model.spec.out_channels));
-    let sink = |t: Planar| {
-        let mut o = out.lock().unwrap_or_else(|e| e.into_inner());
-        for y in t.rect.y1..t.rect.y2 {
-            let (a, b) = (o.index(t.rect.x1, y), t.index(t.rect.x1, y));
-            let n = t.rect.width() as usize * t.channels;
-            o.data[a..a + n].copy_from_slice(&t.data[b..b + n]);
-        }
-    };
+    let sink = |t: Planar| out.lock().unwrap_or_else(|e| e.into_inner()).paste(&t);
     // NeverAbort cannot abort, so this cannot fail.
     let _ = run(
         model,

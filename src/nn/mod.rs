@@ -75,6 +75,27 @@ impl Planar {
         &self.data[i..i + self.channels]
     }
 
+    /// Copies `src`'s pixels where the two rects overlap (same channel count).
+    pub fn paste(&mut self, src: &Planar) {
+        debug_assert_eq!(self.channels, src.channels);
+        let r = self.rect.intersect(&src.rect);
+        if r.is_empty() {
+            return;
+        }
+        let n = r.width() as usize * self.channels;
+        for y in r.y1..r.y2 {
+            let (a, b) = (self.index(r.x1, y), src.index(r.x1, y));
+            self.data[a..a + n].copy_from_slice(&src.data[b..b + n]);
+        }
+    }
+
+    /// The pixels of `rect` (inside `self.rect`).
+    pub fn crop(&self, rect: Rect) -> Planar {
+        let mut out = Planar::zeros(rect, self.channels);
+        out.paste(self);
+        out
+    }
+
     /// From PyTorch's (C, H, W) order, placed at `(x1, y1)`.
     pub fn from_chw(
         values: &[f32],

@@ -63,14 +63,7 @@ pub fn run_region(
 ) -> Result<(Planar, Report), OpError> {
     let c = model.spec.out_channels;
     let out = Mutex::new(Planar::zeros(region, c));
-    let sink = |t: Planar| {
-        let mut o = out.lock().unwrap_or_else(|e| e.into_inner());
-        for y in t.rect.y1..t.rect.y2 {
-            let (a, b) = (o.index(t.rect.x1, y), t.index(t.rect.x1, y));
-            let n = t.rect.width() as usize * c;
-            o.data[a..a + n].copy_from_slice(&t.data[b..b + n]);
-        }
-    };
+    let sink = |t: Planar| out.lock().unwrap_or_else(|e| e.into_inner()).paste(&t);
     let tile = device.tile();
     let mut report = Report::default();
     for band in tile_rows(model, frame, region, tile) {

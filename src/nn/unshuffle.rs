@@ -44,20 +44,22 @@ pub fn tiles(model: &Model, frame: Rect, window: Rect, tile: usize) -> Vec<Rect>
     )
 }
 
-/// Calls `run(source, frame, window, sink)` in the stack's geometry: for an unshuffled model
-/// the source reads u×u blocks and each finished tile goes back to frame coordinates, cropped
-/// to the frame, before it reaches `sink`.
+/// Calls `run(source, frame, tiles, sink)` in the stack's geometry, with the tiles of `window`
+/// (edge `tile`): for an unshuffled model the source reads u×u blocks and each finished tile
+/// goes back to frame coordinates, cropped to the frame, before it reaches `sink`.
 pub fn lowered<R>(
     model: &Model,
     source: &dyn TileSource,
     frame: Rect,
     window: Rect,
+    tile: usize,
     sink: &(dyn Fn(Planar) + Sync),
-    run: impl FnOnce(&dyn TileSource, Rect, Rect, &(dyn Fn(Planar) + Sync)) -> R,
+    run: impl FnOnce(&dyn TileSource, Rect, Vec<Rect>, &(dyn Fn(Planar) + Sync)) -> R,
 ) -> R {
+    let list = tiles(model, frame, window, tile);
     let u = model.spec.unshuffle;
     if u == 1 {
-        return run(source, frame, window, sink);
+        return run(source, frame, list, sink);
     }
     let blocks = Blocks {
         source,
@@ -74,29 +76,14 @@ pub fn lowered<R>(
         if r == placed.rect {
             sink(placed);
         } else if !r.is_empty() {
-            sink(crop(&placed, r));
+            sink(placed.crop(r));
         }
     };
-    run(
-        &blocks,
-        net_frame(model, frame),
-        net_window(model, frame, window),
-        &back,
-    )
+    run(&blocks, net_frame(model, frame), list, &back)
 }
 
 fn shift(r: Rect, dx: i32, dy: i32) -> Rect {
     Rect::new(r.x1 + dx, r.y1 + dy, r.x2 + dx, r.y2 + dy)
-}
-
-fn crop(p: &Planar, r: Rect) -> Planar {
-    let mut out = Planar::zeros(r, p.channels);
-    let n = r.width() as usize * p.channels;
-    for y in r.y1..r.y2 {
-        let (a, b) = (out.index(r.x1, y), p.index(r.x1, y));
-        out.data[a..a + n].copy_from_slice(&p.data[b..b + n]);
-    }
-    out
 }
 
 /// The u×u blocks of `source`'s frame as pixels of `channels`·u² values.
