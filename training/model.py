@@ -92,8 +92,8 @@ class PlainConv(nn.Module):
         u = self.cfg["unshuffle"]
         if u > 1:
             H, W = x.shape[-2:]
-            ph, pw = -H % u, -W % u
-            xp = F.pad(x, (0, pw, 0, ph), mode="replicate") if ph or pw else x
+            # Unconditional (a zero pad is a copy): an ONNX trace then keeps the pads dynamic.
+            xp = F.pad(x, (0, -W % u, 0, -H % u), mode="replicate")
             h = self.head(F.pixel_unshuffle(xp, u))
             for b in self.body:
                 h = b(h)
