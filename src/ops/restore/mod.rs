@@ -23,9 +23,7 @@ pub mod temporal;
 #[cfg(test)]
 mod tests;
 
-use super::upscale::{
-    crop, fill_outside, grow, model_encoding, read_plate, union, write_out, NetInput,
-};
+use super::upscale::{crop, fill_outside, grow, model_encoding, read_plate, union, NetInput};
 use super::{Abort, OpError};
 use crate::color::Encoding;
 use crate::image::{ImageView, ImageViewMut, Rect};
@@ -276,31 +274,30 @@ pub fn render_frames(
         return Err(OpError::Aborted);
     }
     let ext = grow(inside, params.post_margin()).intersect(&frame);
-    let rgb = channels3(&plate, roi);
+    // Every step reads the first three channels of what it is given, so the RGBA plate is
+    // used as it is; only fusing neighbours makes a copy (buffers of a whole frame each cost
+    // a pass and their page faults).
     // 1b. The restorer's input: the plate, or the plate with its neighbours fused in.
     let fused = fuse.then(|| {
         let ns: Vec<Planar> = neighbours
             .iter()
             .map(|n| channels3(&read_plate(n, roi, params.premultiplied), roi))
             .collect();
-        let f = temporal::fuse(&rgb, &ns, frame, roi_spatial);
+        let f = temporal::fuse(&channels3(&plate, roi), &ns, frame, roi_spatial);
         let mut fp = crop(&plate, roi_spatial);
         fp.data
             .par_chunks_mut(4)
             .zip(f.data.par_chunks(3))
             .for_each(|(o, v)| o[..3].copy_from_slice(v));
-        (fp, f)
+        fp
     });
     if abort.aborted() {
         return Err(OpError::Aborted);
     }
-    let (net_plate, net_rgb) = match &fused {
-        Some((fp, f)) => (fp, f),
-        None => (&plate, &rgb),
-    };
-    // 2. The restored plate over `ext`.
-    let restored = if params.strength == 0.0 {
-        crop(&rgb, ext)
+    let net_plate = fused.as_ref().unwrap_or(&plate);
+    // 2. The restored plate over `ext` (none at Strength 0: the plate is the result).
+    let mut restored = if params.strength == 0.0 {
+        None
     } else if let Some(m) = model {
         let me = model_encoding(m);
         let input = NetInput {
@@ -321,66 +318,67 @@ pub fn render_frames(
         r.data
             .par_iter_mut()
             .for_each(|v| *v = me.convert(params.encoding, *v));
-        r
+        Some(r)
     } else {
-        dct::filter(
-            net_rgb,
+        Some(dct::filter(
+            net_plate,
             frame,
             ext,
             CLASSICAL_THRESHOLD * params.strength.max(0.0),
-        )
+        ))
     };
     if abort.aborted() {
         return Err(OpError::Aborted);
     }
-    // 3–4. Strength and Detail over `ext` shrunk by the detail box.
+    // 3. Strength, in place: S = I + s·(R − I).
     let s = params.strength;
-    let mut strong = Planar::zeros(ext, 3);
-    strong
-        .data
-        .par_chunks_mut(3)
-        .zip(restored.data.par_chunks(3))
-        .enumerate()
-        .for_each(|(i, (o, r))| {
-            let x = ext.x1 + (i % ext.width() as usize) as i32;
-            let y = ext.y1 + (i / ext.width() as usize) as i32;
-            let p = rgb.pixel(x, y);
-            for c in 0..3 {
-                o[c] = if s == 1.0 {
-                    r[c]
-                } else {
-                    p[c] + s * (r[c] - p[c])
-                };
-            }
-        });
+    if let Some(r) = restored.as_mut().filter(|_| s != 1.0) {
+        let w = ext.width() as usize;
+        r.data
+            .par_chunks_mut(w * 3)
+            .enumerate()
+            .for_each(|(row, o)| {
+                let y = ext.y1 + row as i32;
+                for (i, o) in o.chunks_exact_mut(3).enumerate() {
+                    let p = plate.pixel(ext.x1 + i as i32, y);
+                    for c in 0..3 {
+                        o[c] = p[c] + s * (o[c] - p[c]);
+                    }
+                }
+            });
+    }
+    let strong = restored.as_ref().unwrap_or(&plate);
+    // 4. Detail over `ext` shrunk by the detail box.
     let detailed_rect = grow(inside, params.post_margin() - 1).intersect(&frame);
-    let detailed = if params.detail > 0.0 {
-        add_fine_detail(&rgb, &strong, frame, detailed_rect, params.detail)
-    } else {
-        crop(&strong, detailed_rect)
-    };
+    let with_detail = (params.detail > 0.0)
+        .then(|| add_fine_detail(&plate, strong, frame, detailed_rect, params.detail));
+    let detailed = with_detail.as_ref().unwrap_or(strong);
     // 5. Deband.
-    let result = match &params.deband {
-        Some(d) => deband::deband(d, &detailed, frame, inside, params.frame.round() as i64),
-        None => crop(&detailed, inside),
-    };
-    // 6. Output, with the plate's alpha.
-    let mut out = crop(&plate, inside);
-    out.data
-        .par_chunks_mut(4)
-        .zip(result.data.par_chunks(3))
-        .for_each(|(o, r)| {
-            for c in 0..3 {
-                o[c] = match params.output {
-                    Output::Restored => r[c],
-                    Output::Residual => o[c] - r[c],
-                    Output::ResidualMidGrey => o[c] - r[c] + 0.5,
-                };
-            }
-        });
-    // A residual pass is a difference, not a colour: never premultiply it.
+    let debanded = params
+        .deband
+        .as_ref()
+        .map(|d| deband::deband(d, detailed, frame, inside, params.frame.round() as i64));
+    let result = debanded.as_ref().unwrap_or(detailed);
+    // 6. Output, with the plate's alpha. A residual pass is a difference, not a colour:
+    // never premultiply it.
     let premultiply = params.premultiplied && params.output == Output::Restored;
-    write_out(&out, dst, premultiply, false);
+    let w = inside.width() as usize;
+    (inside.y1..inside.y2).into_par_iter().for_each(|y| {
+        let mut row = vec![[0.0f32; 4]; w];
+        for (i, px) in row.iter_mut().enumerate() {
+            let x = inside.x1 + i as i32;
+            let (p, r) = (plate.pixel(x, y), result.pixel(x, y));
+            let a = p[3];
+            let k = if premultiply { a } else { 1.0 };
+            let colour = |c: usize| match params.output {
+                Output::Restored => r[c],
+                Output::Residual => p[c] - r[c],
+                Output::ResidualMidGrey => p[c] - r[c] + 0.5,
+            };
+            *px = [colour(0) * k, colour(1) * k, colour(2) * k, a];
+        }
+        dst.write_row(y, inside.x1, &row);
+    });
     Ok(report)
 }
 
