@@ -559,46 +559,41 @@ fn gate_footprint(scale: f64, r: Rect) -> Rect {
     Rect::new(c(r.x1), c(r.y1), c(r.x2 - 1) + 1, c(r.y2 - 1) + 1)
 }
 
-/// Scales the detail by the flat-area gate (see [`GATE_FLAT`]).
+/// Scales the detail by the flat-area gate (see [`GATE_FLAT`]). The gate is a function of the
+/// input pixel nearest each output pixel's centre, so it is computed once per input pixel (the
+/// window's min and max separably, rows then columns: the same extremes, exactly) and looked up.
 fn gate(d: &mut Planar, plate: &Planar, frame: Rect, scale: f64, encoding: Encoding) {
     let r = d.rect;
+    if r.is_empty() {
+        return;
+    }
+    let nearest = |o: i32, lo: i32, hi: i32| {
+        (resample::source_coordinate(o, scale).round() as i32).clamp(lo, hi - 1)
+    };
+    let cxs: Vec<i32> = (r.x1..r.x2)
+        .map(|x| nearest(x, frame.x1, frame.x2))
+        .collect();
+    let cys: Vec<i32> = (r.y1..r.y2)
+        .map(|y| nearest(y, frame.y1, frame.y2))
+        .collect();
+    // The input pixels the window's outputs are nearest to (source coordinates grow with the
+    // output's).
+    let m = Rect::new(
+        cxs[0],
+        cys[0],
+        cxs[cxs.len() - 1] + 1,
+        cys[cys.len() - 1] + 1,
+    );
+    let map = gate_map(plate, frame, m, encoding);
+    let mw = m.width() as usize;
     let w = r.width() as usize;
     d.data
         .par_chunks_mut(w * 3)
-        .enumerate()
-        .for_each(|(i, row)| {
-            let oy = r.y1 + i as i32;
-            let cy = (resample::source_coordinate(oy, scale).round() as i32)
-                .clamp(frame.y1, frame.y2 - 1);
-            let (y1, y2) = (
-                (cy - GATE_RADIUS).max(frame.y1),
-                (cy + GATE_RADIUS + 1).min(frame.y2),
-            );
-            for (j, px) in row.chunks_mut(3).enumerate() {
-                let ox = r.x1 + j as i32;
-                let cx = (resample::source_coordinate(ox, scale).round() as i32)
-                    .clamp(frame.x1, frame.x2 - 1);
-                let (x1, x2) = (
-                    (cx - GATE_RADIUS).max(frame.x1),
-                    (cx + GATE_RADIUS + 1).min(frame.x2),
-                );
-                let mut range = 0.0f32;
-                for c in 0..3 {
-                    let (mut lo, mut hi) = (f32::INFINITY, f32::NEG_INFINITY);
-                    for y in y1..y2 {
-                        for x in x1..x2 {
-                            let v = plate.pixel(x, y)[c];
-                            lo = lo.min(v);
-                            hi = hi.max(v);
-                        }
-                    }
-                    let (lo, hi) = (
-                        encoding.convert(Encoding::Srgb, lo),
-                        encoding.convert(Encoding::Srgb, hi),
-                    );
-                    range = range.max(hi - lo);
-                }
-                let g = ((range - GATE_FLAT) / (GATE_DETAIL - GATE_FLAT)).clamp(0.0, 1.0);
+        .zip(cys.par_iter())
+        .for_each(|(row, &cy)| {
+            let gates = &map[(cy - m.y1) as usize * mw..][..mw];
+            for (px, &cx) in row.chunks_exact_mut(3).zip(&cxs) {
+                let g = gates[(cx - m.x1) as usize];
                 if g < 1.0 {
                     for v in px.iter_mut() {
                         *v *= g;
@@ -608,59 +603,164 @@ fn gate(d: &mut Planar, plate: &Planar, frame: Rect, scale: f64, encoding: Encod
         });
 }
 
-/// The detail over `window` with its local mean removed: a box of ±LOCK_RADIUS pixels clipped
-/// to the frame, summed relative to the centre pixel in a fixed order (so a constant detail
-/// gives exactly zero, and the sum never depends on the window).
-fn locked(d: &Planar, frame: Rect, window: Rect) -> Planar {
-    let r = LOCK_RADIUS;
-    // Vertical means over the window's rows, at every column of `d`.
-    let cols = Rect::new(d.rect.x1, window.y1, d.rect.x2, window.y2);
-    let mut v = Planar::zeros(cols, 3);
-    let w = cols.width() as usize;
-    v.data
-        .par_chunks_mut(w * 3)
+/// The gate of each input pixel of `m`: from the largest range (max − min, in sRGB code values)
+/// of any channel over the pixel's ±[`GATE_RADIUS`] square clipped to the frame.
+fn gate_map(plate: &Planar, frame: Rect, m: Rect, encoding: Encoding) -> Vec<f32> {
+    const BAND: usize = 32;
+    let mw = m.width() as usize;
+    let mut map = vec![0.0f32; m.pixel_count()];
+    // Columns of the plate each output column's square spans.
+    let span = |x: i32| {
+        (
+            (x - GATE_RADIUS).max(frame.x1),
+            (x + GATE_RADIUS + 1).min(frame.x2),
+        )
+    };
+    map.par_chunks_mut(mw * BAND)
         .enumerate()
-        .for_each(|(i, row)| {
-            let y = window.y1 + i as i32;
-            let (y1, y2) = ((y - r).max(frame.y1), (y + r + 1).min(frame.y2));
-            for x in cols.x1..cols.x2 {
-                let centre = d.pixel(x, y);
-                let mut acc = [0.0f32; 3];
-                for yy in y1..y2 {
-                    let p = d.pixel(x, yy);
-                    for c in 0..3 {
-                        acc[c] += p[c] - centre[c];
+        .for_each(|(b, gates)| {
+            let y0 = m.y1 + (b * BAND) as i32;
+            let y1 = y0 + (gates.len() / mw) as i32;
+            // Rows the band's squares span, each reduced across its columns: (min, max) × 3.
+            let (ry1, ry2) = (
+                (y0 - GATE_RADIUS).max(frame.y1),
+                (y1 + GATE_RADIUS).min(frame.y2),
+            );
+            let mut rows = vec![[(0.0f32, 0.0f32); 3]; (ry2 - ry1) as usize * mw];
+            for y in ry1..ry2 {
+                let out = &mut rows[(y - ry1) as usize * mw..][..mw];
+                for (i, o) in out.iter_mut().enumerate() {
+                    let (x1, x2) = span(m.x1 + i as i32);
+                    for (c, e) in o.iter_mut().enumerate() {
+                        let (mut lo, mut hi) = (f32::INFINITY, f32::NEG_INFINITY);
+                        for x in x1..x2 {
+                            let v = plate.pixel(x, y)[c];
+                            lo = lo.min(v);
+                            hi = hi.max(v);
+                        }
+                        *e = (lo, hi);
                     }
                 }
-                let o = (x - cols.x1) as usize * 3;
-                for c in 0..3 {
-                    row[o + c] = centre[c] + acc[c] / (y2 - y1) as f32;
+            }
+            for y in y0..y1 {
+                let (sy1, sy2) = (
+                    (y - GATE_RADIUS).max(frame.y1),
+                    (y + GATE_RADIUS + 1).min(frame.y2),
+                );
+                for (i, g) in gates[(y - y0) as usize * mw..][..mw].iter_mut().enumerate() {
+                    let mut range = 0.0f32;
+                    for c in 0..3 {
+                        let (mut lo, mut hi) = (f32::INFINITY, f32::NEG_INFINITY);
+                        for extremes in rows[(sy1 - ry1) as usize * mw..(sy2 - ry1) as usize * mw]
+                            .iter()
+                            .skip(i)
+                            .step_by(mw)
+                        {
+                            let (l, h) = extremes[c];
+                            lo = lo.min(l);
+                            hi = hi.max(h);
+                        }
+                        let (lo, hi) = (
+                            encoding.convert(Encoding::Srgb, lo),
+                            encoding.convert(Encoding::Srgb, hi),
+                        );
+                        range = range.max(hi - lo);
+                    }
+                    *g = ((range - GATE_FLAT) / (GATE_DETAIL - GATE_FLAT)).clamp(0.0, 1.0);
                 }
             }
         });
-    // Horizontal means of those, subtracted from the detail.
+    map
+}
+
+/// Fixed-point unit of the lock's sums (2⁻²⁸ ≈ 4·10⁻⁹, far below a float detail's own
+/// rounding at the levels it is added to), and the detail magnitude the sums hold: a box of
+/// 33 × 33 values of at most 2¹⁶ · 2²⁸ sums to < 2⁵⁵, inside an i64. Half-float plates end at
+/// 65504, so no real detail is clipped.
+const LOCK_ONE: f64 = (1u64 << 28) as f64;
+const LOCK_LIMIT: f32 = 65536.0;
+
+/// A detail value in the lock's fixed point (NaN counts as 0).
+fn fixed(v: f32) -> i64 {
+    let x = v.clamp(-LOCK_LIMIT, LOCK_LIMIT) as f64 * LOCK_ONE;
+    (x + 0.5f64.copysign(x)) as i64
+}
+
+/// The detail over `window` with its local mean removed: a box of ±LOCK_RADIUS pixels clipped
+/// to the frame. The sums are exact (fixed point), so they are kept as running sums, slid row
+/// by row and pixel by pixel, yet never depend on where a window or a thread started; a
+/// constant detail gives exactly zero.
+fn locked(d: &Planar, frame: Rect, window: Rect) -> Planar {
+    const BAND: usize = 64;
+    let r = LOCK_RADIUS;
     let mut out = Planar::zeros(window, 3);
     let w = window.width() as usize;
+    if w == 0 {
+        return out;
+    }
+    let cols = d.rect;
+    let cw = cols.width() as usize;
+    // Adds (sign 1) or removes (−1) row `y` of the detail to the column sums.
+    let add_row = |v: &mut [i64], y: i32, sign: i64| {
+        let row = &d.data[d.index(cols.x1, y)..][..cw * 3];
+        for (s, &x) in v.iter_mut().zip(row) {
+            *s += sign * fixed(x);
+        }
+    };
+    let span = |c: i32, lo: i32, hi: i32| ((c - r).max(lo), (c + r + 1).min(hi));
     out.data
-        .par_chunks_mut(w * 3)
+        .par_chunks_mut(w * 3 * BAND)
         .enumerate()
-        .for_each(|(i, row)| {
-            let y = window.y1 + i as i32;
-            for x in window.x1..window.x2 {
-                let (x1, x2) = ((x - r).max(frame.x1), (x + r + 1).min(frame.x2));
-                let centre = v.pixel(x, y);
-                let mut acc = [0.0f32; 3];
-                for xx in x1..x2 {
-                    let p = v.pixel(xx, y);
+        .for_each(|(b, band)| {
+            let y0 = window.y1 + (b * BAND) as i32;
+            // Column sums over the rows [top, bottom) of the current output row's box.
+            let mut v = vec![0i64; cw * 3];
+            let (mut top, mut bottom) = span(y0, frame.y1, frame.y2);
+            for y in top..bottom {
+                add_row(&mut v, y, 1);
+            }
+            for (k, row) in band.chunks_exact_mut(w * 3).enumerate() {
+                let y = y0 + k as i32;
+                let (t, bo) = span(y, frame.y1, frame.y2);
+                while top < t {
+                    add_row(&mut v, top, -1);
+                    top += 1;
+                }
+                while bottom < bo {
+                    add_row(&mut v, bottom, 1);
+                    bottom += 1;
+                }
+                let rows = (bottom - top) as i64;
+                // Box sums over the columns [left, right).
+                let col = |x: i32| (x - cols.x1) as usize * 3;
+                let (mut left, mut right) = span(window.x1, frame.x1, frame.x2);
+                let mut h = [0i64; 3];
+                for x in left..right {
                     for c in 0..3 {
-                        acc[c] += p[c] - centre[c];
+                        h[c] += v[col(x) + c];
                     }
                 }
-                let own = d.pixel(x, y);
-                let o = (x - window.x1) as usize * 3;
-                for c in 0..3 {
-                    let mean = centre[c] + acc[c] / (x2 - x1) as f32;
-                    row[o + c] = own[c] - mean;
+                let own = &d.data[d.index(window.x1, y)..][..w * 3];
+                for (i, (o, own)) in row.chunks_exact_mut(3).zip(own.chunks_exact(3)).enumerate() {
+                    let x = window.x1 + i as i32;
+                    let (l, ri) = span(x, frame.x1, frame.x2);
+                    while left < l {
+                        for c in 0..3 {
+                            h[c] -= v[col(left) + c];
+                        }
+                        left += 1;
+                    }
+                    while right < ri {
+                        for c in 0..3 {
+                            h[c] += v[col(right) + c];
+                        }
+                        right += 1;
+                    }
+                    let n = rows * (right - left) as i64;
+                    for c in 0..3 {
+                        // own − mean = (n · own − Σ) / n, exactly 0 for a constant detail.
+                        o[c] = ((n * fixed(own[c]) - h[c]) as f64 / (n as f64 * LOCK_ONE)) as f32;
+                    }
                 }
             }
         });

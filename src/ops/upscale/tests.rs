@@ -488,3 +488,122 @@ fn shipped_network_does_not_flicker_more_than_lanczos_on_a_pan() {
         "neural {neural} vs Lanczos {lanczos}"
     );
 }
+
+/// A 3-channel planar of uniform noise in ±amp over `rect`.
+fn noise_planar(rect: Rect, seed: u64, amp: f32) -> Planar {
+    let mut rng = Rng::new(seed);
+    let mut p = Planar::zeros(rect, 3);
+    p.data
+        .iter_mut()
+        .for_each(|v| *v = amp * (2.0 * rng.uniform() - 1.0));
+    p
+}
+
+#[test]
+fn colour_lock_subtracts_the_box_mean_exactly() {
+    // Frame with an odd origin; the detail covers the window grown by the lock's radius.
+    let frame = Rect::new(-5, 3, 90, 140);
+    let window = Rect::new(-5, 20, 61, 140);
+    let ext = grow(window, LOCK_RADIUS).intersect(&frame);
+    let d = noise_planar(ext, 3, 0.2);
+    let out = locked(&d, frame, window);
+    let mut worst = 0.0f64;
+    for y in window.y1..window.y2 {
+        for x in window.x1..window.x2 {
+            // The definition in f64: the pixel minus the mean of its clipped box.
+            let (mut sum, mut n) = ([0.0f64; 3], 0.0);
+            for yy in (y - LOCK_RADIUS).max(frame.y1)..(y + LOCK_RADIUS + 1).min(frame.y2) {
+                for xx in (x - LOCK_RADIUS).max(frame.x1)..(x + LOCK_RADIUS + 1).min(frame.x2) {
+                    for (s, &v) in sum.iter_mut().zip(d.pixel(xx, yy)) {
+                        *s += v as f64;
+                    }
+                    n += 1.0;
+                }
+            }
+            for ((s, &own), &got) in sum.iter().zip(d.pixel(x, y)).zip(out.pixel(x, y)) {
+                let want = own as f64 - s / n;
+                worst = worst.max((got as f64 - want).abs());
+            }
+        }
+    }
+    assert!(
+        worst < 1e-7,
+        "largest difference from the definition {worst}"
+    );
+    // Any sub-window gives the same bits (running sums that are exact do not drift).
+    let part = Rect::new(10, 77, 33, 139);
+    let p = locked(&d, frame, part);
+    for y in part.y1..part.y2 {
+        for x in part.x1..part.x2 {
+            assert_eq!(p.pixel(x, y), out.pixel(x, y), "at {x},{y}");
+        }
+    }
+    // A constant detail is removed exactly.
+    let mut flat = Planar::zeros(ext, 3);
+    flat.data.iter_mut().for_each(|v| *v = 0.123_456_7);
+    assert!(locked(&flat, frame, window).data.iter().all(|&v| v == 0.0));
+}
+
+#[test]
+fn flat_area_gate_follows_its_definition() {
+    // Pixels of a plate with flat patches, steps of a fraction of a code and texture.
+    let frame = Rect::new(2, -3, 60, 50);
+    let mut plate = Planar::zeros(frame, 4);
+    let mut rng = Rng::new(9);
+    for y in frame.y1..frame.y2 {
+        for x in frame.x1..frame.x2 {
+            let i = plate.index(x, y);
+            let v = match (x / 12 + y / 10) % 3 {
+                0 => 0.5,
+                1 => 0.5 + (x % 3) as f32 * 0.3 / 255.0,
+                _ => 0.5 + 0.02 * rng.uniform(),
+            };
+            plate.data[i..i + 4].copy_from_slice(&[v, 0.4, 0.3, 1.0]);
+        }
+    }
+    for scale in [2.0, 4.0] {
+        let out_frame = scale_rect(frame, scale);
+        let r = Rect::new(
+            out_frame.x1 + 3,
+            out_frame.y1 + 1,
+            out_frame.x2 - 2,
+            out_frame.y2,
+        );
+        let mut d = Planar::zeros(r, 3);
+        d.data.iter_mut().for_each(|v| *v = 1.0);
+        gate(&mut d, &plate, frame, scale, Encoding::Srgb);
+        let (mut seen_zero, mut seen_one) = (false, false);
+        for y in r.y1..r.y2 {
+            for x in r.x1..r.x2 {
+                // The nearest input pixel and the largest channel range of its clipped square.
+                let c = |o: i32, lo: i32, hi: i32| {
+                    (resample::source_coordinate(o, scale).round() as i32).clamp(lo, hi - 1)
+                };
+                let (cx, cy) = (c(x, frame.x1, frame.x2), c(y, frame.y1, frame.y2));
+                let mut range = 0.0f32;
+                for ch in 0..3 {
+                    let vals: Vec<f32> = ((cy - GATE_RADIUS).max(frame.y1)
+                        ..(cy + GATE_RADIUS + 1).min(frame.y2))
+                        .flat_map(|yy| {
+                            ((cx - GATE_RADIUS).max(frame.x1)..(cx + GATE_RADIUS + 1).min(frame.x2))
+                                .map(move |xx| (xx, yy))
+                        })
+                        .map(|(xx, yy)| plate.pixel(xx, yy)[ch])
+                        .collect();
+                    let hi = vals.iter().cloned().fold(f32::MIN, f32::max);
+                    let lo = vals.iter().cloned().fold(f32::MAX, f32::min);
+                    range = range.max(hi - lo);
+                }
+                let want = ((range - GATE_FLAT) / (GATE_DETAIL - GATE_FLAT)).clamp(0.0, 1.0);
+                let got = d.pixel(x, y)[0];
+                assert_eq!(got, want, "scale {scale} at {x},{y}");
+                seen_zero |= got == 0.0;
+                seen_one |= got == 1.0;
+            }
+        }
+        assert!(
+            seen_zero && seen_one,
+            "the plate exercises both ends of the gate"
+        );
+    }
+}
