@@ -96,7 +96,9 @@ def main():
         f"- {ck['step']} steps, batch {args['batch']} of {args['patch']}x{args['patch']} LR "
         f"patches with flips and 90° rotations, {args['loss'].upper()} loss on sRGB 0..1, Adam "
         f"(β 0.9/0.99) lr {args['lr']} with {args['warmup']} warm-up steps then cosine to "
-        f"{args['lr_min']}, seed {args['seed']}",
+        f"{args['lr_min']}, seed {args['seed']}"
+        + (f"; started from the weights of `{args['init']}` (its own card gives its "
+           "training), optimiser and schedule afresh" if args.get("init") else ""),
         f"- Training wall time {ck['elapsed'] / 60:.0f} min on 2 CPU cores (torch 2.9.1, "
         "2 threads, nice 5, sharing the machine with cargo builds)"
         + (f"; whole reproduce run {a.total_seconds / 60:.0f} min" if a.total_seconds else ""),

@@ -21,7 +21,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
 from degrade import DEGRADE_VERSION  # noqa: E402
-from model import PlainConv  # noqa: E402
+from model import PlainConv, load_safetensors  # noqa: E402
 
 
 def args_parser():
@@ -54,6 +54,9 @@ def args_parser():
     ap.add_argument("--ckpt-minutes", type=float, default=3.0)
     ap.add_argument("--log-every", type=int, default=50)
     ap.add_argument("--resume", action="store_true")
+    ap.add_argument("--init", default=None,
+                    help="start from the weights of this model file (our .safetensors format, "
+                         "same architecture); the schedule and optimiser start afresh")
     ap.add_argument("--max-seconds", type=float, default=0,
                     help="stop (with a checkpoint) after this long; for speed trials")
     return ap
@@ -136,6 +139,10 @@ def main():
                   "unshuffle"):
             saved = a_saved.get(k, 1 if k == "unshuffle" else None)
             assert saved == getattr(a, k), f"--{k} differs from the checkpoint's {saved}"
+    elif a.init:
+        init, _ = load_safetensors(a.init)
+        assert init.cfg == model.cfg, f"--init {a.init}: {init.cfg} is not {model.cfg}"
+        model.load_state_dict(init.state_dict())
     data = Pairs(hr, lr, a.scale, a.patch, data_rng)
     log = open(out / "train.log", "a")
 
