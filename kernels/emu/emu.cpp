@@ -1,17 +1,27 @@
 // The emulation runtime: launches a kernel's blocks one after another, each block's threads as
-// real OS threads, with barriers for __syncthreads and per-warp exchanges for the shuffles.
-// A thread that returns early drops out of every later barrier, as on the GPU.
+// fibers (user-space contexts with their own stacks) on the launching thread, with barriers for
+// __syncthreads and per-warp exchanges for the shuffles. A thread runs until it waits at a
+// barrier, then the next one runs; the order alternates between forward and backward at each
+// round, so a missing barrier between a producer and a consumer shows whichever way round they
+// are. A thread that returns early drops out of every later barrier, as on the GPU.
+//
+// Fibers, not OS threads: a barrier of a 256-thread block woke 255 sleeping OS threads through
+// one mutex (milliseconds per barrier on two cores); a fiber switch is a few dozen instructions.
 #include "emu.h"
+
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
-#include <condition_variable>
 #include <cstring>
 #include <functional>
 #include <mutex>
-#include <system_error>
-#include <thread>
 #include <vector>
+
+#if !defined(__x86_64__)
+#include <ucontext.h>
+#endif
 
 namespace emu {
 
@@ -19,29 +29,126 @@ thread_local ThreadState tl;
 
 namespace {
 
+// ---- fibers -----------------------------------------------------------------------------
+
+#if defined(__x86_64__)
+// Saves the callee-saved registers, MXCSR and the x87 control word on the current stack,
+// stores the stack pointer in *save, switches to the stack `load` and restores the same from
+// it (System V AMD64: everything else is caller-saved, so a call boundary is a full switch).
+extern "C" void pr_emu_switch(void** save, void* load);
+asm(R"(
+    .text
+    .p2align 4
+    .globl pr_emu_switch
+    .hidden pr_emu_switch
+    .type pr_emu_switch,@function
+pr_emu_switch:
+    pushq %rbp
+    pushq %rbx
+    pushq %r12
+    pushq %r13
+    pushq %r14
+    pushq %r15
+    subq $8, %rsp
+    stmxcsr (%rsp)
+    fnstcw 4(%rsp)
+    movq %rsp, (%rdi)
+    movq %rsi, %rsp
+    ldmxcsr (%rsp)
+    fldcw 4(%rsp)
+    addq $8, %rsp
+    popq %r15
+    popq %r14
+    popq %r13
+    popq %r12
+    popq %rbx
+    popq %rbp
+    ret
+    .size pr_emu_switch, .-pr_emu_switch
+)");
+#endif
+
+struct Fiber {
+#if defined(__x86_64__)
+    void* sp = nullptr;
+#else
+    ucontext_t context;
+#endif
+    ThreadState state;
+    bool done = false;
+};
+
+// One launch's fibers; lives on the launching thread's stack.
+struct Scheduler {
+    std::vector<Fiber> fibers;
+    const std::function<void(unsigned)>* body = nullptr;
+    Fiber* current = nullptr;
+#if defined(__x86_64__)
+    void* sp = nullptr;
+#else
+    ucontext_t context;
+#endif
+};
+
+thread_local Scheduler* scheduler = nullptr;
+
+// The running fiber gives way; it continues when the scheduler comes round to it again.
+void yield_fiber() {
+    Scheduler* s = scheduler;
+    Fiber* f = s->current;
+    f->state = tl;
+#if defined(__x86_64__)
+    pr_emu_switch(&f->sp, s->sp);
+#else
+    swapcontext(&f->context, &s->context);
+#endif
+}
+
+[[noreturn]] void fiber_main() {
+    Scheduler* s = scheduler;
+    Fiber* f = s->current;
+    (*s->body)((unsigned)(f - s->fibers.data()));
+    f->done = true;
+    yield_fiber();
+    __builtin_unreachable();
+}
+
+#if !defined(__x86_64__)
+void fiber_main_c() { fiber_main(); }
+#endif
+
+// Runs into fiber `f` until it yields or ends.
+void resume(Scheduler& s, Fiber& f) {
+    s.current = &f;
+    tl = f.state;
+#if defined(__x86_64__)
+    pr_emu_switch(&s.sp, f.sp);
+#else
+    swapcontext(&s.context, &f.context);
+#endif
+}
+
 // A reusable barrier whose party count shrinks when a thread leaves (returns from the kernel).
+// All of a launch's threads are fibers of one OS thread: no locks, waiting is yielding.
 class Barrier {
 public:
     void reset(unsigned parties) {
-        std::lock_guard<std::mutex> lock(mutex_);
         expected_ = parties;
         arrived_ = 0;
     }
-    // The last arriver runs `on_release` (under the lock) before anyone continues.
+    // The last arriver runs `on_release` before anyone continues.
     void arrive_and_wait(const std::function<void()>& on_release = {}) {
-        std::unique_lock<std::mutex> lock(mutex_);
         std::uint64_t generation = generation_;
         if (++arrived_ >= expected_) {
             if (on_release) on_release();
             release();
         } else {
-            released_.wait(lock, [&] { return generation_ != generation; });
+            while (generation_ == generation) yield_fiber();
         }
     }
-    // `under_lock` runs before the count shrinks, ordered with every other arrival.
-    void leave(const std::function<void()>& under_lock = {}) {
-        std::lock_guard<std::mutex> lock(mutex_);
-        if (under_lock) under_lock();
+    // `before` runs before the count shrinks.
+    void leave(const std::function<void()>& before = {}) {
+        if (before) before();
         if (expected_ > 0) expected_--;
         if (expected_ > 0 && arrived_ >= expected_) release();
     }
@@ -50,10 +157,7 @@ private:
     void release() {
         arrived_ = 0;
         generation_++;
-        released_.notify_all();
     }
-    std::mutex mutex_;
-    std::condition_variable released_;
     unsigned expected_ = 0;
     unsigned arrived_ = 0;
     std::uint64_t generation_ = 0;
@@ -65,8 +169,8 @@ struct Warp {
     // Fragments of an emulated mma.sync, one row per lane.
     unsigned mma_a[32][4] = {};
     unsigned mma_b[32][2] = {};
-    // Written by a lane as it leaves, read by lanes still exchanging: atomic.
-    std::atomic<bool> live[32] = {};
+    // Cleared by a lane as it leaves; read by lanes still exchanging.
+    bool live[32] = {};
     unsigned lanes = 0;  // lanes that exist (the last warp of a block may be partial)
 };
 
@@ -81,7 +185,7 @@ struct Block {
             Warp& warp = warps[w];
             warp.lanes = std::min(32u, threads - 32 * w);
             warp.barrier.reset(warp.lanes);
-            for (unsigned l = 0; l < 32; ++l) warp.live[l].store(l < warp.lanes);
+            for (unsigned l = 0; l < 32; ++l) warp.live[l] = l < warp.lanes;
         }
     }
 };
@@ -110,7 +214,7 @@ std::uint64_t warp_shuffle(std::uint64_t value, ShuffleMode mode, int arg, int w
     warp.barrier.arrive_and_wait();
     std::uint64_t result = value;
     if (source >= segment && source < segment + width && source < (int)warp.lanes &&
-        warp.live[source].load()) {
+        warp.live[source]) {
         result = warp.slots[source];
     }
     // Nobody may overwrite a slot before every lane has read it.
@@ -125,7 +229,7 @@ unsigned warp_ballot(int predicate) {
     warp.barrier.arrive_and_wait();
     unsigned bits = 0;
     for (unsigned l = 0; l < warp.lanes; ++l) {
-        if (warp.live[l].load() && warp.slots[l]) bits |= 1u << l;
+        if (warp.live[l] && warp.slots[l]) bits |= 1u << l;
     }
     warp.barrier.arrive_and_wait();
     return bits;
@@ -227,7 +331,11 @@ extern "C" std::size_t pr_emu_count() { return pr_emu_kernel_count; }
 extern "C" const char* pr_emu_name(std::size_t i) { return pr_emu_kernels[i].name; }
 extern "C" std::size_t pr_emu_params_size(std::size_t i) { return *pr_emu_kernels[i].params_size; }
 
-// 0: done. 1: a worker thread could not be started.
+// Stack of each emulated thread; kernels keep a few small arrays in locals. The lowest page of
+// each is a guard: an overflow faults instead of corrupting the next thread's stack.
+constexpr std::size_t kStackBytes = 128 * 1024;
+
+// 0: done. 1: the fibers' stacks could not be mapped.
 extern "C" int pr_emu_launch(std::size_t kernel, const unsigned grid[3], const unsigned block[3],
                              const void* params) {
     std::lock_guard<std::mutex> serial(launch_mutex);
@@ -245,18 +353,8 @@ extern "C" int pr_emu_launch(std::size_t kernel, const unsigned grid[3], const u
     Barrier block_done;
     block_done.reset(threads);
 
-    // Workers wait at a gate until every one of them exists: a block cannot run with threads
-    // missing, so if the OS refuses one, nobody runs and the launch reports it.
-    std::mutex gate_mutex;
-    std::condition_variable gate;
-    enum class Gate { Closed, Run, Abandon } gate_state = Gate::Closed;
-
-    auto worker = [&](unsigned t) {
-        {
-            std::unique_lock<std::mutex> lock(gate_mutex);
-            gate.wait(lock, [&] { return gate_state != Gate::Closed; });
-            if (gate_state == Gate::Abandon) return;
-        }
+    // Thread t of the block, through every block of the grid in turn.
+    std::function<void(unsigned)> body = [&](unsigned t) {
         emu::tl.block_dim = block_dim;
         emu::tl.grid_dim = grid_dim;
         emu::tl.linear_thread = t;
@@ -268,27 +366,67 @@ extern "C" int pr_emu_launch(std::size_t kernel, const unsigned grid[3], const u
             // This thread is done with the block: the block's later barriers must not wait
             // for it.
             Warp& warp = state.warps[t / 32];
-            warp.barrier.leave([&] { warp.live[t % 32].store(false); });
+            warp.barrier.leave([&] { warp.live[t % 32] = false; });
             state.sync.leave();
             block_done.arrive_and_wait([&] { state.reset(); });
         }
     };
 
-    std::vector<std::thread> pool;
-    int status = 0;
-    try {
-        pool.reserve(threads);
-        for (unsigned t = 1; t < threads; ++t) pool.emplace_back(worker, t);
-    } catch (const std::exception&) {
-        status = 1;
+    std::size_t page = (std::size_t)sysconf(_SC_PAGESIZE);
+    std::size_t bytes = kStackBytes * threads;
+    void* map = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                     -1, 0);
+    if (map == MAP_FAILED) {
+        emu::current_block = nullptr;
+        return 1;
     }
-    {
-        std::lock_guard<std::mutex> lock(gate_mutex);
-        gate_state = status == 0 ? Gate::Run : Gate::Abandon;
+    auto* stacks = static_cast<unsigned char*>(map);
+    emu::Scheduler s;
+    s.fibers.resize(threads);
+    s.body = &body;
+    for (unsigned t = 0; t < threads; ++t) {
+        unsigned char* base = stacks + kStackBytes * t;
+        mprotect(base, page, PROT_NONE);
+        emu::Fiber& f = s.fibers[t];
+#if defined(__x86_64__)
+        // A frame pr_emu_switch can return into: MXCSR and x87 control word (this thread's),
+        // six callee-saved registers, then fiber_main as the return address, which starts with
+        // the stack aligned as after a call.
+        auto* top = reinterpret_cast<std::uint64_t*>(base + kStackBytes);
+        *--top = 0;  // fiber_main's own return address: it never returns
+        *--top = reinterpret_cast<std::uint64_t>(&emu::fiber_main);
+        for (int r = 0; r < 6; ++r) *--top = 0;
+        std::uint32_t mxcsr;
+        std::uint16_t fpucw;
+        asm volatile("stmxcsr %0" : "=m"(mxcsr));
+        asm volatile("fnstcw %0" : "=m"(fpucw));
+        *--top = (std::uint64_t)mxcsr | ((std::uint64_t)fpucw << 32);
+        f.sp = top;
+#else
+        getcontext(&f.context);
+        f.context.uc_stack.ss_sp = base + page;
+        f.context.uc_stack.ss_size = kStackBytes - page;
+        f.context.uc_link = nullptr;
+        makecontext(&f.context, emu::fiber_main_c, 0);
+#endif
     }
-    gate.notify_all();
-    if (status == 0) worker(0);
-    for (auto& th : pool) th.join();
+    emu::Scheduler* outer = emu::scheduler;
+    emu::scheduler = &s;
+    emu::ThreadState saved = emu::tl;
+    // Round-robin until every thread has run every block, alternating direction per round.
+    for (bool forward = true;; forward = !forward) {
+        bool any = false;
+        for (unsigned i = 0; i < threads; ++i) {
+            emu::Fiber& f = s.fibers[forward ? i : threads - 1 - i];
+            if (f.done) continue;
+            any = true;
+            emu::resume(s, f);
+        }
+        if (!any) break;
+    }
+    emu::tl = saved;
+    emu::scheduler = outer;
+    munmap(map, bytes);
     emu::current_block = nullptr;
-    return status;
+    return 0;
 }

@@ -2,7 +2,7 @@
 // kernel source: maps the CUDA qualifiers away, gives every emulated thread its own
 // threadIdx/blockIdx, and implements __syncthreads and the warp intrinsics with real barriers.
 // Blocks run one at a time (so a function-static array is a correct __shared__), their threads
-// as real OS threads.
+// as fibers of the launching thread (emu.cpp).
 #pragma once
 
 #define PLATERESTORE_EMU 1
@@ -107,7 +107,8 @@ inline unsigned __float_as_uint(float v) { return emu::bit_cast_u32(v); }
 inline float __int_as_float(int v) { return std::bit_cast<float>(v); }
 inline int __float_as_int(float v) { return std::bit_cast<int>(v); }
 
-// Atomics: real atomic read-modify-writes on host memory (emulated threads are real threads).
+// Atomics: real atomic read-modify-writes on host memory (a launch's threads are fibers of one
+// OS thread, but the host code around a launch is not).
 template <typename T>
 T atomicAdd(T* address, T value) { return std::atomic_ref<T>(*address).fetch_add(value); }
 template <typename T>

@@ -8,6 +8,19 @@ typedef struct SelftestParams {
     int pad_;
 } SelftestParams;
 
+// Races on purpose: each thread reads its neighbours' shared-memory slots (t + 1 and t − 1,
+// its own at the ends) with no barrier after the writes. Correct code would read
+// block·1000 + that index; the emulator must let both races show, whichever neighbour is the
+// writer. out[2i] = the slot of t + 1, out[2i + 1] = the slot of t − 1.
+extern "C" __global__ void selftest_missing_barrier(const SelftestParams p) {
+    __shared__ int tile[1024];
+    int t = (int)threadIdx.x, n = (int)blockDim.x;
+    int i = (int)(blockIdx.x * blockDim.x) + t;
+    tile[t] = (int)blockIdx.x * 1000 + t;
+    ((int*)p.out)[2 * i] = tile[t + 1 < n ? t + 1 : t];
+    ((int*)p.out)[2 * i + 1] = tile[t > 0 ? t - 1 : t];
+}
+
 // out[i] = the index the mirror thread of the same block wrote to shared memory.
 extern "C" __global__ void selftest_block_reverse(const SelftestParams p) {
     __shared__ int tile[1024];

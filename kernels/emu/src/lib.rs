@@ -40,8 +40,8 @@ pub enum EmuError {
     },
     #[error("bad launch shape: {0}")]
     BadShape(String),
-    #[error("the OS refused the threads the launch needs")]
-    NoThreads,
+    #[error("the OS refused the memory for the launch's thread stacks")]
+    NoStacks,
 }
 
 mod ffi {
@@ -77,9 +77,9 @@ pub const MAX_BLOCK_THREADS: u32 = 1024;
 
 /// Runs `kernel<<<grid, block>>>(params)` on the CPU and returns when every block is done.
 ///
-/// Launches are serialised process-wide; a block's threads run as real threads, so
-/// `__syncthreads` and warp intrinsics behave as on the GPU (including threads that return
-/// early).
+/// Launches are serialised process-wide; a block's threads run as fibers with their own stacks
+/// and state, so `__syncthreads` and warp intrinsics behave as on the GPU (including threads
+/// that return early).
 ///
 /// # Safety
 /// The kernel dereferences the addresses inside `params` (device pointers become host
@@ -125,7 +125,7 @@ pub unsafe fn launch<P: Copy>(
     };
     match rc {
         0 => Ok(()),
-        _ => Err(EmuError::NoThreads),
+        _ => Err(EmuError::NoStacks),
     }
 }
 
@@ -212,6 +212,41 @@ mod tests {
                 assert_eq!(out[(b * live + t) as usize], ((t + 1) % live) * 10 + b);
             }
         }
+    }
+
+    #[test]
+    fn a_missing_barrier_shows_whichever_thread_writes_first() {
+        // Threads run in turn, forwards in one round and backwards in the next: a read of a
+        // neighbour's write with no barrier between sees the stale slot in some block whether
+        // the writer is the lower or the higher thread, so such a kernel fails its tests here
+        // instead of passing by the luck of the order.
+        let (blocks, threads) = (4u32, 64u32);
+        let mut out = vec![-1i32; 2 * (blocks * threads) as usize];
+        let p = params(&mut out, 0);
+        // SAFETY: out holds 2 ints per thread of every block.
+        unsafe { launch("selftest_missing_barrier", blocks, threads, &p) }.unwrap();
+        let n = threads as i32;
+        // Per block, the threads that read a slot before the neighbour above / below wrote it.
+        let (mut from_above, mut from_below) = (0, 0);
+        for b in 0..blocks as i32 {
+            let stale = |k: usize, want: &dyn Fn(i32) -> i32| {
+                (0..n)
+                    .filter(|&t| out[2 * (b * n + t) as usize + k] != b * 1000 + want(t))
+                    .count()
+            };
+            from_above = stale(0, &|t| (t + 1).min(n - 1)).max(from_above);
+            from_below = stale(1, &|t| (t - 1).max(0)).max(from_below);
+        }
+        // In a block run in the writer's wrong order nearly every reader is early.
+        let most = threads as usize / 2;
+        assert!(
+            from_above > most,
+            "reads of thread t + 1's write: {from_above} early"
+        );
+        assert!(
+            from_below > most,
+            "reads of thread t − 1's write: {from_below} early"
+        );
     }
 
     #[test]
