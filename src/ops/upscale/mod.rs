@@ -349,28 +349,40 @@ pub fn render(
         }
         Mode::Enhance => crop(&plate, ext),
     };
-    let mut out = crop(&base, inside);
-    if let Some(net) = net {
-        let n = run_network(params, net, &plate, frame, ext, device, abort, progress)?;
-        report = n.1;
-        let mut detail = detail_layer(&n.0, &base, params.encoding, net.encoding());
-        gate(&mut detail, &plate, frame, params.scale(), params.encoding);
-        let d = if params.colour_lock {
-            locked(&detail, out_frame, inside)
-        } else {
-            crop(&detail, inside)
-        };
-        let k = params.detail;
-        out.data
-            .par_chunks_mut(4)
-            .zip(d.data.par_chunks(3))
-            .for_each(|(o, d)| {
+    // The detail over `inside` (over `ext` without Colour lock), in the plate's encoding.
+    let detail = match net {
+        Some(net) => {
+            let (mut d, r) = run_network(params, net, &plate, frame, ext, device, abort, progress)?;
+            report = r;
+            subtract_base(&mut d, &base, params.encoding, net.encoding());
+            gate(&mut d, &plate, frame, params.scale(), params.encoding);
+            Some(if params.colour_lock {
+                locked(&d, out_frame, inside)
+            } else {
+                d
+            })
+        }
+        None => None,
+    };
+    // Output = base + Detail × detail, written straight to the host's image.
+    let (k, clamp_alpha) = (params.detail, params.mode == Mode::Resize);
+    let w = inside.width() as usize;
+    (inside.y1..inside.y2).into_par_iter().for_each(|y| {
+        let mut row = vec![[0.0f32; 4]; w];
+        for (i, px) in row.iter_mut().enumerate() {
+            let x = inside.x1 + i as i32;
+            let b = base.pixel(x, y);
+            let mut v = [b[0], b[1], b[2], b[3]];
+            if let Some(d) = &detail {
+                let d = d.pixel(x, y);
                 for c in 0..3 {
-                    o[c] += k * d[c];
+                    v[c] += k * d[c];
                 }
-            });
-    }
-    write_out(&out, dst, params.premultiplied, params.mode == Mode::Resize);
+            }
+            *px = output_pixel(v, params.premultiplied, clamp_alpha);
+        }
+        dst.write_row(y, inside.x1, &row);
+    });
     Ok(report)
 }
 
@@ -538,19 +550,17 @@ fn run_network(
     Ok((result, report))
 }
 
-/// Network output (model encoding) minus the base (plate encoding), in the plate's encoding.
-fn detail_layer(net: &Planar, base: &Planar, plate: Encoding, model: Encoding) -> Planar {
-    let mut d = Planar::zeros(net.rect, 3);
-    d.data
+/// Network output (model encoding) minus the base (plate encoding), in the plate's encoding,
+/// in place.
+fn subtract_base(net: &mut Planar, base: &Planar, plate: Encoding, model: Encoding) {
+    net.data
         .par_chunks_mut(3)
-        .zip(net.data.par_chunks(3))
         .zip(base.data.par_chunks(4))
-        .for_each(|((d, n), b)| {
+        .for_each(|(n, b)| {
             for c in 0..3 {
-                d[c] = model.convert(plate, n[c]) - b[c];
+                n[c] = model.convert(plate, n[c]) - b[c];
             }
         });
-    d
 }
 
 /// The input pixel nearest to each output pixel's centre, over an output region.
@@ -767,29 +777,16 @@ fn locked(d: &Planar, frame: Rect, window: Rect) -> Planar {
     out
 }
 
-/// Writes the result; `clamp_alpha`: a resampled alpha is clamped to 0..1 (Lanczos lobes).
-pub(crate) fn write_out(
-    out: &Planar,
-    dst: &ImageViewMut<'_>,
-    premultiplied: bool,
-    clamp_alpha: bool,
-) {
-    let r = out.rect;
-    let w = r.width() as usize;
-    (r.y1..r.y2).into_par_iter().for_each(|y| {
-        let mut row = vec![[0.0f32; 4]; w];
-        let i = out.index(r.x1, y);
-        for (px, v) in row.iter_mut().zip(out.data[i..i + 4 * w].chunks(4)) {
-            let a = if clamp_alpha {
-                v[3].clamp(0.0, 1.0)
-            } else {
-                v[3]
-            };
-            let k = if premultiplied { a } else { 1.0 };
-            *px = [v[0] * k, v[1] * k, v[2] * k, a];
-        }
-        dst.write_row(y, r.x1, &row);
-    });
+/// One output pixel from an un-premultiplied RGBA result: alpha clamped to 0..1 when
+/// `clamp_alpha` (a resampled alpha: Lanczos lobes), colour premultiplied when the plate was.
+fn output_pixel(v: [f32; 4], premultiplied: bool, clamp_alpha: bool) -> [f32; 4] {
+    let a = if clamp_alpha {
+        v[3].clamp(0.0, 1.0)
+    } else {
+        v[3]
+    };
+    let k = if premultiplied { a } else { 1.0 };
+    [v[0] * k, v[1] * k, v[2] * k, a]
 }
 
 pub(crate) fn grow(r: Rect, d: i32) -> Rect {
