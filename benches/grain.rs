@@ -11,7 +11,10 @@
 use criterion::{black_box, criterion_group, Criterion, Throughput};
 use platerestore::image::{ImageBuf, Rect};
 use platerestore::ops::grain::{run_cpu, GrainParams, GrainPreset, InputEncoding};
-use platerestore::ops::{pixel::map_rows_into, NeverAbort};
+use platerestore::ops::NeverAbort;
+
+mod common;
+use common::{copy, median};
 
 const W: i32 = 3840;
 const H: i32 = 2160;
@@ -23,19 +26,6 @@ fn plate() -> ImageBuf {
         let v = y as f32 / H as f32;
         [u, 0.5 * (u + v), v, 1.0]
     })
-}
-
-/// The copy the ratios are taken against.
-fn copy(src: &ImageBuf, dst: &mut ImageBuf) {
-    let win = src.bounds();
-    map_rows_into(
-        &src.view(),
-        &dst.view_mut(),
-        win,
-        &NeverAbort,
-        |_, _, s, d| d.copy_from_slice(s),
-    )
-    .unwrap()
 }
 
 fn bench(c: &mut Criterion) {
@@ -99,11 +89,6 @@ fn cpu_seconds() -> f64 {
     let ticks: f64 = f.get(11).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0)
         + f.get(12).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
     ticks / 100.0 // USER_HZ is 100 on Linux
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
 }
 
 fn ratio() {

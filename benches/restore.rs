@@ -12,10 +12,12 @@ use platerestore::color::Encoding;
 use platerestore::image::{ImageBuf, Rect};
 use platerestore::nn::cpu::RunOptions;
 use platerestore::nn::NetDevice;
-use platerestore::ops::pixel::map_rows_into;
 use platerestore::ops::restore::{self, DebandParams, Method, RestoreParams};
 use platerestore::ops::NeverAbort;
 use std::time::Instant;
+
+mod common;
+use common::{copy, median};
 
 const W: i32 = 1920;
 const H: i32 = 1080;
@@ -86,18 +88,6 @@ fn run(p: &RestoreParams, src: &ImageBuf, dst: &mut ImageBuf) {
     .unwrap();
 }
 
-fn copy(src: &ImageBuf, dst: &mut ImageBuf) {
-    let win = src.bounds();
-    map_rows_into(
-        &src.view(),
-        &dst.view_mut(),
-        win,
-        &NeverAbort,
-        |_, _, s, d| d.copy_from_slice(s),
-    )
-    .unwrap()
-}
-
 fn bench(c: &mut Criterion) {
     let src = plate();
     let mut dst = src.clone();
@@ -109,11 +99,6 @@ fn bench(c: &mut Criterion) {
         g.bench_function(name, |b| b.iter(|| run(&p, &src, &mut dst)));
     }
     g.finish();
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
 }
 
 fn ratio() {
