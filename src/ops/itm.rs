@@ -544,102 +544,149 @@ fn highlight_nits(y: f64, reference: f64, peak: f64, boost: f64) -> f64 {
     reference * (range * (u + boost * u * u * (1.0 - u))).exp()
 }
 
-/// Step 4: BT.2020 linear SDR light → BT.2020 display light in cd/m².
-fn expand(params: &ItmParams, s: [f64; 3]) -> [f64; 3] {
-    let peak = params.peak_nits as f64;
-    let reference = params.reference_white_nits as f64;
-    let luma = gamut::luminance_weights(&gamut::REC2020);
-    match params.method {
-        ItmMethod::Bt2446A => {
-            let p = s.map(transfer::bt1886_inverse_eotf);
-            let y = dot(method_a::LUMA, p);
-            let y_hdr = method_a::luma_hdr(y);
-            let sc = method_a::chroma_scale(y);
-            let cb = sc * (p[2] - y) / 1.8814;
-            let cr = sc * (p[0] - y) / 1.4746;
-            let rgb = [
-                y_hdr + 1.4746 * cr,
-                y_hdr - 0.16455 * cb - 0.57135 * cr,
-                y_hdr + 1.8814 * cb,
-            ];
-            let display = method_a::PeakMap::new(reference, peak);
-            rgb.map(|v| display.nits(1000.0 * (v.clamp(0.0, 1000.0) / 1000.0).powf(2.4)))
+/// The reference with everything that depends only on the parameters worked out once: the
+/// primaries' matrices, the luma weights, Method C's crosstalk inverse and Method A's
+/// [`method_a::PeakMap`] (a 200-step bisection). Per colour it performs exactly the arithmetic
+/// of [`itm_pixel_reference`], which builds one for a single colour; tests that sweep many
+/// colours build one per parameter set.
+#[derive(Debug, Clone, Copy)]
+pub struct ItmReference {
+    params: ItmParams,
+    peak: f64,
+    reference: f64,
+    input_to_bt2020: Mat3,
+    bt2020_to_output: Mat3,
+    /// BT.2020 luma weights (steps 4–6 work in BT.2020 light).
+    luma: [f64; 3],
+    /// The output primaries' luma weights (HLG's inverse OOTF).
+    output_luma: [f64; 3],
+    crosstalk: Mat3,
+    crosstalk_inverse: Mat3,
+    peak_map: method_a::PeakMap,
+}
+
+impl ItmReference {
+    pub fn new(params: &ItmParams) -> ItmReference {
+        let peak = params.peak_nits as f64;
+        let reference = params.reference_white_nits as f64;
+        let a = method_c::ALPHA;
+        let crosstalk = [
+            [1.0 - 2.0 * a, a, a],
+            [a, 1.0 - 2.0 * a, a],
+            [a, a, 1.0 - 2.0 * a],
+        ];
+        ItmReference {
+            params: *params,
+            peak,
+            reference,
+            input_to_bt2020: params.input_to_bt2020(),
+            bt2020_to_output: params.bt2020_to_output(),
+            luma: gamut::luminance_weights(&gamut::REC2020),
+            output_luma: gamut::luminance_weights(params.output_primaries.space()),
+            crosstalk,
+            crosstalk_inverse: gamut::mat_inverse(&crosstalk),
+            peak_map: method_a::PeakMap::new(reference, peak),
         }
-        ItmMethod::Bt2446C => {
-            let a = method_c::ALPHA;
-            let crosstalk = [
-                [1.0 - 2.0 * a, a, a],
-                [a, 1.0 - 2.0 * a, a],
-                [a, a, 1.0 - 2.0 * a],
-            ];
-            let c = gamut::mat_vec(&crosstalk, s);
-            let y = dot(luma, c);
-            if y <= 0.0 {
-                return [0.0; 3];
+    }
+
+    /// Step 4: BT.2020 linear SDR light → BT.2020 display light in cd/m².
+    fn expand(&self, s: [f64; 3]) -> [f64; 3] {
+        match self.params.method {
+            ItmMethod::Bt2446A => {
+                let p = s.map(transfer::bt1886_inverse_eotf);
+                let y = dot(method_a::LUMA, p);
+                let y_hdr = method_a::luma_hdr(y);
+                let sc = method_a::chroma_scale(y);
+                let cb = sc * (p[2] - y) / 1.8814;
+                let cr = sc * (p[0] - y) / 1.4746;
+                let rgb = [
+                    y_hdr + 1.4746 * cr,
+                    y_hdr - 0.16455 * cb - 0.57135 * cr,
+                    y_hdr + 1.8814 * cb,
+                ];
+                rgb.map(|v| {
+                    self.peak_map
+                        .nits(1000.0 * (v.clamp(0.0, 1000.0) / 1000.0).powf(2.4))
+                })
             }
-            let y_hdr = method_c::inverse(y * method_c::SDR_WHITE_PERCENT);
-            let scale = y_hdr / y;
-            gamut::mat_vec(&gamut::mat_inverse(&crosstalk), c.map(|v| v * scale))
+            ItmMethod::Bt2446C => {
+                let c = gamut::mat_vec(&self.crosstalk, s);
+                let y = dot(self.luma, c);
+                if y <= 0.0 {
+                    return [0.0; 3];
+                }
+                let y_hdr = method_c::inverse(y * method_c::SDR_WHITE_PERCENT);
+                let scale = y_hdr / y;
+                gamut::mat_vec(&self.crosstalk_inverse, c.map(|v| v * scale))
+            }
+            ItmMethod::DisplayReferred => {
+                let y = dot(self.luma, s);
+                if y <= 0.0 {
+                    return [0.0; 3];
+                }
+                let l = display_referred_nits(y, self.reference, self.peak);
+                s.map(|v| v * l / y)
+            }
         }
-        ItmMethod::DisplayReferred => {
-            let y = dot(luma, s);
-            if y <= 0.0 {
-                return [0.0; 3];
+    }
+
+    /// [`itm_display_light_reference`].
+    pub fn display_light(&self, rgb: [f64; 3]) -> [f64; 3] {
+        let params = &self.params;
+        let (luma, reference) = (self.luma, self.reference);
+        let lin = rgb.map(|v| decode_input(params.input_encoding, clamp_signal(v)));
+        let s = gamut::mat_vec(&self.input_to_bt2020, lin);
+        let mut hdr = self.expand(s);
+        if params.highlight_active() {
+            let y = dot(luma, hdr);
+            if y > 0.0 {
+                let k = highlight_nits(y, reference, self.peak, params.highlight_boost as f64) / y;
+                hdr = hdr.map(|v| v * k);
             }
-            let l = display_referred_nits(y, reference, peak);
-            s.map(|v| v * l / y)
+        }
+        if params.saturation != 1.0 {
+            let y = dot(luma, hdr);
+            let sat = params.saturation as f64;
+            hdr = hdr.map(|v| y + sat * (v - y));
+        }
+        if params.mix != 1.0 {
+            let mix = params.mix as f64;
+            for (h, sdr) in hdr.iter_mut().zip(s) {
+                *h = mix * *h + (1.0 - mix) * reference * sdr;
+            }
+        }
+        hdr
+    }
+
+    /// [`itm_pixel_reference`].
+    pub fn pixel(&self, rgb: [f64; 3]) -> [f64; 3] {
+        let params = &self.params;
+        let out = gamut::mat_vec(&self.bt2020_to_output, self.display_light(rgb));
+        match params.output_transfer {
+            OutputTransfer::Pq => out.map(transfer::pq_inverse_eotf),
+            OutputTransfer::Hlg => {
+                let scene = transfer::hlg_inverse_ootf(out, self.peak, self.output_luma);
+                scene.map(|e| transfer::hlg_oetf(e.min(1.0)))
+            }
+            OutputTransfer::SceneLinear => {
+                let scale =
+                    params.linear_reference_white as f64 / params.reference_white_nits as f64;
+                out.map(|v| v * scale)
+            }
         }
     }
 }
 
 /// BT.2020 display light in cd/m² after steps 1–7, before the output primaries and encoding.
 pub fn itm_display_light_reference(params: &ItmParams, rgb: [f64; 3]) -> [f64; 3] {
-    let peak = params.peak_nits as f64;
-    let reference = params.reference_white_nits as f64;
-    let luma = gamut::luminance_weights(&gamut::REC2020);
-    let lin = rgb.map(|v| decode_input(params.input_encoding, clamp_signal(v)));
-    let s = gamut::mat_vec(&params.input_to_bt2020(), lin);
-    let mut hdr = expand(params, s);
-    if params.highlight_active() {
-        let y = dot(luma, hdr);
-        if y > 0.0 {
-            let k = highlight_nits(y, reference, peak, params.highlight_boost as f64) / y;
-            hdr = hdr.map(|v| v * k);
-        }
-    }
-    if params.saturation != 1.0 {
-        let y = dot(luma, hdr);
-        let sat = params.saturation as f64;
-        hdr = hdr.map(|v| y + sat * (v - y));
-    }
-    if params.mix != 1.0 {
-        let mix = params.mix as f64;
-        for (h, sdr) in hdr.iter_mut().zip(s) {
-            *h = mix * *h + (1.0 - mix) * reference * sdr;
-        }
-    }
-    hdr
+    ItmReference::new(params).display_light(rgb)
 }
 
 /// The exact inverse tone map of one un-premultiplied colour: input code values → output code
 /// values (PQ/HLG signal, or scene-linear). `params` should have passed [`ItmParams::validate`];
 /// other values give unspecified numbers, never a panic.
 pub fn itm_pixel_reference(params: &ItmParams, rgb: [f64; 3]) -> [f64; 3] {
-    let hdr = itm_display_light_reference(params, rgb);
-    let out = gamut::mat_vec(&params.bt2020_to_output(), hdr);
-    let peak = params.peak_nits as f64;
-    match params.output_transfer {
-        OutputTransfer::Pq => out.map(transfer::pq_inverse_eotf),
-        OutputTransfer::Hlg => {
-            let luma = gamut::luminance_weights(params.output_primaries.space());
-            let scene = transfer::hlg_inverse_ootf(out, peak, luma);
-            scene.map(|e| transfer::hlg_oetf(e.min(1.0)))
-        }
-        OutputTransfer::SceneLinear => {
-            let scale = params.linear_reference_white as f64 / params.reference_white_nits as f64;
-            out.map(|v| v * scale)
-        }
-    }
+    ItmReference::new(params).pixel(rgb)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -750,66 +797,6 @@ macro_rules! per_channel {
                 $body
             },
         ]
-    }};
-}
-
-/// Runs `$body` with `$m`, `$t` bound as consts to the method's and the output transfer's
-/// `u32` values, so each of the nine combinations is compiled as its own loop.
-macro_rules! for_each_variant {
-    ($method:expr, $transfer:expr, |$m:ident, $t:ident| $body:expr) => {{
-        const A: u32 = ItmMethod::Bt2446A as u32;
-        const C: u32 = ItmMethod::Bt2446C as u32;
-        const D: u32 = ItmMethod::DisplayReferred as u32;
-        const PQ: u32 = OutputTransfer::Pq as u32;
-        const HLG: u32 = OutputTransfer::Hlg as u32;
-        const LIN: u32 = OutputTransfer::SceneLinear as u32;
-        match ($method, $transfer) {
-            (A, PQ) => {
-                const $m: u32 = A;
-                const $t: u32 = PQ;
-                $body
-            }
-            (A, HLG) => {
-                const $m: u32 = A;
-                const $t: u32 = HLG;
-                $body
-            }
-            (A, _) => {
-                const $m: u32 = A;
-                const $t: u32 = LIN;
-                $body
-            }
-            (C, PQ) => {
-                const $m: u32 = C;
-                const $t: u32 = PQ;
-                $body
-            }
-            (C, HLG) => {
-                const $m: u32 = C;
-                const $t: u32 = HLG;
-                $body
-            }
-            (C, _) => {
-                const $m: u32 = C;
-                const $t: u32 = LIN;
-                $body
-            }
-            (_, PQ) => {
-                const $m: u32 = D;
-                const $t: u32 = PQ;
-                $body
-            }
-            (_, HLG) => {
-                const $m: u32 = D;
-                const $t: u32 = HLG;
-                $body
-            }
-            (_, _) => {
-                const $m: u32 = D;
-                const $t: u32 = LIN;
-                $body
-            }
-        }
     }};
 }
 
@@ -1065,59 +1052,65 @@ impl ItmPrepared {
         }
     }
 
-    /// `V::N` RGBA pixels from `src` into `dst`: un-premultiply, [`Self::process`],
-    /// re-premultiply; alpha is stored as read.
+    /// `V::N` RGBA pixels from `src` into `dst` through [`Self::process`]; alpha is stored as
+    /// read. `PREMULTIPLIED`: colour is divided by alpha before and multiplied after (alpha ≤ 0
+    /// or NaN gives factor 0, so that colour comes out 0).
     #[inline(always)]
-    fn pixels<V: Lanes, const METHOD: u32, const TRANSFER: u32>(
+    fn pixels<V: Lanes, const METHOD: u32, const TRANSFER: u32, const PREMULTIPLIED: bool>(
         &self,
         src: &[[f32; 4]],
         dst: &mut [[f32; 4]],
     ) {
         let [r, g, b, a] = V::load(src);
-        let [r, g, b] = if self.constants.premultiplied == 0 {
-            self.process::<V, METHOD, TRANSFER>([r, g, b])
-        } else {
-            // Divide by alpha before and multiply after; alpha ≤ 0 or NaN gives factor 0, so
-            // that colour comes out 0.
+        let [r, g, b] = if PREMULTIPLIED {
             let zero = V::splat(0.0);
             let before = V::if_gt(a, zero, V::splat(1.0) / a, zero);
             let after = V::if_gt(a, zero, a, zero);
             let out = self.process::<V, METHOD, TRANSFER>([r * before, g * before, b * before]);
             per_channel!(out, |v| v * after)
+        } else {
+            self.process::<V, METHOD, TRANSFER>([r, g, b])
         };
         V::store([r, g, b, a], dst);
     }
 
-    /// A row, `src` into `dst` (equal lengths): `V::N` pixels at a time, then `T::N` at a time,
-    /// then one by one (the same arithmetic in every case). Inlined so that each build of
-    /// [`Self::apply_row`] gets its own machine code.
+    /// A row, `src` into `dst` (equal lengths), `V::N` pixels at a time: one inlined copy of
+    /// the pipeline per alpha mode, at one width (each copy is thousands of lines for LLVM to
+    /// optimise; a copy for each of three widths made the ITM most of the crate's compile
+    /// time). The last pixels of a row are padded with zeros to a whole vector in a buffer:
+    /// lanes never interact, so the padding cannot change the bits they get. Inlined so that
+    /// each build of [`Self::apply_row`] gets its own machine code.
     #[inline(always)]
-    fn row<V: Lanes, T: Lanes, const METHOD: u32, const TRANSFER: u32>(
+    fn row<V: Lanes, const METHOD: u32, const TRANSFER: u32>(
         &self,
         src: &[[f32; 4]],
         dst: &mut [[f32; 4]],
     ) {
+        const { assert!(V::N <= MAX_LANES) };
         debug_assert_eq!(src.len(), dst.len());
-        let split = src.len() / V::N * V::N;
-        let (src_main, src_rest) = src.split_at(split);
-        let (dst_main, dst_rest) = dst.split_at_mut(split);
-        for (s, d) in src_main
-            .chunks_exact(V::N)
-            .zip(dst_main.chunks_exact_mut(V::N))
-        {
-            self.pixels::<V, METHOD, TRANSFER>(s, d);
-        }
-        let split = src_rest.len() / T::N * T::N;
-        let (src_mid, src_rest) = src_rest.split_at(split);
-        let (dst_mid, dst_rest) = dst_rest.split_at_mut(split);
-        for (s, d) in src_mid
-            .chunks_exact(T::N)
-            .zip(dst_mid.chunks_exact_mut(T::N))
-        {
-            self.pixels::<T, METHOD, TRANSFER>(s, d);
-        }
-        for (s, d) in src_rest.chunks_exact(1).zip(dst_rest.chunks_exact_mut(1)) {
-            self.pixels::<Wide<1>, METHOD, TRANSFER>(s, d);
+        let premultiplied = self.constants.premultiplied != 0;
+        let mut staged = [[0.0f32; 4]; MAX_LANES];
+        let mut result = [[0.0f32; 4]; MAX_LANES];
+        for (s, d) in src.chunks(V::N).zip(dst.chunks_mut(V::N)) {
+            let whole = s.len() == V::N;
+            if !whole {
+                staged[..s.len()].copy_from_slice(s);
+                staged[s.len()..V::N].fill([0.0; 4]);
+            }
+            // One call site per mode, reading and writing the row or the buffer.
+            let (from, to): (&[[f32; 4]], &mut [[f32; 4]]) = if whole {
+                (s, &mut *d)
+            } else {
+                (&staged[..V::N], &mut result[..V::N])
+            };
+            if premultiplied {
+                self.pixels::<V, METHOD, TRANSFER, true>(from, to);
+            } else {
+                self.pixels::<V, METHOD, TRANSFER, false>(from, to);
+            }
+            if !whole {
+                d.copy_from_slice(&result[..d.len()]);
+            }
         }
     }
 
@@ -1138,44 +1131,17 @@ impl ItmPrepared {
         self.apply_row_portable(src, dst);
     }
 
+    /// The portable build of the row loop, for this method and output transfer.
     fn apply_row_portable(&self, src: &[[f32; 4]], dst: &mut [[f32; 4]]) {
-        let c = &self.constants;
-        for_each_variant!(c.method, c.output_transfer, |M, T| self
-            .row_portable::<M, T>(src, dst))
-    }
-
-    /// One variant's portable row loop. Each variant is a function of its own (never inlined
-    /// into the dispatcher): with all nine inlined into one, that single function was 60 k
-    /// lines of LLVM IR and LLVM's super-linear passes spent most of the crate's build on it.
-    #[inline(never)]
-    fn row_portable<const METHOD: u32, const TRANSFER: u32>(
-        &self,
-        src: &[[f32; 4]],
-        dst: &mut [[f32; 4]],
-    ) {
-        self.row::<Wide<PORTABLE_LANES>, Wide<1>, METHOD, TRANSFER>(src, dst)
+        dispatch_rows!(self, src, dst, portable_a, portable_c, portable_d)
     }
 
     /// The row loop compiled for AVX2, on groups of [`Avx2`] vectors.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
     unsafe fn apply_row_avx2(&self, src: &[[f32; 4]], dst: &mut [[f32; 4]]) {
-        let c = &self.constants;
-        for_each_variant!(c.method, c.output_transfer, |M, T| self
-            .row_avx2::<M, T>(src, dst))
-    }
-
-    /// One variant's AVX2 row loop, a function of its own for the reason given at
-    /// [`Self::row_portable`] (86 k lines of IR when all were inlined into the dispatcher).
-    #[cfg(target_arch = "x86_64")]
-    #[inline(never)]
-    #[target_feature(enable = "avx2")]
-    unsafe fn row_avx2<const METHOD: u32, const TRANSFER: u32>(
-        &self,
-        src: &[[f32; 4]],
-        dst: &mut [[f32; 4]],
-    ) {
-        self.row::<Group<Avx2, AVX2_GROUP>, Avx2, METHOD, TRANSFER>(src, dst)
+        // SAFETY: the caller guarantees AVX2, which is all the AVX2 builds need.
+        unsafe { dispatch_rows!(self, src, dst, avx2_a, avx2_c, avx2_d) }
     }
 
     /// One RGBA pixel, exactly as a render computes it: alpha kept, premultiplication honoured.
@@ -1186,12 +1152,19 @@ impl ItmPrepared {
     }
 
     /// Steps 1–9 for one un-premultiplied colour (input code values → output values), with
-    /// the same arithmetic as a render.
+    /// the same arithmetic as a render: the colour is a pixel of alpha 1, which premultiplied
+    /// or not is divided and multiplied by exactly 1.
     pub fn apply_rgb(&self, rgb: [f32; 3]) -> [f32; 3] {
-        let c = &self.constants;
-        let out = for_each_variant!(c.method, c.output_transfer, |M, T| self
-            .process::<Wide<1>, M, T>(rgb.map(|v| Wide([v]))));
-        out.map(|v| v.0[0])
+        let [r, g, b, _] = self.apply_pixel([rgb[0], rgb[1], rgb[2], 1.0]);
+        [r, g, b]
+    }
+
+    /// [`Self::apply_rgb`] for many colours at once, at the speed of a row.
+    pub fn apply_rgbs(&self, rgb: &[[f32; 3]]) -> Vec<[f32; 3]> {
+        let src: Vec<[f32; 4]> = rgb.iter().map(|c| [c[0], c[1], c[2], 1.0]).collect();
+        let mut dst = vec![[0.0; 4]; src.len()];
+        self.apply_row(&src, &mut dst);
+        dst.into_iter().map(|[r, g, b, _]| [r, g, b]).collect()
     }
 
     /// Runs over `window` (clipped to the destination), reading `src` and writing `dst`.
@@ -1205,6 +1178,72 @@ impl ItmPrepared {
         map_rows_into(src, dst, window, abort, |_, _, s, d| self.apply_row(s, d))
     }
 }
+
+/// Calls the build of the row loop for the prepared method (one module per method) and output
+/// transfer (a const parameter), so each of the nine combinations is a loop of its own.
+macro_rules! dispatch_rows {
+    ($self:ident, $src:ident, $dst:ident, $a:ident, $c:ident, $d:ident) => {{
+        const A: u32 = ItmMethod::Bt2446A as u32;
+        const C: u32 = ItmMethod::Bt2446C as u32;
+        const PQ: u32 = OutputTransfer::Pq as u32;
+        const HLG: u32 = OutputTransfer::Hlg as u32;
+        const LIN: u32 = OutputTransfer::SceneLinear as u32;
+        match ($self.constants.method, $self.constants.output_transfer) {
+            (A, PQ) => $a::row::<PQ>($self, $src, $dst),
+            (A, HLG) => $a::row::<HLG>($self, $src, $dst),
+            (A, _) => $a::row::<LIN>($self, $src, $dst),
+            (C, PQ) => $c::row::<PQ>($self, $src, $dst),
+            (C, HLG) => $c::row::<HLG>($self, $src, $dst),
+            (C, _) => $c::row::<LIN>($self, $src, $dst),
+            (_, PQ) => $d::row::<PQ>($self, $src, $dst),
+            (_, HLG) => $d::row::<HLG>($self, $src, $dst),
+            (_, _) => $d::row::<LIN>($self, $src, $dst),
+        }
+    }};
+}
+use dispatch_rows;
+
+/// The builds of the row loop, one module per method and instruction set. Each variant is a
+/// function of its own, never inlined into the dispatcher (all nine inlined into one made a
+/// single function of 60–86 k lines of LLVM IR, and LLVM's passes are super-linear in a
+/// function's size); and rustc compiles each module as a codegen unit of its own, so the
+/// builds are optimised in parallel and an edit of the pipeline recompiles them side by side.
+macro_rules! row_builds {
+    ($module:ident, $method:ident, portable) => {
+        mod $module {
+            use super::*;
+            #[inline(never)]
+            pub(super) fn row<const TRANSFER: u32>(
+                p: &ItmPrepared,
+                src: &[[f32; 4]],
+                dst: &mut [[f32; 4]],
+            ) {
+                p.row::<Wide<PORTABLE_LANES>, { ItmMethod::$method as u32 }, TRANSFER>(src, dst)
+            }
+        }
+    };
+    ($module:ident, $method:ident, avx2) => {
+        #[cfg(target_arch = "x86_64")]
+        mod $module {
+            use super::*;
+            #[inline(never)]
+            #[target_feature(enable = "avx2")]
+            pub(super) unsafe fn row<const TRANSFER: u32>(
+                p: &ItmPrepared,
+                src: &[[f32; 4]],
+                dst: &mut [[f32; 4]],
+            ) {
+                p.row::<Group<Avx2, AVX2_GROUP>, { ItmMethod::$method as u32 }, TRANSFER>(src, dst)
+            }
+        }
+    };
+}
+row_builds!(portable_a, Bt2446A, portable);
+row_builds!(portable_c, Bt2446C, portable);
+row_builds!(portable_d, DisplayReferred, portable);
+row_builds!(avx2_a, Bt2446A, avx2);
+row_builds!(avx2_c, Bt2446C, avx2);
+row_builds!(avx2_d, DisplayReferred, avx2);
 
 fn cpu_has_avx2() -> bool {
     #[cfg(target_arch = "x86_64")]
@@ -1233,6 +1272,9 @@ const PORTABLE_LANES: usize = 8;
 
 /// AVX2 vectors processed side by side.
 const AVX2_GROUP: usize = 8;
+
+/// The widest vector a row loop may use, in pixels (the padded tail's buffer).
+const MAX_LANES: usize = 64;
 
 /// The CPU render: validates, prepares, and runs over `window`.
 pub fn run_cpu(

@@ -4,9 +4,8 @@
 //! every width and instruction set gives the same bits, and so does the CUDA kernel, which
 //! performs the same operations per pixel.
 //!
-//! - [`Wide<N>`]: `N` plain `f32`s, one loop per operation. `Wide<1>` is one pixel (row tails,
-//!   single colours); `Wide<8>` is the portable row loop, which the compiler vectorises with
-//!   whatever the build targets.
+//! - [`Wide<N>`]: `N` plain `f32`s, one loop per operation. `Wide<8>` is the portable row
+//!   loop, which the compiler vectorises with whatever the build targets.
 //! - [`Avx2`] (x86-64): eight lanes in one AVX2 register, the whole pipeline held in registers
 //!   (no per-step arrays in memory), table reads as hardware gathers.
 

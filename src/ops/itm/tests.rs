@@ -422,7 +422,7 @@ fn neutral_controls_leave_the_method_untouched() {
             &p.input_to_bt2020(),
             [0.9, 0.5, 0.1].map(transfer::srgb_eotf),
         );
-        let want = expand(&p, s);
+        let want = ItmReference::new(&p).expand(s);
         let got = itm_display_light_reference(&p, [0.9, 0.5, 0.1]);
         assert_eq!(got, want, "{method:?}");
     }
@@ -533,16 +533,17 @@ fn fast_path_matches_the_reference_within_1e4_signal() {
         (0.0, 1.0, 0.6),
     ];
     let inputs = sweep_inputs();
+    let inputs_f32: Vec<[f32; 3]> = inputs.iter().map(|c| c.map(|v| v as f32)).collect();
     let options = every_option(&[OutputPrimaries::Rec2020], &controls);
     // Millions of f64 reference evaluations: one option set per rayon task.
     let worst = options
         .par_iter()
         .map(|p| {
-            let fast = prepared(p);
+            let fast = prepared(p).apply_rgbs(&inputs_f32);
+            let reference = ItmReference::new(p);
             let mut worst = 0.0f64;
-            for rgb in &inputs {
-                let r = itm_pixel_reference(p, *rgb);
-                let f = fast.apply_rgb(rgb.map(|v| v as f32));
+            for (rgb, &f) in inputs.iter().zip(&fast) {
+                let r = reference.pixel(*rgb);
                 let e = signal_error(p, f, r);
                 assert!(e <= 1e-4, "{p:?} {rgb:?}: fast {f:?} ref {r:?} err {e}");
                 worst = worst.max(e);
@@ -554,23 +555,38 @@ fn fast_path_matches_the_reference_within_1e4_signal() {
     eprintln!("fast vs reference: {cases} cases, worst signal error {worst:.2e}");
 }
 
-/// Output values back to linear BT.2020 display light in cd/m², to compare in ICtCp.
-fn output_to_bt2020_nits(p: &ItmParams, out: [f64; 3]) -> [f64; 3] {
-    let peak = p.peak_nits as f64;
-    let light = match p.output_transfer {
-        OutputTransfer::Pq => out.map(pq_eotf),
-        OutputTransfer::Hlg => {
-            let luma = gamut::luminance_weights(p.output_primaries.space());
-            transfer::hlg_ootf(out.map(transfer::hlg_inverse_oetf), peak, luma)
+/// Output values back to linear BT.2020 display light in cd/m², to compare in ICtCp (the
+/// matrices worked out once per parameter set).
+struct OutputToBt2020Nits {
+    params: ItmParams,
+    output_luma: [f64; 3],
+    to_bt2020: gamut::Mat3,
+}
+
+impl OutputToBt2020Nits {
+    fn new(p: &ItmParams) -> Self {
+        OutputToBt2020Nits {
+            params: *p,
+            output_luma: gamut::luminance_weights(p.output_primaries.space()),
+            to_bt2020: gamut::rgb_to_rgb_matrix(p.output_primaries.space(), &gamut::REC2020),
         }
-        OutputTransfer::SceneLinear => {
-            out.map(|v| v * p.reference_white_nits as f64 / p.linear_reference_white as f64)
-        }
-    };
-    gamut::mat_vec(
-        &gamut::rgb_to_rgb_matrix(p.output_primaries.space(), &gamut::REC2020),
-        light,
-    )
+    }
+
+    fn nits(&self, out: [f64; 3]) -> [f64; 3] {
+        let p = &self.params;
+        let light = match p.output_transfer {
+            OutputTransfer::Pq => out.map(pq_eotf),
+            OutputTransfer::Hlg => transfer::hlg_ootf(
+                out.map(transfer::hlg_inverse_oetf),
+                p.peak_nits as f64,
+                self.output_luma,
+            ),
+            OutputTransfer::SceneLinear => {
+                out.map(|v| v * p.reference_white_nits as f64 / p.linear_reference_white as f64)
+            }
+        };
+        gamut::mat_vec(&self.to_bt2020, light)
+    }
 }
 
 #[test]
@@ -584,15 +600,17 @@ fn fast_path_is_within_a_tenth_of_a_jnd_in_delta_e_itp() {
         (1.0, 2.0, 0.3),
     ];
     let inputs = sweep_inputs();
+    let inputs_f32: Vec<[f32; 3]> = inputs.iter().map(|c| c.map(|v| v as f32)).collect();
     let worst = every_option(OutputPrimaries::ALL, &controls)
         .par_iter()
         .map(|p| {
-            let fast = prepared(p);
+            let fast = prepared(p).apply_rgbs(&inputs_f32);
+            let reference = ItmReference::new(p);
+            let to_nits = OutputToBt2020Nits::new(p);
             let mut worst = 0.0f64;
-            for rgb in &inputs {
-                let r = output_to_bt2020_nits(p, itm_pixel_reference(p, *rgb));
-                let f = fast.apply_rgb(rgb.map(|v| v as f32));
-                let f = output_to_bt2020_nits(p, f.map(f64::from));
+            for (rgb, f) in inputs.iter().zip(fast) {
+                let r = to_nits.nits(reference.pixel(*rgb));
+                let f = to_nits.nits(f.map(f64::from));
                 let de = delta_e_itp(ictcp_from_bt2020_nits(r), ictcp_from_bt2020_nits(f));
                 assert!(de < 0.1, "{p:?} {rgb:?}: ΔE_ITP {de}");
                 worst = worst.max(de);
@@ -616,12 +634,14 @@ fn every_method_is_monotonic_along_the_neutral_axis() {
                         highlight_boost: boost,
                         ..ItmParams::default()
                     };
-                    let fast = prepared(&p);
+                    let ramp: Vec<[f32; 3]> = (0..=4096).map(|i| [i as f32 / 4096.0; 3]).collect();
+                    let fast = prepared(&p).apply_rgbs(&ramp);
+                    let reference = ItmReference::new(&p);
                     let (mut last_r, mut last_f) = (f64::MIN, f32::MIN);
-                    for i in 0..=4096 {
+                    for (i, f) in fast.iter().enumerate() {
                         let x = i as f64 / 4096.0;
-                        let r = itm_pixel_reference(&p, [x; 3])[1];
-                        let f = fast.apply_rgb([x as f32; 3])[1];
+                        let r = reference.pixel([x; 3])[1];
+                        let f = f[1];
                         assert!(r >= last_r, "{p:?}: reference falls at {x}: {r} < {last_r}");
                         // The fast path is within ~1.4e-5 of this monotonic reference (see
                         // the sweep test), so where the curve is flat (highlight boost 1 makes
