@@ -6,12 +6,12 @@
 //! CUDA rows are skipped, with a note, on machines without a GPU. Streams are synchronised
 //! before the clock is read.
 
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use platerestore::device::cuda::CudaEngine;
 use platerestore::device::kernels::Kernel;
 use platerestore::device::params::{CopyParams, PrImage};
 use platerestore::image::{Components, ImageBuf, ImageLayout, PixelDepth, Rect};
 use platerestore::ops::{pixel::map_rows, NeverAbort};
+use platerestore_benchkit::{bench_group, bench_main, Harness, Throughput};
 
 const FRAME: Rect = Rect::new(0, 0, 1920, 1080);
 
@@ -29,13 +29,13 @@ fn gpu_or_note() -> Option<std::sync::Arc<CudaEngine>> {
     }
 }
 
-fn per_pixel(c: &mut Criterion) {
+fn per_pixel(c: &mut Harness) {
     let src = ImageBuf::from_fn(FRAME, |x, y| {
         [x as f32 / 1920.0, y as f32 / 1080.0, 0.5, 1.0]
     });
     let mut dst = ImageBuf::new(FRAME, PixelDepth::F16, Components::Rgba, 0, false);
     let bytes = FRAME.pixel_count() as u64 * (16 + 8); // read RGBA f32, write RGBA half
-    let mut group = c.benchmark_group("copy_1080p_rgba_f32_to_f16");
+    let mut group = c.group("copy_1080p_rgba_f32_to_f16");
     group.throughput(Throughput::Bytes(bytes));
     group.sample_size(20);
     group.bench_function("cpu", |b| {
@@ -108,7 +108,7 @@ fn per_pixel(c: &mut Criterion) {
 /// The inverse tone map (default settings: sRGB in, display-referred, PQ Rec.2020 out) on a
 /// 1080p RGBA f32 frame: CPU fast path, CUDA with host images, and CUDA on device-resident
 /// images, whose time should approach the device-to-device copy of the same 32 bytes/pixel.
-fn inverse_tone_map(c: &mut Criterion) {
+fn inverse_tone_map(c: &mut Harness) {
     use platerestore::device::itm::{itm_kernel_params, run_itm_cuda};
     use platerestore::ops::itm::{ItmParams, ItmPrepared};
     let src = ImageBuf::from_fn(FRAME, |x, y| {
@@ -116,7 +116,7 @@ fn inverse_tone_map(c: &mut Criterion) {
     });
     let mut dst = ImageBuf::new(FRAME, PixelDepth::F32, Components::Rgba, 0, false);
     let prepared = ItmPrepared::new(&ItmParams::default()).unwrap();
-    let mut group = c.benchmark_group("itm_1080p_rgba_f32");
+    let mut group = c.group("itm_1080p_rgba_f32");
     group.throughput(Throughput::Bytes(FRAME.pixel_count() as u64 * 32));
     group.sample_size(20);
     group.bench_function("cpu", |b| {
@@ -173,7 +173,7 @@ fn inverse_tone_map(c: &mut Criterion) {
 /// kernel enqueued on the host's stream); and the kernel alone with the plan prepared once, for
 /// the default 35 mm preset and for two-octave (roughness 1) coarser grain, whose cost grows
 /// with the square of the cloud's taps.
-fn grain(c: &mut Criterion) {
+fn grain(c: &mut Harness) {
     use platerestore::device::grain::{run_grain_cuda, run_grain_on_host_stream, GrainDevicePlan};
     use platerestore::device::{DeviceImage, HostRender};
     use platerestore::ops::grain::{run_cpu, GrainParams};
@@ -186,7 +186,7 @@ fn grain(c: &mut Criterion) {
         roughness: 1.0,
         ..GrainParams::default()
     };
-    let mut group = c.benchmark_group("grain_uhd_rgba_f32");
+    let mut group = c.group("grain_uhd_rgba_f32");
     group.throughput(Throughput::Bytes(UHD.pixel_count() as u64 * 32));
     group.sample_size(10);
     group.bench_function("cpu", |b| {
@@ -256,5 +256,5 @@ fn grain(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, per_pixel, inverse_tone_map, grain);
-criterion_main!(benches);
+bench_group!(benches, per_pixel, inverse_tone_map, grain);
+bench_main!(benches);

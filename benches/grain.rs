@@ -3,15 +3,15 @@
 //! itself works on float frames): the copy is the memory-bound floor, and the ratio is the
 //! figure to compare across machines (absolute times move with the machine's load).
 //!
-//! After criterion's own report, `ratio` runs copy and each grain setting alternately and
+//! After the harness's own report, `ratio` runs copy and each grain setting alternately and
 //! prints median wall time and the process CPU time of each relative to the copy: on a shared
 //! machine, alternating keeps both under the same load, and CPU time ignores time spent
 //! waiting for a core.
 
-use criterion::{black_box, criterion_group, Criterion, Throughput};
 use platerestore::image::{ImageBuf, Rect};
 use platerestore::ops::grain::{run_cpu, GrainParams, GrainPreset, InputEncoding};
 use platerestore::ops::NeverAbort;
+use platerestore_benchkit::{bench_group, black_box, Harness, Throughput};
 
 mod common;
 use common::{copy, median};
@@ -28,11 +28,11 @@ fn plate() -> ImageBuf {
     })
 }
 
-fn bench(c: &mut Criterion) {
+fn bench(c: &mut Harness) {
     let src = plate();
     let mut dst = src.clone();
     let win = src.bounds();
-    let mut g = c.benchmark_group("grain_4k_rgba_f32");
+    let mut g = c.group("grain_4k_rgba_f32");
     g.sample_size(10);
     // One read and one write of the frame.
     g.throughput(Throughput::Bytes(2 * W as u64 * H as u64 * 16));
@@ -146,11 +146,10 @@ fn ratio() {
     }
 }
 
-criterion_group!(benches, bench);
+bench_group!(benches, bench);
 
 fn main() {
     benches();
-    Criterion::default().configure_from_args().final_summary();
     if !std::env::args().any(|a| a == "--list") {
         ratio();
     }

@@ -3,11 +3,11 @@
 //! `map_rows_into`, which the ITM uses, in place), measured in the same run: the ratio is what
 //! matters on a shared machine. Also the cost of preparing the tables per render.
 
-use criterion::{black_box, criterion_group, BenchmarkId, Criterion, Throughput};
 use platerestore::image::{ImageBuf, Rect};
 use platerestore::ops::itm::{self, ItmMethod, ItmParams, ItmPrepared, OutputTransfer};
 use platerestore::ops::pixel::{map_rows, map_rows_into};
 use platerestore::ops::NeverAbort;
+use platerestore_benchkit::{bench_group, black_box, BenchId, Harness, Throughput};
 use std::time::{Duration, Instant};
 
 const WIDTH: i32 = 3840;
@@ -95,14 +95,14 @@ fn run_itm(p: &ItmParams, src: &ImageBuf, dst: &mut ImageBuf) {
     itm::run_cpu(p, &src.view(), &dst.view_mut(), b, &NeverAbort).unwrap();
 }
 
-fn bench_4k(c: &mut Criterion) {
+fn bench_4k(c: &mut Harness) {
     let src = frame();
     let mut dst = frame();
     let bytes = (WIDTH as u64) * (HEIGHT as u64) * 16;
     let raw_src = vec![0.5f32; (WIDTH * HEIGHT * 4) as usize];
     let mut raw_dst = vec![0.0f32; raw_src.len()];
 
-    let mut g = c.benchmark_group("itm_4k_rgba_f32");
+    let mut g = c.group("itm_4k_rgba_f32");
     g.throughput(Throughput::Bytes(bytes));
     g.sample_size(10);
     g.measurement_time(Duration::from_secs(4));
@@ -116,15 +116,18 @@ fn bench_4k(c: &mut Criterion) {
         b.iter(|| copy_map_rows_into(black_box(&src), &mut dst))
     });
     for (name, p) in variants() {
-        g.bench_with_input(BenchmarkId::new("itm", name), &p, |b, p| {
+        g.bench_with_input(BenchId::new("itm", name), &p, |b, p| {
             b.iter(|| run_itm(p, black_box(&src), &mut dst))
         });
     }
     g.finish();
 
-    c.bench_function("itm_prepare_default", |b| {
+    let mut g = c.group("itm_prepare");
+    g.sample_size(200);
+    g.bench_function("default", |b| {
         b.iter(|| ItmPrepared::new(black_box(&ItmParams::default())).unwrap())
     });
+    g.finish();
 }
 
 /// CPU time used so far by every thread of this process, in ns (Linux: the per-thread
@@ -236,13 +239,12 @@ fn ratios() {
     }
 }
 
-criterion_group!(benches, bench_4k);
+bench_group!(benches, bench_4k);
 
 fn main() {
-    // `-- --ratios-only` skips the criterion runs (quick look while tuning).
+    // `-- --ratios-only` skips the individual timings (quick look while tuning).
     if !std::env::args().any(|a| a == "--ratios-only") {
         benches();
-        Criterion::default().configure_from_args().final_summary();
     }
     ratios();
 }

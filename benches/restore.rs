@@ -3,17 +3,17 @@
 //! (Strength 0) and the two together (the ≤ 0.5 s target of the classical mode is for this one).
 //! The neural method is `benches/nn.rs`' subject.
 //!
-//! After criterion's own report, `ratio` runs the copy and each case alternately and prints
+//! After the harness's own report, `ratio` runs the copy and each case alternately and prints
 //! median wall time and ratios (alternating keeps both under the same load on a shared machine).
 //! `RESTORE_BENCH_ONLY=<case>` restricts that report to one case (for profiling).
 
-use criterion::{criterion_group, Criterion, Throughput};
 use platerestore::color::Encoding;
 use platerestore::image::{ImageBuf, Rect};
 use platerestore::nn::cpu::RunOptions;
 use platerestore::nn::NetDevice;
 use platerestore::ops::restore::{self, DebandParams, Method, RestoreParams};
 use platerestore::ops::NeverAbort;
+use platerestore_benchkit::{bench_group, Harness, Throughput};
 use std::time::Instant;
 
 mod common;
@@ -88,10 +88,10 @@ fn run(p: &RestoreParams, src: &ImageBuf, dst: &mut ImageBuf) {
     .unwrap();
 }
 
-fn bench(c: &mut Criterion) {
+fn bench(c: &mut Harness) {
     let src = plate();
     let mut dst = src.clone();
-    let mut g = c.benchmark_group("restore_1080p_rgba_f32");
+    let mut g = c.group("restore_1080p_rgba_f32");
     g.sample_size(10);
     g.throughput(Throughput::Elements(W as u64 * H as u64));
     g.bench_function("copy", |b| b.iter(|| copy(&src, &mut dst)));
@@ -134,13 +134,12 @@ fn ratio() {
     }
 }
 
-criterion_group!(benches, bench);
+bench_group!(benches, bench);
 
 fn main() {
     let only = std::env::var("RESTORE_BENCH_ONLY").is_ok();
     if !only {
         benches();
-        Criterion::default().configure_from_args().final_summary();
     }
     if !std::env::args().any(|a| a == "--list") {
         ratio();

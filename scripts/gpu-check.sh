@@ -3,7 +3,7 @@
 # target/gpu-check/, then tells how to run it there:
 #   platerestore-tests  the library's unit tests; the CUDA ones (names starting `cuda_`) are
 #                       #[ignore]d in normal runs and compare the GPU against the CPU reference
-#   device-bench        criterion: per-pixel throughput on the CPU, CUDA with host-memory images
+#   device-bench        per-pixel throughput on the CPU, CUDA with host-memory images
 #                       (upload + kernel + download), CUDA on device-resident images (OFX CUDA
 #                       render), and a device-to-device copy of the same bytes (the bandwidth
 #                       ceiling a memory-bound kernel such as inverse tone mapping should approach);
@@ -20,7 +20,7 @@
 # On the GPU machine: an NVIDIA driver for CUDA 12.0 or newer (the embedded PTX is ISA 8.0;
 # cubins cover sm_75..sm_120), no CUDA toolkit needed. Copy the folder over and run
 #   cd gpu-check && ./run.sh            # or ./run.sh tests | ./run.sh bench | ./run.sh grain
-# Report the GPU (printed first), the test summary and the criterion table in BENCHMARKS.md.
+# Report the GPU (printed first), the test summary and the bench's table in BENCHMARKS.md.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

@@ -8,8 +8,8 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use ofx_harness::*;
+use platerestore_benchkit::{bench_group, bench_main, Harness, Throughput};
 
 const W: i32 = 3840;
 const H: i32 = 2160;
@@ -35,8 +35,8 @@ fn frame(depth: BitDepth) -> HostImage {
     HostImage::new(Rect::from_size(W, H), depth, Components::Rgba)
 }
 
-fn bench(c: &mut Criterion) {
-    let mut g = c.benchmark_group("harness_4k_frame");
+fn bench(c: &mut Harness) {
+    let mut g = c.group("harness_4k_frame");
     g.sample_size(10);
     g.throughput(Throughput::Bytes((W as u64) * (H as u64) * 16));
     let no_canary = RenderOptions {
@@ -92,5 +92,5 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench);
-criterion_main!(benches);
+bench_group!(benches, bench);
+bench_main!(benches);
