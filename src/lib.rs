@@ -4,13 +4,14 @@
 //! a library (rlib) of the ops, colour maths and image views that tests, benches and tools call
 //! directly. Only effects that really work are registered.
 
-pub mod color;
 pub mod device;
 pub mod effects;
-pub mod image;
 pub mod logging;
 pub mod nn;
 pub mod ops;
+
+// Image views and colour maths live in `platerestore-core` (see `ops`); same paths here.
+pub use platerestore_core::{color, image};
 
 /// The effects this binary registers, in a fixed order (hosts cache describe results).
 pub fn plugins() -> Vec<Box<dyn ofx::Plugin>> {

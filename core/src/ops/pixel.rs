@@ -104,7 +104,7 @@ where
 
 /// Whether results may be computed straight into `dst`'s memory: only when it cannot be any of
 /// `src`'s (a host may hand the same buffer as source and output).
-pub(crate) fn may_write_in_place(src: &ImageView<'_>, dst: &ImageViewMut<'_>) -> bool {
+pub fn may_write_in_place(src: &ImageView<'_>, dst: &ImageViewMut<'_>) -> bool {
     !overlaps(
         memory_span(src.data_ptr(), src.layout()),
         memory_span(dst.data_ptr(), dst.layout()),
