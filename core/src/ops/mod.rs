@@ -1,8 +1,10 @@
-//! The ops every other part builds on: the row drivers ([`pixel`]) and the inverse tone map
-//! ([`itm`]), with the error and abort types every op shares. Each op has a CPU implementation
-//! (the reference, the specification) and, where it pays, a CUDA one (in the plugin crate)
-//! that must agree with it within a tolerance written beside its test.
+//! The ops that need only image views and colour maths: the row drivers ([`pixel`]), the
+//! inverse tone map ([`itm`]) and film grain ([`grain`]), with the error and abort types every
+//! op shares. Each op has a CPU implementation (the reference, the specification) and, where
+//! it pays, a CUDA one (in the plugin crate) that must agree with it within a tolerance
+//! written beside its test.
 
+pub mod grain;
 pub mod itm;
 pub mod pixel;
 

@@ -11,8 +11,8 @@ pub const RESPONSE_TABLE_STEPS: usize = 4095;
 
 /// CIE 1976 L* break point: below Y = (6/29)^3 the cube root is replaced by a line of slope
 /// (29/3)^3 (CIE 15:2004, section 8.2.1).
-pub(crate) const LSTAR_Y_BREAK: f64 = 216.0 / 24389.0;
-pub(crate) const LSTAR_SLOPE: f64 = 24389.0 / 27.0;
+pub const LSTAR_Y_BREAK: f64 = 216.0 / 24389.0;
+pub const LSTAR_SLOPE: f64 = 24389.0 / 27.0;
 
 /// Relative luminance (0..1, white = 1) to CIE L*/100, extended above white by the same cube
 /// root and below black by the same line, so it is monotonic over all reals.
