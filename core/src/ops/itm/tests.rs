@@ -936,8 +936,9 @@ fn invalid_params_and_abort_are_reported() {
 #[test]
 fn every_code_path_gives_bit_identical_pixels() {
     // The portable row loop (8 lanes), the single-pixel path, and on x86-64 the AVX2 build
-    // (groups of 64 pixels, then 8, then 1) must agree to the bit, or a farm mixing CPUs (or a
-    // host tiling differently) would flicker. 1003 pixels reach every width of both loops.
+    // (groups of 64 pixels) must agree to the bit, or a farm mixing CPUs (or a host tiling
+    // differently) would flicker. 1003 pixels end both loops with a padded partial vector
+    // (1003 = 15·64 + 43 = 125·8 + 3), and a single pixel is a vector of padding but one.
     let row: Vec<[f32; 4]> = (0..1003)
         .map(|i| {
             let f = i as f32 / 1002.0;
