@@ -98,7 +98,10 @@ def main():
         f"(β 0.9/0.99) lr {args['lr']} with {args['warmup']} warm-up steps then cosine to "
         f"{args['lr_min']}, seed {args['seed']}"
         + (f"; started from the weights of `{args['init']}` (its own card gives its "
-           "training), optimiser and schedule afresh" if args.get("init") else ""),
+           "training), optimiser and schedule afresh" if args.get("init") else "")
+        + (f"; {args['clean_share']:.0%} of every batch drawn from the clean pairs "
+           "(downscale only), the rest from the damaged ones"
+           if args.get("clean_share") is not None else ""),
         f"- Training wall time {ck['elapsed'] / 60:.0f} min on 2 CPU cores (torch 2.9.1, "
         "2 threads, nice 5, sharing the machine with cargo builds)"
         + (f"; whole reproduce run {a.total_seconds / 60:.0f} min" if a.total_seconds else ""),

@@ -57,6 +57,9 @@ def args_parser():
     ap.add_argument("--init", default=None,
                     help="start from the weights of this model file (our .safetensors format, "
                          "same architecture); the schedule and optimiser start afresh")
+    ap.add_argument("--clean-share", type=float, default=None,
+                    help="draw this share of each batch from the cache's clean pairs (downscale "
+                         "only); default: pairs drawn uniformly (the cache's own mix)")
     ap.add_argument("--max-seconds", type=float, default=0,
                     help="stop (with a checkpoint) after this long; for speed trials")
     return ap
@@ -65,13 +68,28 @@ def args_parser():
 class Pairs:
     """Random LR patches (with the matching HR patch) from the uint8 cache, flips and rot90."""
 
-    def __init__(self, hr, lr, scale, patch, rng):
+    def __init__(self, hr, lr, scale, patch, rng, clean=None, clean_share=None):
+        """`clean`: bool per pair (downscale only); with `clean_share`, that share of every
+        batch (rounded per sample) comes from the clean pairs, the rest from the others."""
         self.hr, self.lr, self.s, self.p, self.rng = hr, lr, scale, patch, rng
+        self.share = clean_share
+        if clean_share is not None:
+            self.clean_idx = np.flatnonzero(clean)
+            self.other_idx = np.flatnonzero(~clean)
+            assert len(self.clean_idx) and len(self.other_idx), "the cache lacks one kind"
+
+    def indices(self, n):
+        if self.share is None:
+            return self.rng.integers(0, len(self.lr), n)
+        pick_clean = self.rng.random(n) < self.share
+        c = self.clean_idx[self.rng.integers(0, len(self.clean_idx), n)]
+        o = self.other_idx[self.rng.integers(0, len(self.other_idx), n)]
+        return np.where(pick_clean, c, o)
 
     def batch(self, n):
         s, p = self.s, self.p
         L = self.lr.shape[1]
-        idx = self.rng.integers(0, len(self.lr), n)
+        idx = self.indices(n)
         ys = self.rng.integers(0, L - p + 1, n)
         xs = self.rng.integers(0, L - p + 1, n)
         aug = self.rng.integers(0, 8, n)
@@ -136,14 +154,19 @@ def main():
         step, elapsed = ck["step"], ck["elapsed"]
         a_saved = ck["args"]
         for k in ("steps", "batch", "patch", "lr", "lr_min", "channels", "body_convs", "scale",
-                  "unshuffle"):
-            saved = a_saved.get(k, 1 if k == "unshuffle" else None)
+                  "unshuffle", "clean_share", "loss"):
+            saved = a_saved.get(k, {"unshuffle": 1}.get(k))
             assert saved == getattr(a, k), f"--{k} differs from the checkpoint's {saved}"
     elif a.init:
         init, _ = load_safetensors(a.init)
         assert init.cfg == model.cfg, f"--init {a.init}: {init.cfg} is not {model.cfg}"
         model.load_state_dict(init.state_dict())
-    data = Pairs(hr, lr, a.scale, a.patch, data_rng)
+    clean = None
+    if a.clean_share is not None:
+        meta = json.loads(open(os.path.join(cache, "meta.json")).read())
+        clean = np.array([bool(d.get("clean")) for d in meta["samples"]])
+        assert len(clean) == len(lr), "meta.json does not describe lr.npy"
+    data = Pairs(hr, lr, a.scale, a.patch, data_rng, clean, a.clean_share)
     log = open(out / "train.log", "a")
 
     def say(msg):
