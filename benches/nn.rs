@@ -40,7 +40,7 @@ fn fma_peak_gflops(threads: usize) -> (f64, f64) {
 fn main() {
     let default = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/bundle/models/upscale-x2.safetensors"
+        "/bundle/models/upscale-x2-v2.safetensors"
     );
     let given = std::env::args()
         .skip(1)

@@ -85,7 +85,7 @@ if [ "$what" = all ] || [ "$what" = bench ]; then
     echo "== film grain, 4K UHD RGBA f32 (target: under 1 ms per frame on the GPU)"
     ./device-bench --bench grain_
     echo "== neural x2 1920x1080 -> 3840x2160 (target: >= 60 fps on an H100-class GPU)"
-    nnmodel=models/upscale-x2.safetensors
+    nnmodel=models/upscale-x2-v2.safetensors
     [ -f "$nnmodel" ] || nnmodel=
     ./nn-bench $nnmodel --cuda --sizes 1920x1080 --runs 1
 fi
