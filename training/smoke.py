@@ -18,6 +18,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from model import PlainConv, export_safetensors, load_safetensors, write_vector  # noqa: E402
+from train import Pairs  # noqa: E402
 
 
 def procedural(size, seed):
@@ -69,12 +70,30 @@ def train_and_export(out, name, task, model, batches, loss_name, data, vector_cr
     return losses[0], losses[-1], path, vec
 
 
+def check_clean_share():
+    """train.py's pair sampler: `--clean-share` draws that share of a batch from the clean
+    pairs (the cache's own mix without it), and every HR patch belongs to its LR patch."""
+    n, size, s = 50, 4, 2
+    clean = np.arange(n) % 5 == 0                      # the cache's mix: 20 % clean
+    lr = np.broadcast_to(np.arange(n, dtype=np.uint8)[:, None, None, None], (n, size, size, 3))
+    hr = lr.repeat(s, 1).repeat(s, 2)
+    for share, want in ((None, 0.2), (0.6, 0.6)):
+        x, y = Pairs(hr, lr, s, 2, np.random.default_rng(3), clean, share).batch(4000)
+        ids = np.rint(x[:, 0, 0, 0].numpy() * 255).astype(int)
+        assert (np.rint(y.numpy() * 255) == ids[:, None, None, None]).all(), "HR/LR mismatch"
+        got = clean[ids].mean()
+        # 4000 draws: the binomial standard deviation is under 0.008.
+        assert abs(got - want) < 0.03, f"clean share {got:.3f}, wanted {want} (--clean-share {share})"
+    print("smoke: --clean-share draws 60 % clean pairs; without it the cache's 20 %")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", required=True)
     ap.add_argument("--steps", type=int, default=40)
     a = ap.parse_args()
     t0 = time.time()
+    check_clean_share()
     torch.set_num_threads(2)
     torch.manual_seed(0)
     rng = np.random.default_rng(0)

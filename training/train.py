@@ -20,7 +20,6 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
-from degrade import DEGRADE_VERSION  # noqa: E402
 from model import PlainConv, load_safetensors  # noqa: E402
 
 
@@ -120,6 +119,7 @@ def lr_lambda(a):
 
 
 def main():
+    from degrade import DEGRADE_VERSION   # here: smoke.py imports Pairs without Pillow
     a = args_parser().parse_args()
     if a.skip is None:
         a.skip = "bilinear" if a.task == "upscale" else "identity"
