@@ -25,6 +25,14 @@ SOURCES = """| source | images | licence as the package states it |
 """
 
 
+def loss_words(kind):
+    """How the card names a train.py --loss."""
+    if kind == "psnr":
+        return ("per-patch PSNR loss (the batch mean of 10 log10(MSE + (0.3/255)²), each "
+                "patch's own MSE)")
+    return f"{kind.upper()} loss"
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--name", default="upscale-x2")
@@ -94,7 +102,7 @@ def main():
         f"- `training/reproduce.sh {a.name}` (one command: setup, data, training, validation, "
         "export, this card)",
         f"- {ck['step']} steps, batch {args['batch']} of {args['patch']}x{args['patch']} LR "
-        f"patches with flips and 90° rotations, {args['loss'].upper()} loss on sRGB 0..1, Adam "
+        f"patches with flips and 90° rotations, {loss_words(args['loss'])} on sRGB 0..1, Adam "
         f"(β 0.9/0.99) lr {args['lr']} with {args['warmup']} warm-up steps then cosine to "
         f"{args['lr_min']}, seed {args['seed']}"
         + (f"; started from the weights of `{args['init']}` (its own card gives its "

@@ -18,7 +18,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from model import PlainConv, export_safetensors, load_safetensors, write_vector  # noqa: E402
-from train import Pairs  # noqa: E402
+from train import PSNR_EPS, Pairs, loss_fn  # noqa: E402
 
 
 def procedural(size, seed):
@@ -87,6 +87,32 @@ def check_clean_share():
     print("smoke: --clean-share draws 60 % clean pairs; without it the cache's 20 %")
 
 
+def check_psnr_loss():
+    """train.py's `--loss psnr`: the batch mean of each patch's 10 log10(MSE + eps). Two
+    patches off by constants a and b give (10 log10(a² + eps) + 10 log10(b² + eps)) / 2,
+    which is not the plain MSE's 10 log10((a² + b²) / 2 + eps)."""
+    y = torch.zeros(2, 3, 8, 8)
+    a, b = 1 / 255, 20 / 255
+    pred = y.clone()
+    pred[0] += a
+    pred[1] -= b
+    want = (10 * np.log10(a * a + PSNR_EPS) + 10 * np.log10(b * b + PSNR_EPS)) / 2
+    got = loss_fn("psnr", pred, y).item()
+    assert abs(got - want) < 1e-3, f"psnr loss {got:.4f}, wanted {want:.4f}"
+    pooled = 10 * np.log10((a * a + b * b) / 2 + PSNR_EPS)
+    assert abs(got - pooled) > 5, "psnr loss pooled the batch's MSE"
+    # The gradient weighs each patch's squared error by 1 / (MSE + eps): the smooth patch's
+    # (error 1 code) by (20² + 0.09) / (1 + 0.09) = 367 times more than the one off by 20, so
+    # its gradient per pixel (error / (MSE + eps)) is 367 / 20 = 18.4 times larger.
+    pred.requires_grad_(True)
+    loss_fn("psnr", pred, y).backward()
+    g0, g1 = pred.grad[0].abs().mean().item(), pred.grad[1].abs().mean().item()
+    want_ratio = (b * b + PSNR_EPS) / (a * a + PSNR_EPS) * a / b
+    assert abs(g0 / g1 / want_ratio - 1) < 1e-3, f"gradient ratio {g0 / g1:.2f}, wanted {want_ratio:.2f}"
+    print(f"smoke: psnr loss {got:.3f} dB (pooled MSE would say {pooled:.3f}); "
+          f"gradient ratio {g0 / g1:.1f}")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", required=True)
@@ -94,6 +120,7 @@ def main():
     a = ap.parse_args()
     t0 = time.time()
     check_clean_share()
+    check_psnr_loss()
     torch.set_num_threads(2)
     torch.manual_seed(0)
     rng = np.random.default_rng(0)

@@ -23,6 +23,28 @@ import common  # noqa: E402
 from model import PlainConv, load_safetensors  # noqa: E402
 
 
+LOSSES = ["l1", "charbonnier", "mse", "psnr"]
+# psnr loss floor: a squared error of (0.3 code values)^2, about what rounding the output to
+# 8 bits adds (a uniform rounding error has RMS 1/sqrt(12) = 0.29 codes); below it a patch's
+# error is invisible in the 8-bit result, so it gets no more weight.
+PSNR_EPS = (0.3 / 255) ** 2
+
+
+def loss_fn(kind, pred, y):
+    """Scalar training loss between prediction and target (N, C, H, W), values 0..1."""
+    d = pred - y
+    if kind == "l1":
+        return d.abs().mean()
+    if kind == "mse":
+        return (d ** 2).mean()
+    if kind == "psnr":
+        mse = (d ** 2).flatten(1).mean(1)
+        return (10 * torch.log10(mse + PSNR_EPS)).mean()
+    if kind == "charbonnier":
+        return torch.sqrt(d ** 2 + 1e-6).mean()
+    raise ValueError(f"unknown loss {kind!r}; supported: {', '.join(LOSSES)}")
+
+
 def args_parser():
     ap = argparse.ArgumentParser()
     ap.add_argument("--name", default="upscale-x2")
@@ -40,9 +62,12 @@ def args_parser():
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--lr-min", type=float, default=1e-5)
     ap.add_argument("--warmup", type=int, default=200)
-    ap.add_argument("--loss", default="l1", choices=["l1", "charbonnier", "mse"],
+    ap.add_argument("--loss", default="l1", choices=LOSSES,
                     help="mse matches PSNR; l1/charbonnier favour a zero residual where the "
-                         "damage is not predictable (a restoration net then learns the identity)")
+                         "damage is not predictable (a restoration net then learns the identity); "
+                         "psnr: the mean over patches of 10 log10(MSE + eps), i.e. minus the mean "
+                         "patch PSNR, so smooth patches (small errors) weigh as much as textured "
+                         "ones, as they do in a per-image mean of dB")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--crops", type=int, default=6000, help="which prepared cache to use")
     ap.add_argument("--cache", default=None, help="cache dir (default from scale/seed/crops)")
@@ -195,12 +220,7 @@ def main():
     while step < a.steps:
         x, y = data.batch(a.batch)
         pred = model(x)
-        if a.loss == "l1":
-            loss = (pred - y).abs().mean()
-        elif a.loss == "mse":
-            loss = ((pred - y) ** 2).mean()
-        else:
-            loss = torch.sqrt((pred - y) ** 2 + 1e-6).mean()
+        loss = loss_fn(a.loss, pred, y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
