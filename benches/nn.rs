@@ -38,9 +38,10 @@ fn fma_peak_gflops(threads: usize) -> (f64, f64) {
 }
 
 fn main() {
-    let default = concat!(
+    let default = &format!(
+        "{}/bundle/models/{}.safetensors",
         env!("CARGO_MANIFEST_DIR"),
-        "/bundle/models/upscale-x2-v2.safetensors"
+        platerestore::effects::upscale::SHIPPED_X2
     );
     let given = std::env::args()
         .skip(1)

@@ -7,7 +7,7 @@
 #                                                         960x540,1920x1080)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-model=${1:-bundle/models/upscale-x2-v2.safetensors}
+model=${1:-$(scripts/shipped-model.sh x2)}
 sizes=${2:-960x540,1920x1080}
 threads=${THREADS:-$(nproc)}
 python3 -c "import torch, onnxruntime, onnx" 2>/dev/null || python3 -m pip install -q -r training/requirements.txt

@@ -76,7 +76,7 @@ done
 # applied twice (what Neural ×4 does with a ×2 model file), Lanczos 3 ×4 and ffmpeg's.
 in="$work/in540.png"
 x4=$(plugin_ms "$in" device=CPU method=1)
-x2twice=$(plugin_ms "$in" device=CPU method=1 "modelFile=$PWD/bundle/models/upscale-x2-v2.safetensors")
+x2twice=$(plugin_ms "$in" device=CPU method=1 "modelFile=$PWD/$(scripts/shipped-model.sh x2)")
 l4=$(plugin_ms "$in" method=2 factor=4)
 f4=$(wall_ms ffmpeg -hide_banner -y -threads "$threads" -i "$in" -vf "scale=iw*4:ih*4:flags=lanczos" -f null -)
 /usr/bin/time -f '%M' -o "$work/rss.txt" $run render org.platerestore.Upscale -i "$in" \

@@ -57,6 +57,7 @@ mkdir -p "$out/models"
 for m in bundle/models/*.safetensors; do
     [ -f "$m" ] && cp "$m" "$out/models/"
 done
+basename "$(scripts/shipped-model.sh x2)" > "$out/models/shipped-x2"
 cp "$tests" "$out/platerestore-tests"
 cp "$bench" "$out/device-bench"
 # The integration test finds the plugin library in the folder above its own (target/<profile>).
@@ -85,7 +86,7 @@ if [ "$what" = all ] || [ "$what" = bench ]; then
     echo "== film grain, 4K UHD RGBA f32 (target: under 1 ms per frame on the GPU)"
     ./device-bench --bench grain_
     echo "== neural x2 1920x1080 -> 3840x2160 (target: >= 60 fps on an H100-class GPU)"
-    nnmodel=models/upscale-x2-v2.safetensors
+    nnmodel=models/$(cat models/shipped-x2)
     [ -f "$nnmodel" ] || nnmodel=
     ./nn-bench $nnmodel --cuda --sizes 1920x1080 --runs 1
 fi
