@@ -13,6 +13,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
 from degrade import DEGRADE_VERSION  # noqa: E402
 from export import DEGRADATIONS, load_ckpt  # noqa: E402
+from train import PSNR_EPS  # noqa: E402
 
 SOURCES = """| source | images | licence as the package states it |
 |---|---|---|
@@ -28,8 +29,8 @@ SOURCES = """| source | images | licence as the package states it |
 def loss_words(kind):
     """How the card names a train.py --loss."""
     if kind == "psnr":
-        return ("per-patch PSNR loss (the batch mean of 10 log10(MSE + (0.3/255)²), each "
-                "patch's own MSE)")
+        return (f"per-patch PSNR loss (the batch mean of 10 log10(MSE + "
+                f"({PSNR_EPS ** 0.5 * 255:.1f}/255)²), each patch's own MSE)")
     return f"{kind.upper()} loss"
 
 

@@ -67,7 +67,9 @@ def args_parser():
                          "damage is not predictable (a restoration net then learns the identity); "
                          "psnr: the mean over patches of 10 log10(MSE + eps), i.e. minus the mean "
                          "patch PSNR, so smooth patches (small errors) weigh as much as textured "
-                         "ones, as they do in a per-image mean of dB")
+                         "ones, as they do in a per-image mean of dB (for upscalers; a restorer "
+                         "collapses to the identity, whose pairs it can match exactly: see "
+                         "BENCHMARKS.md, Denoise / Restore)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--crops", type=int, default=6000, help="which prepared cache to use")
     ap.add_argument("--cache", default=None, help="cache dir (default from scale/seed/crops)")
