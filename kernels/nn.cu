@@ -217,6 +217,17 @@ extern "C" __global__ void nn_assemble_f32(const NnAssembleParams p) {
             nn_bilinear_axis(yr, inv, fh, &y0, &y1, &wy0, &wy1);
             skip = wy0 * (wx0 * NN_AT(x0, y0) + wx1 * NN_AT(x1, y0)) +
                    wy1 * (wx0 * NN_AT(x0, y1) + wx1 * NN_AT(x1, y1));
+        } else if (p.skip == NN_SKIP_LANCZOS3) {
+            // Rows first, then the column of row sums, as cpu.rs (same order, same f32 sums).
+            const float* wx = p.lanczos[xr % s];
+            const float* wy = p.lanczos[yr % s];
+            const int lx = xr / s, ly = yr / s;
+            for (int j = 0; j < 7; ++j) {
+                const int yy = min(max(ly + j - 3, 0), fh - 1);
+                float r = 0.0f;
+                for (int k = 0; k < 7; ++k) r += wx[k] * NN_AT(min(max(lx + k - 3, 0), fw - 1), yy);
+                skip += wy[j] * r;
+            }
         }
 #undef NN_AT
         out[c] = tail[ch] + skip;

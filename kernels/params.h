@@ -254,11 +254,14 @@ typedef struct NnAssembleParams {
     int scale;
     int centre; /* first channel of the centre frame in the input */
     int skip;   /* NN_SKIP_* */
+    /* NN_SKIP_LANCZOS3: weights [phase][input offset -3..3], src/nn/cpu.rs lanczos3_phases */
+    float lanczos[4][7];
 } NnAssembleParams;
 
 #define NN_SKIP_NONE 0
 #define NN_SKIP_IDENTITY 1
 #define NN_SKIP_NEAREST 2
 #define NN_SKIP_BILINEAR 3
+#define NN_SKIP_LANCZOS3 4
 
 #endif

@@ -26,6 +26,10 @@ SOURCES = """| source | images | licence as the package states it |
 """
 
 
+SKIP_WORDS = {"lanczos3": "Lanczos-3 (separable, six taps, edges repeated: the Upscale "
+                          "effect's classical filter)"}
+
+
 def loss_words(kind):
     """How the card names a train.py --loss."""
     if kind == "psnr":
@@ -75,7 +79,8 @@ def main():
         (f"- `plain-conv` v1: head 3→{cfg['channels']}, {cfg['body_convs']} body convolutions "
          f"{cfg['channels']}→{cfg['channels']}, tail {cfg['channels']}→{3 * s * s}, all 3x3 with "
          f"bias; {cfg['activation']} (one slope per channel) after head and body; pixel shuffle "
-         f"x{s}; plus a {cfg['skip']} upsample of the input. Encoding sRGB code values 0..1."
+         f"x{s}; plus a {SKIP_WORDS.get(cfg['skip'], cfg['skip'])} upsample of the input. "
+         "Encoding sRGB code values 0..1."
          if u == 1 else
          f"- `plain-conv` v1 with `unshuffle` {u}: the frame's {u}x{u} blocks (pixel unshuffle, "
          f"edge pixels repeated to complete the last ones) → head {3 * u * u}→{cfg['channels']}, "
@@ -107,7 +112,9 @@ def main():
         f"(β 0.9/0.99) lr {args['lr']} with {args['warmup']} warm-up steps then cosine to "
         f"{args['lr_min']}, seed {args['seed']}"
         + (f"; started from the weights of `{args['init']}` (its own card gives its "
-           "training), optimiser and schedule afresh" if args.get("init") else "")
+           "training), optimiser and schedule afresh"
+           + (f", its `{args['init_skip']}` skip replaced by `{args['skip']}`"
+              if args.get("init_skip") else "") if args.get("init") else "")
         + (f"; {args['clean_share']:.0%} of every batch drawn from the clean pairs "
            "(downscale only), the rest from the damaged ones"
            if args.get("clean_share") is not None else ""),

@@ -1,6 +1,7 @@
 """Recompute a model file's test vector in plain numpy, straight from docs/model-format.md
 (3x3 zero-padded convolutions, per-channel PReLU, pixel shuffle c*s*s + i*s + j -> (c, y*s+i,
-x*s+j), pixel unshuffle (its inverse, after repeating edge pixels), bilinear skip with source coordinate (d + 0.5)/s - 0.5 clamped at 0 and the last pixel),
+x*s+j), pixel unshuffle (its inverse, after repeating edge pixels), bilinear skip with source coordinate (d + 0.5)/s - 0.5 clamped at 0 and the last pixel,
+Lanczos-3 skip about the same coordinate),
 independently of PyTorch, and check the file's metadata against the format's rules.
 
     python3 training/check_vector.py bundle/models/upscale-x2.safetensors tests/data/nn/upscale-x2.vector.safetensors
@@ -66,6 +67,25 @@ def bilinear(x, s):
     return r[:, :, x0] * (1 - fx) + r[:, :, x1] * fx
 
 
+def lanczos3(x, s):
+    """Lanczos-3 taps of each output coordinate, straight from the definition: the six input
+    pixels around (d + 0.5)/s - 0.5 weigh sinc(t)·sinc(t/3) of their distance t, normalised,
+    indices clamped to the frame."""
+    c, h, w = x.shape
+
+    def matrix(n):
+        m = np.zeros((n * s, n))
+        for d in range(n * s):
+            src = (d + 0.5) / s - 0.5
+            for i in range(int(np.floor(src)) - 2, int(np.floor(src)) + 4):
+                t = src - i
+                m[d, min(max(i, 0), n - 1)] += np.sinc(t) * np.sinc(t / 3)
+            m[d] /= m[d].sum()
+        return m
+
+    return np.einsum("yh,chw,xw->cyx", matrix(h), x, matrix(w))
+
+
 def unshuffle(x, u):
     """Edge-repeat to multiples of u, then channel c*u*u + i*u + j <- pixel (u*y+i, u*x+j) of c."""
     c, h, w = x.shape
@@ -103,6 +123,8 @@ def forward(t, md, x):
     xc = x[3 * (f // 2):3 * (f // 2) + 3]
     if md["skip"] == "bilinear":
         out += bilinear(xc, s) if s > 1 else xc
+    elif md["skip"] == "lanczos3":
+        out += lanczos3(xc, s)
     elif md["skip"] == "nearest":
         out += np.repeat(np.repeat(xc, s, 1), s, 2)
     elif md["skip"] == "identity":

@@ -19,7 +19,37 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 ACTIVATIONS = ("prelu", "relu", "leaky_relu", "silu")
-SKIPS = ("bilinear", "nearest", "identity", "none")
+SKIPS = ("bilinear", "lanczos3", "nearest", "identity", "none")
+
+
+def lanczos3_phases(scale):
+    """Lanczos-3 weights of output phase p (0..scale-1) over input offsets -3..3 from the
+    output pixel's own input pixel i = d // scale: the source coordinate is
+    (d + 0.5)/scale - 0.5 = i + delta_p, the six taps floor(delta_p) - 2 .. floor(delta_p) + 3
+    weigh sinc(t)·sinc(t/3) of their distance t, normalised to sum 1 (computed in float64,
+    then rounded to float32, as the Rust and CUDA engines do). Returns (scale, 7) float32."""
+    w = np.zeros((scale, 7))
+    for p in range(scale):
+        delta = (p + 0.5) / scale - 0.5
+        base = int(np.floor(delta))
+        for k in range(base - 2, base + 4):
+            w[p, k + 3] = np.sinc(delta - k) * np.sinc((delta - k) / 3)
+        w[p] /= w[p].sum()
+    return w.astype(np.float32)
+
+
+def lanczos3_up(x, scale):
+    """Separable Lanczos-3 upsample of NCHW `x` by an integer `scale`, edge pixels repeated
+    (the taps' indices clamped to the frame), pixel centres aligned as align_corners=False."""
+    n, c, h, w = x.shape
+    k = torch.from_numpy(lanczos3_phases(scale)).to(x)
+    # Rows: each input column gives `scale` output columns (grouped 1x7 convolution).
+    xp = F.pad(x, (3, 3, 0, 0), mode="replicate")
+    y = F.conv2d(xp, k.repeat(c, 1).view(c * scale, 1, 1, 7), groups=c)
+    y = y.view(n, c, scale, h, w).permute(0, 1, 3, 4, 2).reshape(n, c, h, w * scale)
+    yp = F.pad(y, (0, 0, 3, 3), mode="replicate")
+    z = F.conv2d(yp, k.repeat(c, 1).view(c * scale, 1, 7, 1), groups=c)
+    return z.view(n, c, scale, h, w * scale).permute(0, 1, 3, 2, 4).reshape(n, c, h * scale, w * scale)
 
 
 class Layer(nn.Module):
@@ -82,6 +112,8 @@ class PlainConv(nn.Module):
         k = self.cfg["skip"]
         if k == "bilinear":
             return F.interpolate(c, scale_factor=s, mode="bilinear", align_corners=False) if s > 1 else c
+        if k == "lanczos3":
+            return lanczos3_up(c, s) if s > 1 else c
         if k == "nearest":
             return F.interpolate(c, scale_factor=s, mode="nearest") if s > 1 else c
         if k == "identity":

@@ -3,7 +3,7 @@
     python3 training/smoke.py --out DIR
 
 Draws a small procedural image, trains a tiny plain-conv x2 net (C=8, body_convs=2, PReLU,
-bilinear skip) for a few steps on it, and writes DIR/smoke.safetensors and
+Lanczos-3 skip; the shipped vectors cover the bilinear one) for a few steps on it, and writes DIR/smoke.safetensors and
 DIR/smoke.vector.safetensors (input (1,3,37,37), output (1,3,74,74)) for the Rust tests; then
 a tiny restorer on 2x2 blocks (unshuffle 2, leaky ReLU, identity skip) trained to remove noise,
 DIR/smoke-u2.safetensors and its vector (37x37: the last blocks repeat edge pixels).
@@ -113,6 +113,20 @@ def check_psnr_loss():
           f"gradient ratio {g0 / g1:.1f}")
 
 
+def check_lanczos3():
+    """model.py's Lanczos-3 skip (grouped convolutions) against check_vector.py's numpy
+    definition (one weight matrix per axis), and exact on a flat frame (weights sum to 1)."""
+    from check_vector import lanczos3 as reference
+    from model import lanczos3_up
+    x = torch.rand(1, 3, 11, 7, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+    for s in (2, 4):
+        err = np.abs(lanczos3_up(x, s)[0].numpy() - reference(x[0].numpy(), s)).max()
+        assert err < 1e-6, f"Lanczos-3 x{s} skip differs from its definition by {err:.2e}"
+        flat = lanczos3_up(torch.full((1, 3, 5, 6), 0.7), s)
+        assert (flat - 0.7).abs().max() < 1e-6, f"Lanczos-3 x{s} moves a flat frame"
+    print("smoke: Lanczos-3 skip matches its definition (x2, x4) and keeps flat frames")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", required=True)
@@ -135,7 +149,8 @@ def main():
         return (to([lr[y:y + p, x:x + p] for y, x in zip(ys, xs)]),
                 to([hr[y * s:(y + p) * s, x * s:(x + p) * s] for y, x in zip(ys, xs)]))
 
-    model = PlainConv(scale=s, channels=8, body_convs=2, activation="prelu", skip="bilinear")
+    check_lanczos3()
+    model = PlainConv(scale=s, channels=8, body_convs=2, activation="prelu", skip="lanczos3")
     first, last, path, vec = train_and_export(
         a.out, "smoke", "upscale", model, upscale_batch, "L1", "procedural 128x128 image",
         lr[10:10 + 37, 5:5 + 37], a.steps)

@@ -82,7 +82,8 @@ def args_parser():
     ap.add_argument("--resume", action="store_true")
     ap.add_argument("--init", default=None,
                     help="start from the weights of this model file (our .safetensors format, "
-                         "same architecture); the schedule and optimiser start afresh")
+                         "same architecture; its skip may differ, as the skip has no weights); "
+                         "the schedule and optimiser start afresh")
     ap.add_argument("--clean-share", type=float, default=None,
                     help="draw this share of each batch from the cache's clean pairs (downscale "
                          "only); default: pairs drawn uniformly (the cache's own mix)")
@@ -184,10 +185,18 @@ def main():
                   "unshuffle", "clean_share", "loss"):
             saved = a_saved.get(k, {"unshuffle": 1}.get(k))
             assert saved == getattr(a, k), f"--{k} differs from the checkpoint's {saved}"
+        if "init_skip" in a_saved:
+            a.init_skip = a_saved["init_skip"]
     elif a.init:
         init, _ = load_safetensors(a.init)
-        assert init.cfg == model.cfg, f"--init {a.init}: {init.cfg} is not {model.cfg}"
+        same = {k: v for k, v in init.cfg.items() if k != "skip"}
+        assert same == {k: v for k, v in model.cfg.items() if k != "skip"}, \
+            f"--init {a.init}: {init.cfg} is not {model.cfg}"
         model.load_state_dict(init.state_dict())
+        if init.cfg["skip"] != model.cfg["skip"]:
+            # The residual was learnt around another skip: the first steps relearn the gap.
+            a.init_skip = init.cfg["skip"]
+            print(f"--init {a.init}: its skip {init.cfg['skip']!r} becomes {a.skip!r}", flush=True)
     clean = None
     if a.clean_share is not None:
         meta = json.loads(open(os.path.join(cache, "meta.json")).read())

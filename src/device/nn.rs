@@ -7,8 +7,8 @@ use super::cuda::CudaEngine;
 use super::kernels::{Kernel, KernelModule, TENSOR_CUBIN_MIN_SM};
 use super::params::{
     NnAssembleParams, NnConvParams, NnInputParams, NN_ACT_LEAKY, NN_ACT_NONE, NN_ACT_PRELU,
-    NN_ACT_RELU, NN_ACT_SILU, NN_CO_PER_BLOCK, NN_SKIP_BILINEAR, NN_SKIP_IDENTITY, NN_SKIP_NEAREST,
-    NN_SKIP_NONE,
+    NN_ACT_RELU, NN_ACT_SILU, NN_CO_PER_BLOCK, NN_SKIP_BILINEAR, NN_SKIP_IDENTITY,
+    NN_SKIP_LANCZOS3, NN_SKIP_NEAREST, NN_SKIP_NONE,
 };
 use super::DeviceError;
 use crate::image::Rect;
@@ -169,6 +169,7 @@ fn skip_code(skip: Skip) -> i32 {
         Skip::Identity => NN_SKIP_IDENTITY,
         Skip::Nearest => NN_SKIP_NEAREST,
         Skip::Bilinear => NN_SKIP_BILINEAR,
+        Skip::Lanczos3 => NN_SKIP_LANCZOS3,
     }) as i32
 }
 
@@ -358,6 +359,7 @@ pub fn run_tile_on<B: NnBackend>(
             scale: spec.net_scale() as i32,
             centre: (3 * (spec.frames / 2) * spec.unshuffle * spec.unshuffle) as i32,
             skip: skip_code(spec.skip),
+            lanczos: cpu::lanczos3_phases(spec.net_scale()),
         },
     )?;
     let mut result = Planar::zeros(out_rect, 3);

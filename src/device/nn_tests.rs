@@ -177,6 +177,17 @@ fn cases() -> Vec<(Arch, i32, i32)> {
             4,
         ),
         (Arch::X2, 1, 7),
+        // The Lanczos-3 skip reads 3 pixels each side: the whole halo of a 1-body network.
+        (
+            Arch {
+                scale: 4,
+                body: 1,
+                skip: "lanczos3",
+                ..Arch::X2
+            },
+            8,
+            6,
+        ),
         // Temporal: three frames stacked on the channel axis, the skip from the centre one.
         (
             Arch {

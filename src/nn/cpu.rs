@@ -15,6 +15,7 @@ use super::spec::Skip;
 use super::unshuffle;
 use super::{Planar, TileSource};
 use crate::image::Rect;
+use crate::ops::upscale::resample::Filter;
 use crate::ops::{Abort, OpError};
 use rayon::prelude::*;
 
@@ -550,6 +551,7 @@ fn assemble(model: &Model, input: &Planar, tail: &Planar, frame: Rect, out_rect:
     let of = output_frame(frame, spec.net_scale());
     let (fw, fh) = (frame.width(), frame.height());
     let inv = 1.0 / s as f32;
+    let lanczos = lanczos3_phases(s as usize);
     let mut out = Planar::zeros(out_rect, 3);
     let mut o = 0;
     for y in out_rect.y1..out_rect.y2 {
@@ -574,6 +576,21 @@ fn assemble(model: &Model, input: &Planar, tail: &Planar, frame: Rect, out_rect:
                         by.2 * (bx.2 * at(bx.0, by.0) + bx.3 * at(bx.1, by.0))
                             + by.3 * (bx.2 * at(bx.0, by.1) + bx.3 * at(bx.1, by.1))
                     }
+                    Skip::Lanczos3 => {
+                        // Rows first, then the column of row sums, as the PyTorch model's two
+                        // grouped convolutions (the 7th tap of each phase is zero).
+                        let (wx, wy) = (&lanczos[ix as usize], &lanczos[iy as usize]);
+                        let mut v = 0.0;
+                        for (j, &wj) in wy.iter().enumerate() {
+                            let yy = (ly + j as i32 - 3).clamp(0, fh - 1);
+                            let mut r = 0.0;
+                            for (k, &wk) in wx.iter().enumerate() {
+                                r += wk * at((lx + k as i32 - 3).clamp(0, fw - 1), yy);
+                            }
+                            v += wj * r;
+                        }
+                        v
+                    }
                 };
                 out.data[o] = t[ch] + skip;
                 o += 1;
@@ -581,6 +598,27 @@ fn assemble(model: &Model, input: &Planar, tail: &Planar, frame: Rect, out_rect:
         }
     }
     out
+}
+
+/// Lanczos-3 weights of each output phase p < `scale` over the input offsets −3..=3 from the
+/// output pixel's own input pixel ⌊d / scale⌋: the source coordinate (d + 0.5)/scale − 0.5 is
+/// that pixel plus δ_p, and the six taps ⌊δ_p⌋ − 2 ..= ⌊δ_p⌋ + 3 weigh the Lanczos-3 kernel of
+/// their distance, normalised to sum 1 in f64 and then rounded to f32 (`training/model.py`
+/// `lanczos3_phases` computes the same table). Phases ≥ `scale` are zero.
+pub fn lanczos3_phases(scale: usize) -> [[f32; 7]; 4] {
+    let mut table = [[0.0f32; 7]; 4];
+    for (p, row) in table.iter_mut().enumerate().take(scale.min(4)) {
+        let delta = (p as f64 + 0.5) / scale as f64 - 0.5;
+        let base = delta.floor() as i32;
+        let w: Vec<f64> = (base - 2..=base + 3)
+            .map(|k| Filter::Lanczos3.weight(delta - k as f64))
+            .collect();
+        let sum: f64 = w.iter().sum();
+        for (k, v) in (base - 2..=base + 3).zip(w) {
+            row[(k + 3) as usize] = (v / sum) as f32;
+        }
+    }
+    table
 }
 
 /// PyTorch's bilinear source indices and weights along one axis (align_corners = false):

@@ -36,6 +36,8 @@ pub enum Activation {
 pub enum Skip {
     /// PyTorch `interpolate(mode="bilinear", align_corners=False)` of the centre frame.
     Bilinear,
+    /// Separable Lanczos-3 (`docs/model-format.md`): a zero residual is a Lanczos resize.
+    Lanczos3,
     /// PyTorch `interpolate(mode="nearest")`.
     Nearest,
     /// The centre frame itself (scale 1).
@@ -215,6 +217,7 @@ impl ModelSpec {
         };
         let skip = match string(obj, "skip")? {
             "bilinear" => Skip::Bilinear,
+            "lanczos3" => Skip::Lanczos3,
             "nearest" => Skip::Nearest,
             "identity" => Skip::Identity,
             "none" => Skip::None,
@@ -222,13 +225,19 @@ impl ModelSpec {
                 return Err(bad(
                     "skip",
                     other,
-                    "\"bilinear\", \"nearest\", \"identity\" or \"none\"",
+                    "\"bilinear\", \"lanczos3\", \"nearest\", \"identity\" or \"none\"",
                 ))
             }
         };
         if skip == Skip::Identity && scale != 1 {
             return Err(NnError::Metadata(
                 "`skip` \"identity\" needs scale 1; use \"bilinear\" or \"nearest\"".into(),
+            ));
+        }
+        if skip == Skip::Lanczos3 && body_convs == 0 {
+            // The skip reads 3 input pixels each side; the tile's halo is one per convolution.
+            return Err(NnError::Metadata(
+                "`skip` \"lanczos3\" needs at least one body convolution".into(),
             ));
         }
         let encoding = match string(obj, "encoding")? {

@@ -270,6 +270,39 @@ fn reference_forward(file: &file::ModelFile, input: &Planar) -> Vec<f64> {
                         (1.0 - fy) * ((1.0 - fx) * src(c, y0, x0) + fx * src(c, y0, x1))
                             + fy * ((1.0 - fx) * src(c, y1, x0) + fx * src(c, y1, x1))
                     }
+                    Skip::Lanczos3 => {
+                        // Lanczos (a = 3): L(t) = sinc(t)·sinc(t/3), sinc(t) = sin(πt)/(πt),
+                        // at the six input pixels around r = (d + 0.5)/s − 0.5, normalised to
+                        // sum 1, edge pixels repeated.
+                        let sinc = |t: f64| {
+                            if t == 0.0 {
+                                1.0
+                            } else {
+                                (std::f64::consts::PI * t).sin() / (std::f64::consts::PI * t)
+                            }
+                        };
+                        let axis = |d: usize, n: usize| {
+                            let r = (d as f64 + 0.5) / s as f64 - 0.5;
+                            let taps: Vec<(usize, f64)> = (r.floor() as i64 - 2
+                                ..=r.floor() as i64 + 3)
+                                .map(|i| {
+                                    let t = r - i as f64;
+                                    (i.clamp(0, n as i64 - 1) as usize, sinc(t) * sinc(t / 3.0))
+                                })
+                                .collect();
+                            let sum: f64 = taps.iter().map(|t| t.1).sum();
+                            taps.into_iter()
+                                .map(|(i, v)| (i, v / sum))
+                                .collect::<Vec<_>>()
+                        };
+                        let mut v = 0.0;
+                        for (yy, wy) in axis(oy, h) {
+                            for (xx, wx) in axis(ox, w) {
+                                v += wy * wx * src(c, yy, xx);
+                            }
+                        }
+                        v
+                    }
                 };
                 out[(c * oh + oy) * ow + ox] = v + skip;
             }
@@ -322,6 +355,16 @@ fn cpu_engine_matches_independent_reference_for_every_option() {
             ..Arch::X2
         },
         Arch {
+            skip: "lanczos3",
+            ..Arch::X2
+        },
+        Arch {
+            scale: 4,
+            skip: "lanczos3",
+            body: 1,
+            ..Arch::X2
+        },
+        Arch {
             activation: "leaky_relu",
             skip: "none",
             ..Arch::X2
@@ -365,7 +408,11 @@ fn cpu_engine_matches_independent_reference_for_every_option() {
 
 #[test]
 fn one_pixel_and_one_row_frames_work() {
-    for arch in [Arch::X2, Arch::RESTORE_U2] {
+    let lanczos = Arch {
+        skip: "lanczos3",
+        ..Arch::X2
+    };
+    for arch in [Arch::X2, lanczos, Arch::RESTORE_U2] {
         for (w, h) in [(1, 1), (1, 7), (9, 1)] {
             let err = max_error_vs_reference(arch, w, h, 7);
             assert!(
@@ -648,6 +695,17 @@ fn metadata_problems_name_the_key() {
         .unwrap_err()
         .to_string()
         .contains("scale"));
+    // The Lanczos-3 skip reads 3 pixels each side, more than a body-less stack's halo of 2.
+    let m = metadata_with(|o| {
+        o.insert("skip".into(), "lanczos3".into());
+        o.insert("body_convs".into(), 0.into());
+        o.insert("receptive_field".into(), 5.into());
+    });
+    let e = ModelSpec::from_json(&m).unwrap_err().to_string();
+    assert!(
+        e.contains("lanczos3") && e.contains("body convolution"),
+        "{e}"
+    );
     // Unshuffle: 1, 2 or 4, restoration with the identity skip only, and it widens the field.
     let u2: serde_json::Value = serde_json::from_str(&Arch::RESTORE_U2.metadata()).unwrap();
     let with = |key: &str, v: serde_json::Value| {
