@@ -552,6 +552,8 @@ fn assemble(model: &Model, input: &Planar, tail: &Planar, frame: Rect, out_rect:
     let (fw, fh) = (frame.width(), frame.height());
     let inv = 1.0 / s as f32;
     let lanczos = lanczos3_phases(s as usize);
+    let rows = (spec.skip == Skip::Lanczos3)
+        .then(|| lanczos3_rows(input, &lanczos, centre, frame, out_rect, s));
     let mut out = Planar::zeros(out_rect, 3);
     let mut o = 0;
     for y in out_rect.y1..out_rect.y2 {
@@ -577,17 +579,12 @@ fn assemble(model: &Model, input: &Planar, tail: &Planar, frame: Rect, out_rect:
                             + by.3 * (bx.2 * at(bx.0, by.1) + bx.3 * at(bx.1, by.1))
                     }
                     Skip::Lanczos3 => {
-                        // Rows first, then the column of row sums, as the PyTorch model's two
-                        // grouped convolutions (the 7th tap of each phase is zero).
-                        let (wx, wy) = (&lanczos[ix as usize], &lanczos[iy as usize]);
+                        // The column of the row sums (see `lanczos3_rows`).
+                        let r = rows.as_ref().expect("computed for this skip");
                         let mut v = 0.0;
-                        for (j, &wj) in wy.iter().enumerate() {
+                        for (j, &wj) in lanczos[iy as usize].iter().enumerate() {
                             let yy = (ly + j as i32 - 3).clamp(0, fh - 1);
-                            let mut r = 0.0;
-                            for (k, &wk) in wx.iter().enumerate() {
-                                r += wk * at((lx + k as i32 - 3).clamp(0, fw - 1), yy);
-                            }
-                            v += wj * r;
+                            v += wj * r.pixel(x, yy)[c];
                         }
                         v
                     }
@@ -598,6 +595,46 @@ fn assemble(model: &Model, input: &Planar, tail: &Planar, frame: Rect, out_rect:
         }
     }
     out
+}
+
+/// The horizontal pass of the Lanczos-3 skip for `out_rect`: for every input row (frame-
+/// relative, 0-based) its vertical taps reach and every output column, the row sum
+/// Σ_k w_k · x(column tap k), taps in order, zero-weight ones included: exactly the sums the
+/// CUDA kernel forms per pixel, computed once per row instead of once per output row. The
+/// result's rect is (output column, input row).
+fn lanczos3_rows(
+    input: &Planar,
+    lanczos: &[[f32; 7]; 4],
+    centre: usize,
+    frame: Rect,
+    out_rect: Rect,
+    s: i32,
+) -> Planar {
+    let of = output_frame(frame, s as usize);
+    let (fw, fh) = (frame.width(), frame.height());
+    let ly = |y: i32| (y - of.y1) / s;
+    let (r1, r2) = (
+        (ly(out_rect.y1) - 3).max(0),
+        (ly(out_rect.y2 - 1) + 4).min(fh),
+    );
+    let mut rows = Planar::zeros(Rect::new(out_rect.x1, r1, out_rect.x2, r2), 3);
+    let mut o = 0;
+    for yy in r1..r2 {
+        for x in out_rect.x1..out_rect.x2 {
+            let xr = x - of.x1;
+            let (lx, wx) = (xr / s, &lanczos[(xr % s) as usize]);
+            for c in 0..3 {
+                let mut r = 0.0;
+                for (k, &wk) in wx.iter().enumerate() {
+                    let xx = (lx + k as i32 - 3).clamp(0, fw - 1);
+                    r += wk * input.pixel(frame.x1 + xx, frame.y1 + yy)[centre + c];
+                }
+                rows.data[o] = r;
+                o += 1;
+            }
+        }
+    }
+    rows
 }
 
 /// Lanczos-3 weights of each output phase p < `scale` over the input offsets −3..=3 from the

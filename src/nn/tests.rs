@@ -435,6 +435,11 @@ fn tiled_equals_untiled_to_the_bit_on_every_kernel_set() {
             body: 1,
             ..Arch::X2
         },
+        // The Lanczos-3 skip's row sums are computed per tile: they must not depend on it.
+        Arch {
+            skip: "lanczos3",
+            ..Arch::X2
+        },
         // Blocks anchored at the frame's odd origin (-5, 11), 75×53: partial last blocks.
         Arch::RESTORE_U2,
     ] {
