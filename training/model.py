@@ -42,13 +42,14 @@ def lanczos3_up(x, scale):
     """Separable Lanczos-3 upsample of NCHW `x` by an integer `scale`, edge pixels repeated
     (the taps' indices clamped to the frame), pixel centres aligned as align_corners=False."""
     n, c, h, w = x.shape
-    k = torch.from_numpy(lanczos3_phases(scale)).to(x)
+    # The weights are a constant of the graph (an ONNX export needs the kernel's shape).
+    k = torch.from_numpy(np.tile(lanczos3_phases(scale), (int(c), 1))).to(x)
     # Rows: each input column gives `scale` output columns (grouped 1x7 convolution).
     xp = F.pad(x, (3, 3, 0, 0), mode="replicate")
-    y = F.conv2d(xp, k.repeat(c, 1).view(c * scale, 1, 1, 7), groups=c)
+    y = F.conv2d(xp, k.view(int(c) * scale, 1, 1, 7), groups=int(c))
     y = y.view(n, c, scale, h, w).permute(0, 1, 3, 4, 2).reshape(n, c, h, w * scale)
     yp = F.pad(y, (0, 0, 3, 3), mode="replicate")
-    z = F.conv2d(yp, k.repeat(c, 1).view(c * scale, 1, 7, 1), groups=c)
+    z = F.conv2d(yp, k.view(int(c) * scale, 1, 7, 1), groups=int(c))
     return z.view(n, c, scale, h, w * scale).permute(0, 1, 3, 2, 4).reshape(n, c, h * scale, w * scale)
 
 

@@ -20,13 +20,13 @@ use std::ffi::CStr;
 pub const IDENTIFIER: &CStr = c"org.platerestore.Upscale";
 
 /// The shipped ×2 network (in the bundle's `Contents/Resources/models`): `upscale-x2` trained on
-/// with MSE and mostly clean pairs, then with the per-patch PSNR loss
-/// (`training/reproduce.sh upscale-x2-v3`). The bench scripts read this line
+/// with MSE and mostly clean pairs, then with the per-patch PSNR loss, then around a Lanczos-3
+/// skip (`training/reproduce.sh upscale-x2-v4`). The bench scripts read this line
 /// (`scripts/shipped-model.sh`).
-pub const SHIPPED_X2: &str = "upscale-x2-v3";
+pub const SHIPPED_X2: &str = "upscale-x2-v4";
 /// The shipped ×4 network: one pass at the plate's own resolution, trained on ×4 pairs, then
-/// trained on like ×2 (`training/reproduce.sh upscale-x4-v3`).
-pub const SHIPPED_X4: &str = "upscale-x4-v3";
+/// trained on like ×2 (`training/reproduce.sh upscale-x4-v4`).
+pub const SHIPPED_X4: &str = "upscale-x4-v4";
 
 pub mod param {
     use std::ffi::CStr;
