@@ -560,6 +560,11 @@ fn assemble(model: &Model, input: &Planar, tail: &Planar, frame: Rect, out_rect:
         let yr = y - of.y1;
         let (ly, iy) = (yr / s, yr % s);
         let by = bilinear_axis(yr, inv, fh);
+        // The Lanczos-3 skip's seven input rows: where each starts in the row sums.
+        let vrows: [usize; 7] = std::array::from_fn(|j| match &rows {
+            Some(r) => r.index(out_rect.x1, (ly + j as i32 - 3).clamp(0, fh - 1)),
+            None => 0,
+        });
         for x in out_rect.x1..out_rect.x2 {
             let xr = x - of.x1;
             let (lx, ix) = (xr / s, xr % s);
@@ -580,11 +585,14 @@ fn assemble(model: &Model, input: &Planar, tail: &Planar, frame: Rect, out_rect:
                     }
                     Skip::Lanczos3 => {
                         // The column of the row sums (see `lanczos3_rows`).
-                        let r = rows.as_ref().expect("computed for this skip");
+                        let (r, wy) = (
+                            &rows.as_ref().expect("this skip").data,
+                            &lanczos[iy as usize],
+                        );
+                        let at = 3 * (x - out_rect.x1) as usize + c;
                         let mut v = 0.0;
-                        for (j, &wj) in lanczos[iy as usize].iter().enumerate() {
-                            let yy = (ly + j as i32 - 3).clamp(0, fh - 1);
-                            v += wj * r.pixel(x, yy)[c];
+                        for (&wj, &start) in wy.iter().zip(&vrows) {
+                            v += wj * r[start + at];
                         }
                         v
                     }
@@ -618,19 +626,28 @@ fn lanczos3_rows(
         (ly(out_rect.y2 - 1) + 4).min(fh),
     );
     let mut rows = Planar::zeros(Rect::new(out_rect.x1, r1, out_rect.x2, r2), 3);
-    let mut o = 0;
-    for yy in r1..r2 {
-        for x in out_rect.x1..out_rect.x2 {
+    // Per output column: its phase's weights and the seven taps' offsets within an input row.
+    let cols: Vec<(&[f32; 7], [usize; 7])> = (out_rect.x1..out_rect.x2)
+        .map(|x| {
             let xr = x - of.x1;
-            let (lx, wx) = (xr / s, &lanczos[(xr % s) as usize]);
-            for c in 0..3 {
+            let lx = xr / s;
+            let off = std::array::from_fn(|k| {
+                let xx = (lx + k as i32 - 3).clamp(0, fw - 1);
+                input.index(frame.x1 + xx, input.rect.y1) + centre
+            });
+            (&lanczos[(xr % s) as usize], off)
+        })
+        .collect();
+    let row_len = input.rect.width() as usize * input.channels;
+    for (yy, out_row) in (r1..r2).zip(rows.data.chunks_exact_mut(cols.len() * 3)) {
+        let row = &input.data[input.index(input.rect.x1, frame.y1 + yy)..][..row_len];
+        for ((wx, off), o) in cols.iter().zip(out_row.chunks_exact_mut(3)) {
+            for (c, v) in o.iter_mut().enumerate() {
                 let mut r = 0.0;
-                for (k, &wk) in wx.iter().enumerate() {
-                    let xx = (lx + k as i32 - 3).clamp(0, fw - 1);
-                    r += wk * input.pixel(frame.x1 + xx, frame.y1 + yy)[centre + c];
+                for (&wk, &ok) in wx.iter().zip(off) {
+                    r += wk * row[ok + c];
                 }
-                rows.data[o] = r;
-                o += 1;
+                *v = r;
             }
         }
     }
