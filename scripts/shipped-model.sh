@@ -2,7 +2,7 @@
 # Prints the file of the network that Upscale ships by default for x2 or x4, read from the one
 # place that decides it (SHIPPED_X2 / SHIPPED_X4 in src/effects/upscale.rs), so the bench
 # scripts time what users run:
-#   scripts/shipped-model.sh x2     ->  bundle/models/upscale-x2-v3.safetensors
+#   scripts/shipped-model.sh x2     ->  bundle/models/<SHIPPED_X2>.safetensors
 set -euo pipefail
 cd "$(dirname "$0")/.."
 case "${1:-x2}" in
