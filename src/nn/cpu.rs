@@ -551,9 +551,12 @@ fn assemble(model: &Model, input: &Planar, tail: &Planar, frame: Rect, out_rect:
     let of = output_frame(frame, spec.net_scale());
     let (fw, fh) = (frame.width(), frame.height());
     let inv = 1.0 / s as f32;
-    let lanczos = lanczos3_phases(s as usize);
-    let rows = (spec.skip == Skip::Lanczos3)
-        .then(|| lanczos3_rows(input, &lanczos, centre, frame, out_rect, s));
+    // The Lanczos-3 skip: its weights and the row sums of the input rows it reads.
+    let lanczos = (spec.skip == Skip::Lanczos3).then(|| {
+        let w = lanczos3_phases(s as usize);
+        let rows = lanczos3_rows(input, &w, centre, frame, out_rect, s);
+        (w, rows)
+    });
     let mut out = Planar::zeros(out_rect, 3);
     let mut o = 0;
     for y in out_rect.y1..out_rect.y2 {
@@ -561,10 +564,12 @@ fn assemble(model: &Model, input: &Planar, tail: &Planar, frame: Rect, out_rect:
         let (ly, iy) = (yr / s, yr % s);
         let by = bilinear_axis(yr, inv, fh);
         // The Lanczos-3 skip's seven input rows: where each starts in the row sums.
-        let vrows: [usize; 7] = std::array::from_fn(|j| match &rows {
-            Some(r) => r.index(out_rect.x1, (ly + j as i32 - 3).clamp(0, fh - 1)),
-            None => 0,
-        });
+        let vrows: [usize; 7] = match &lanczos {
+            Some((_, r)) => {
+                std::array::from_fn(|j| r.index(out_rect.x1, (ly + j as i32 - 3).clamp(0, fh - 1)))
+            }
+            None => [0; 7],
+        };
         for x in out_rect.x1..out_rect.x2 {
             let xr = x - of.x1;
             let (lx, ix) = (xr / s, xr % s);
@@ -585,14 +590,11 @@ fn assemble(model: &Model, input: &Planar, tail: &Planar, frame: Rect, out_rect:
                     }
                     Skip::Lanczos3 => {
                         // The column of the row sums (see `lanczos3_rows`).
-                        let (r, wy) = (
-                            &rows.as_ref().expect("this skip").data,
-                            &lanczos[iy as usize],
-                        );
+                        let (w, rows) = lanczos.as_ref().expect("made for this skip");
                         let at = 3 * (x - out_rect.x1) as usize + c;
                         let mut v = 0.0;
-                        for (&wj, &start) in wy.iter().zip(&vrows) {
-                            v += wj * r[start + at];
+                        for (&wj, &start) in w[iy as usize].iter().zip(&vrows) {
+                            v += wj * rows.data[start + at];
                         }
                         v
                     }
