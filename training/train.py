@@ -182,7 +182,7 @@ def main():
         step, elapsed = ck["step"], ck["elapsed"]
         a_saved = ck["args"]
         for k in ("steps", "batch", "patch", "lr", "lr_min", "channels", "body_convs", "scale",
-                  "unshuffle", "clean_share", "loss"):
+                  "unshuffle", "clean_share", "loss", "skip"):
             saved = a_saved.get(k, {"unshuffle": 1}.get(k))
             assert saved == getattr(a, k), f"--{k} differs from the checkpoint's {saved}"
         if "init_skip" in a_saved:
