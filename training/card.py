@@ -114,7 +114,10 @@ def main():
         + (f"; started from the weights of `{args['init']}` (its own card gives its "
            "training), optimiser and schedule afresh"
            + (f", its `{args['init_skip']}` skip replaced by `{args['skip']}`"
-              if args.get("init_skip") else "") if args.get("init") else "")
+              if args.get("init_skip") else "")
+           + (f", {args['init_deeper']} identity body convolutions appended after its own "
+              "(Net2DeeperNet: training starts from the same function)"
+              if args.get("init_deeper") else "") if args.get("init") else "")
         + (f"; {args['clean_share']:.0%} of every batch drawn from the clean pairs "
            "(downscale only), the rest from the damaged ones"
            if args.get("clean_share") is not None else ""),

@@ -18,7 +18,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from model import PlainConv, export_safetensors, load_safetensors, write_vector  # noqa: E402
-from train import PSNR_EPS, Pairs, loss_fn  # noqa: E402
+from train import PSNR_EPS, Pairs, init_state, loss_fn  # noqa: E402
 
 
 def procedural(size, seed):
@@ -127,6 +127,25 @@ def check_lanczos3():
     print("smoke: Lanczos-3 skip matches its definition (x2, x4) and keeps flat frames")
 
 
+def check_deeper_init():
+    """train.py's --init into a deeper network (Net2DeeperNet): the appended identity
+    convolutions leave the output unchanged, for PReLU (random slopes) and ReLU."""
+    torch.manual_seed(3)
+    x = torch.rand(1, 3, 19, 14)
+    for act in ("prelu", "relu"):
+        small = PlainConv(scale=2, channels=8, body_convs=2, activation=act, skip="lanczos3")
+        with torch.no_grad():
+            for p in small.parameters():
+                p.add_(0.1 * torch.randn_like(p))
+        deep = PlainConv(scale=2, channels=8, body_convs=4, activation=act, skip="lanczos3")
+        state, extra = init_state(small, deep)
+        deep.load_state_dict(state)
+        with torch.no_grad():
+            err = (deep(x) - small(x)).abs().max().item()
+        assert extra == 2 and err < 1e-6, f"deeper {act} init changes the output by {err:.2e}"
+    print("smoke: a deeper --init starts as the network it came from (PReLU, ReLU)")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", required=True)
@@ -135,6 +154,8 @@ def main():
     t0 = time.time()
     check_clean_share()
     check_psnr_loss()
+    check_lanczos3()
+    check_deeper_init()
     torch.set_num_threads(2)
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
@@ -149,7 +170,6 @@ def main():
         return (to([lr[y:y + p, x:x + p] for y, x in zip(ys, xs)]),
                 to([hr[y * s:(y + p) * s, x * s:(x + p) * s] for y, x in zip(ys, xs)]))
 
-    check_lanczos3()
     model = PlainConv(scale=s, channels=8, body_convs=2, activation="prelu", skip="lanczos3")
     first, last, path, vec = train_and_export(
         a.out, "smoke", "upscale", model, upscale_batch, "L1", "procedural 128x128 image",

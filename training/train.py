@@ -146,6 +146,32 @@ def lr_lambda(a):
     return f
 
 
+def init_state(init, model):
+    """The state dict that starts `model` from the trained network `init`: the same
+    architecture except the skip (it has no weights) and possibly more body convolutions.
+    Extra ones follow Net2DeeperNet (Chen, Goodfellow & Shlens, ICLR 2016): appended after the
+    trained ones as identities (centre tap 1 on the same channel, bias 0, PReLU slope 1; a
+    ReLU passes the previous ReLU's output unchanged), so the deeper network computes exactly
+    what `init` does. Returns (state, number of convolutions appended)."""
+    free = ("skip", "body_convs")
+    same = {k: v for k, v in init.cfg.items() if k not in free}
+    assert same == {k: v for k, v in model.cfg.items() if k not in free}, \
+        f"--init: {init.cfg} is not {model.cfg}"
+    extra = model.cfg["body_convs"] - init.cfg["body_convs"]
+    assert extra >= 0, "--init has more body convolutions than --body-convs"
+    assert extra == 0 or model.cfg["activation"] in ("prelu", "relu"), \
+        "a deeper --init needs PReLU or ReLU"
+    state = init.state_dict()
+    c = model.cfg["channels"]
+    for i in range(init.cfg["body_convs"], model.cfg["body_convs"]):
+        w = torch.zeros(c, c, 3, 3)
+        w[range(c), range(c), 1, 1] = 1.0
+        state[f"body.{i}.weight"], state[f"body.{i}.bias"] = w, torch.zeros(c)
+        if model.cfg["activation"] == "prelu":
+            state[f"body.{i}.alpha"] = torch.ones(c)
+    return state, extra
+
+
 def main():
     from degrade import DEGRADE_VERSION   # here: smoke.py imports Pairs without Pillow
     a = args_parser().parse_args()
@@ -185,14 +211,16 @@ def main():
                   "unshuffle", "clean_share", "loss", "skip"):
             saved = a_saved.get(k, {"unshuffle": 1}.get(k))
             assert saved == getattr(a, k), f"--{k} differs from the checkpoint's {saved}"
-        if "init_skip" in a_saved:
-            a.init_skip = a_saved["init_skip"]
+        for k in ("init_skip", "init_deeper"):
+            if k in a_saved:
+                setattr(a, k, a_saved[k])
     elif a.init:
         init, _ = load_safetensors(a.init)
-        same = {k: v for k, v in init.cfg.items() if k != "skip"}
-        assert same == {k: v for k, v in model.cfg.items() if k != "skip"}, \
-            f"--init {a.init}: {init.cfg} is not {model.cfg}"
-        model.load_state_dict(init.state_dict())
+        state, extra = init_state(init, model)
+        if extra:
+            a.init_deeper = extra
+            print(f"--init {a.init}: {extra} identity body convolution(s) appended", flush=True)
+        model.load_state_dict(state)
         if init.cfg["skip"] != model.cfg["skip"]:
             # The residual was learnt around another skip: the first steps relearn the gap.
             a.init_skip = init.cfg["skip"]
