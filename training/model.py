@@ -92,7 +92,7 @@ class PlainConv(nn.Module):
         super().__init__()
         assert scale in (1, 2, 4) and activation in ACTIVATIONS and skip in SKIPS
         assert not (skip == "identity" and scale != 1)
-        assert unshuffle in (1, 2, 4) and (unshuffle == 1 or (scale == 1 and skip == "identity"))
+        assert unshuffle in (1, 2, 4, 8) and (unshuffle == 1 or (scale == 1 and skip == "identity"))
         self.cfg = dict(scale=scale, channels=channels, body_convs=body_convs,
                         activation=activation, skip=skip, frames=frames, leaky_slope=leaky_slope,
                         unshuffle=unshuffle)

@@ -199,6 +199,16 @@ fn cases() -> Vec<(Arch, i32, i32)> {
         ),
         // 2×2 blocks with a partial last column and row, 12 input channels.
         (Arch::RESTORE_U2, 9, 7),
+        // 8×8 blocks (192 head inputs, 192 tail outputs), two partial blocks across.
+        (
+            Arch {
+                unshuffle: 8,
+                channels: 12,
+                ..Arch::RESTORE_U2
+            },
+            17,
+            11,
+        ),
     ]
 }
 

@@ -250,8 +250,8 @@ impl ModelSpec {
             None => 1,
             Some(_) => uint(obj, "unshuffle")? as usize,
         };
-        if !matches!(unshuffle, 1 | 2 | 4) {
-            return Err(bad("unshuffle", &unshuffle.to_string(), "1, 2 or 4"));
+        if !matches!(unshuffle, 1 | 2 | 4 | 8) {
+            return Err(bad("unshuffle", &unshuffle.to_string(), "1, 2, 4 or 8"));
         }
         if unshuffle > 1 && (task != Task::Restore || !matches!(skip, Skip::Identity | Skip::None))
         {

@@ -391,6 +391,12 @@ fn cpu_engine_matches_independent_reference_for_every_option() {
             activation: "prelu",
             ..Arch::RESTORE_U2
         },
+        // 8×8 blocks (a codec's block grid): 13×9 is one full block and a partial one.
+        Arch {
+            unshuffle: 8,
+            channels: 12,
+            ..Arch::RESTORE_U2
+        },
     ];
     for (i, arch) in cases.iter().enumerate() {
         let err = max_error_vs_reference(*arch, 13, 9, 40 + i as u64);
