@@ -84,6 +84,18 @@ def args_parser():
                     help="start from the weights of this model file (our .safetensors format, "
                          "same architecture; its skip may differ, as the skip has no weights); "
                          "the schedule and optimiser start afresh")
+    ap.add_argument("--base", default=None,
+                    help="experiments with a second stage: a restore model file whose output "
+                         "is this network's input; the cache's degraded crops are run through "
+                         "it once (kept next to the cache) and the net learns what is left "
+                         "(BENCHMARKS.md, Denoise / Restore: none of it was worth shipping)")
+    ap.add_argument("--with-plate", action="store_true",
+                    help="with --base: the net reads the degraded plate and the first stage's "
+                         "output (6 channels, the skip from the second). An experiment: the "
+                         "model format has no such input, so such a net is not exported")
+    ap.add_argument("--align", type=int, default=1,
+                    help="patch offsets on this grid (8: codec blocks stay where they are in a "
+                         "frame, so an 8x8-unshuffled stage sees each block as one pixel)")
     ap.add_argument("--clean-share", type=float, default=None,
                     help="draw this share of each batch from the cache's clean pairs (downscale "
                          "only); default: pairs drawn uniformly (the cache's own mix)")
@@ -95,10 +107,16 @@ def args_parser():
 class Pairs:
     """Random LR patches (with the matching HR patch) from the uint8 cache, flips and rot90."""
 
-    def __init__(self, hr, lr, scale, patch, rng, clean=None, clean_share=None):
+    def __init__(self, hr, lr, scale, patch, rng, clean=None, clean_share=None, align=1):
         """`clean`: bool per pair (downscale only); with `clean_share`, that share of every
-        batch (rounded per sample) comes from the clean pairs, the rest from the others."""
+        batch (rounded per sample) comes from the clean pairs, the rest from the others.
+        `lr` may be uint8 or float (code values 0..255). With `align` > 1 the patch offsets are
+        multiples of it (the crops' codec blocks start at (0, 0), so they stay on the grid;
+        flips keep it when the crop and patch sides are multiples of `align`)."""
         self.hr, self.lr, self.s, self.p, self.rng = hr, lr, scale, patch, rng
+        self.align = align
+        assert align == 1 or (patch % align == 0 and lr.shape[1] % align == 0), \
+            "--align needs patch and crop sides that are multiples of it"
         self.share = clean_share
         if clean_share is not None:
             self.clean_idx = np.flatnonzero(clean)
@@ -117,8 +135,9 @@ class Pairs:
         s, p = self.s, self.p
         L = self.lr.shape[1]
         idx = self.indices(n)
-        ys = self.rng.integers(0, L - p + 1, n)
-        xs = self.rng.integers(0, L - p + 1, n)
+        g = self.align
+        ys = self.rng.integers(0, (L - p) // g + 1, n) * g
+        xs = self.rng.integers(0, (L - p) // g + 1, n) * g
         aug = self.rng.integers(0, 8, n)
         lrs, hrs = [], []
         for i, y, x, a in zip(idx, ys, xs, aug):
@@ -172,6 +191,34 @@ def init_state(init, model):
     return state, extra
 
 
+def base_outputs(base, cache, lr):
+    """The first stage's output for every cached degraded crop, code values 0..255 in float16
+    (spacing 1/8 code at most: far below the damage a second stage learns). Computed once per
+    cache and base file (its sha256 names the file) and kept next to the cache."""
+    import hashlib
+    digest = hashlib.sha256(open(base, "rb").read()).hexdigest()[:16]
+    path = os.path.join(cache, f"base-{digest}.npy")
+    if os.path.exists(path):
+        out = np.load(path, mmap_mode="r")
+        if out.shape == lr.shape:
+            return out
+    net, _ = load_safetensors(base)
+    net.eval()
+    assert net.cfg["scale"] == 1, "--base must be a restoration (x1) model"
+    out = np.empty(lr.shape, np.float16)
+    t0 = time.time()
+    with torch.no_grad():
+        for i in range(0, len(lr), 16):
+            x = torch.from_numpy(np.ascontiguousarray(lr[i:i + 16])).permute(0, 3, 1, 2)
+            y = net(x.float().div_(255)).mul_(255)   # unclamped, as the effect passes it on
+            out[i:i + 16] = y.permute(0, 2, 3, 1).numpy().astype(np.float16)
+            if i % 800 == 0:
+                print(f"# --base: {i}/{len(lr)} crops, {time.time() - t0:.0f}s", flush=True)
+    np.save(path + ".tmp.npy", out)
+    os.replace(path + ".tmp.npy", path)
+    return out
+
+
 def main():
     from degrade import DEGRADE_VERSION   # here: smoke.py imports Pairs without Pillow
     a = args_parser().parse_args()
@@ -191,7 +238,13 @@ def main():
 
     common.seed_everything(a.seed)
     model = PlainConv(scale=a.scale, channels=a.channels, body_convs=a.body_convs,
-                      activation=a.activation, skip=a.skip, unshuffle=a.unshuffle)
+                      activation=a.activation, skip=a.skip, unshuffle=a.unshuffle,
+                      frames=2 if a.with_plate else 1)
+    if a.base and not a.init:
+        # A second stage starts as the identity: its first steps then only add what helps
+        # (with the usual 0.1x tail the first residual tripled the first stage's error).
+        with torch.no_grad():
+            model.tail.weight.mul_(0.01)
     opt = torch.optim.Adam(model.parameters(), lr=a.lr, betas=(0.9, 0.99))
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(a))
     data_rng = np.random.default_rng([a.seed, 7])
@@ -208,8 +261,8 @@ def main():
         step, elapsed = ck["step"], ck["elapsed"]
         a_saved = ck["args"]
         for k in ("steps", "batch", "patch", "lr", "lr_min", "channels", "body_convs", "scale",
-                  "unshuffle", "clean_share", "loss", "skip"):
-            saved = a_saved.get(k, {"unshuffle": 1}.get(k))
+                  "unshuffle", "clean_share", "loss", "skip", "base", "align"):
+            saved = a_saved.get(k, {"unshuffle": 1, "align": 1}.get(k))
             assert saved == getattr(a, k), f"--{k} differs from the checkpoint's {saved}"
         for k in ("init_skip", "init_deeper"):
             if k in a_saved:
@@ -225,12 +278,15 @@ def main():
             # The residual was learnt around another skip: the first steps relearn the gap.
             a.init_skip = init.cfg["skip"]
             print(f"--init {a.init}: its skip {init.cfg['skip']!r} becomes {a.skip!r}", flush=True)
+    if a.base:
+        base = base_outputs(a.base, cache, lr)
+        lr = np.concatenate([lr.astype(np.float16), base], axis=3) if a.with_plate else base
     clean = None
     if a.clean_share is not None:
         meta = json.loads(open(os.path.join(cache, "meta.json")).read())
         clean = np.array([bool(d.get("clean")) for d in meta["samples"]])
         assert len(clean) == len(lr), "meta.json does not describe lr.npy"
-    data = Pairs(hr, lr, a.scale, a.patch, data_rng, clean, a.clean_share)
+    data = Pairs(hr, lr, a.scale, a.patch, data_rng, clean, a.clean_share, a.align)
     log = open(out / "train.log", "a")
 
     def say(msg):
