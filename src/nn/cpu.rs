@@ -153,11 +153,12 @@ pub fn run(
         options.tile,
         sink,
         |source, frame, list, sink| {
+            let scratch = Scratch::default();
             list.par_iter().try_for_each(|&t| {
                 if abort.aborted() {
                     return Err(OpError::Aborted);
                 }
-                sink(run_tile(model, source, frame, t, options.kernels));
+                sink(run_tile(model, source, frame, t, options.kernels, &scratch));
                 Ok(())
             })
         },
@@ -183,14 +184,67 @@ pub fn forward(model: &Model, input: &Planar, options: RunOptions) -> Planar {
     out.into_inner().unwrap_or_else(|e| e.into_inner())
 }
 
+/// Activation buffers handed from finished layers and tiles to the next ones during one run
+/// (a fresh zeroed buffer per layer cost 5 % of a 1080p restore in memset and page faults).
+/// Dropped with the run, so nothing stays allocated between renders.
+#[derive(Default)]
+struct Scratch(std::sync::Mutex<Vec<Vec<f32>>>);
+
+impl Scratch {
+    /// A planar over `rect` whose pixels outside `frame` are zero (the next layer's padding)
+    /// and whose pixels inside hold stale values: the caller writes every one of them.
+    fn planar(&self, rect: Rect, channels: usize, frame: Rect) -> Planar {
+        let n = rect.pixel_count() * channels;
+        let mut data = self
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pop()
+            .unwrap_or_default();
+        // Shrinking keeps the old values and growing zero-fills only the new part: no pass
+        // over the whole buffer either way.
+        if data.len() >= n {
+            data.truncate(n);
+        } else {
+            data.resize(n, 0.0);
+        }
+        let mut p = Planar {
+            rect,
+            channels,
+            data,
+        };
+        let inside = rect.intersect(&frame);
+        let row = rect.width() as usize * channels;
+        for y in rect.y1..rect.y2 {
+            let o = p.index(rect.x1, y);
+            let line = &mut p.data[o..o + row];
+            if inside.is_empty() || y < inside.y1 || y >= inside.y2 {
+                line.fill(0.0);
+            } else {
+                line[..(inside.x1 - rect.x1) as usize * channels].fill(0.0);
+                line[(inside.x2 - rect.x1) as usize * channels..].fill(0.0);
+            }
+        }
+        p
+    }
+
+    fn give(&self, p: Planar) {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(p.data);
+    }
+}
+
 /// One output tile of the stack (its geometry: `nn::unshuffle`): input region with halo →
 /// convolutions → pixel shuffle + skip.
-pub fn run_tile(
+fn run_tile(
     model: &Model,
     source: &dyn TileSource,
     frame: Rect,
     out_rect: Rect,
     kernels: Kernels,
+    scratch: &Scratch,
 ) -> Planar {
     let spec = &model.spec;
     let s = spec.net_scale();
@@ -204,12 +258,16 @@ pub fn run_tile(
     for (l, conv) in model.convs.iter().enumerate() {
         let rect = grow(core, halo - l as i32 - 1);
         let src = current.as_ref().unwrap_or(&input);
-        let mut next = Planar::zeros(rect, conv.cout_padded);
+        let mut next = scratch.planar(rect, conv.cout_padded, frame);
         conv_region(conv, src, &mut next, frame, kernels);
-        current = Some(next);
+        if let Some(done) = current.replace(next) {
+            scratch.give(done);
+        }
     }
     let tail = current.unwrap_or_else(|| Planar::zeros(core, 3 * s * s));
-    assemble(model, &input, &tail, frame, out_rect)
+    let out = assemble(model, &input, &tail, frame, out_rect);
+    scratch.give(tail);
+    out
 }
 
 /// The network input over `rect`: `source`'s pixels inside the frame, zero outside it
@@ -242,17 +300,20 @@ fn conv_region(conv: &Conv, src: &Planar, dst: &mut Planar, frame: Rect, kernels
         ];
         let o = dst.index(r.x1, y);
         let out = &mut dst.data[o..o + n * conv.cout_padded];
-        conv_row(conv, &src.data, src.channels, bases, n, out, kernels);
-        for px in out.chunks_exact_mut(conv.cout_padded) {
-            for (co, v) in px[..conv.cout].iter_mut().enumerate() {
-                *v = conv.activation.apply(co, *v);
+        if !conv_row(conv, &src.data, src.channels, bases, n, out, kernels) {
+            for px in out.chunks_exact_mut(conv.cout_padded) {
+                for (co, v) in px[..conv.cout].iter_mut().enumerate() {
+                    *v = conv.activation.apply(co, *v);
+                }
             }
         }
     }
 }
 
-/// `count` output pixels of one row, before the activation. `bases[ky]` indexes channel 0 of
-/// the input pixel up-left of the first output pixel's tap, in row `y - 1 + ky`.
+/// `count` output pixels of one row. `bases[ky]` indexes channel 0 of the input pixel up-left
+/// of the first output pixel's tap, in row `y - 1 + ky`. Returns whether the activation was
+/// applied too (the AVX2 kernel fuses the ReLU family into its stores); otherwise the caller
+/// applies it.
 fn conv_row(
     conv: &Conv,
     src: &[f32],
@@ -261,7 +322,7 @@ fn conv_row(
     count: usize,
     out: &mut [f32],
     kernels: Kernels,
-) {
+) -> bool {
     // Every index the kernels touch: the last pixel's rightmost tap in the lowest row.
     let last = bases.iter().max().copied().unwrap_or(0) + (count + 1) * cs + conv.cin;
     assert!(last <= src.len() && out.len() >= count * conv.cout_padded);
@@ -269,11 +330,21 @@ fn conv_row(
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `Avx2Fma` is only chosen after runtime detection of both features; the
         // assert above bounds every source index, and `out` holds `count × cout_padded`.
-        Kernels::Avx2Fma => unsafe { avx2::conv_row(conv, src, cs, bases, count, out, 0) },
+        Kernels::Avx2Fma => {
+            let fuse = avx2::fuses(&conv.activation);
+            unsafe { avx2::conv_row(conv, src, cs, bases, count, out, 0, fuse) };
+            fuse
+        }
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as above; `Avx512` is only chosen when AVX-512F, AVX2 and FMA were detected.
-        Kernels::Avx512 => unsafe { avx512::conv_row(conv, src, cs, bases, count, out) },
-        Kernels::Portable => portable_row(conv, src, cs, bases, count, out),
+        Kernels::Avx512 => {
+            unsafe { avx512::conv_row(conv, src, cs, bases, count, out) };
+            false
+        }
+        Kernels::Portable => {
+            portable_row(conv, src, cs, bases, count, out);
+            false
+        }
     }
 }
 
@@ -311,16 +382,27 @@ fn portable_row(
 #[allow(clippy::needless_range_loop)]
 mod avx2 {
     use super::Conv;
+    use crate::nn::ConvActivation;
     use std::arch::x86_64::*;
 
     /// Pixels per register block: 6 pixels × 2 vectors = 12 accumulators, 2 weight vectors and
-    /// one broadcast of the 16 registers.
+    /// one broadcast of the 16 registers; with one vector (8 output channels: a restorer's or
+    /// an upscaler's tail), 12 pixels × 1 vector, so the tail keeps 12 FMAs in flight too.
     const PIXELS: usize = 6;
+    const PIXELS_ONE: usize = 12;
 
-    /// Output channels `first_co..` of a row.
+    /// Whether [`conv_row`] can apply `act` in its stores: the ReLU family (a compare and a
+    /// blend, the scalar definition's bits); SiLU stays scalar.
+    pub fn fuses(act: &ConvActivation) -> bool {
+        !matches!(act, ConvActivation::Silu)
+    }
+
+    /// Output channels `first_co..` of a row, with the activation applied when `activate`
+    /// (which needs [`fuses`]).
     ///
     /// # Safety
     /// The CPU has AVX2 and FMA; `src` holds every tap of `count` pixels (see `conv_row`).
+    #[allow(clippy::too_many_arguments)]
     #[target_feature(enable = "avx2,fma")]
     pub unsafe fn conv_row(
         conv: &Conv,
@@ -330,16 +412,18 @@ mod avx2 {
         count: usize,
         out: &mut [f32],
         first_co: usize,
+        activate: bool,
     ) {
+        debug_assert!(!activate || fuses(&conv.activation));
         let cp = conv.cout_padded;
         let mut co = first_co;
         // Output-channel blocks outermost: one block's weights (9·cin·16 floats) stay in L1
         // while the row streams past.
         while co < cp {
-            let two = cp - co >= 16;
+            let nv = if cp - co >= 16 { 2 } else { 1 };
             let mut i = 0;
             while i < count {
-                let np = (count - i).min(PIXELS);
+                let np = (count - i).min(if nv == 2 { PIXELS } else { PIXELS_ONE });
                 let a = Args {
                     conv,
                     src: src.as_ptr(),
@@ -348,15 +432,16 @@ mod avx2 {
                     i,
                     co,
                     out: out.as_mut_ptr().add(i * cp + co),
+                    activate,
                 };
-                if two {
+                if nv == 2 {
                     block_n::<2>(np, &a);
                 } else {
                     block_n::<1>(np, &a);
                 }
                 i += np;
             }
-            co += if two { 16 } else { 8 };
+            co += 8 * nv;
         }
     }
 
@@ -368,11 +453,18 @@ mod avx2 {
         i: usize,
         co: usize,
         out: *mut f32,
+        activate: bool,
     }
 
     #[target_feature(enable = "avx2,fma")]
     unsafe fn block_n<const NV: usize>(np: usize, a: &Args<'_>) {
         match np {
+            12 => block::<12, NV>(a),
+            11 => block::<11, NV>(a),
+            10 => block::<10, NV>(a),
+            9 => block::<9, NV>(a),
+            8 => block::<8, NV>(a),
+            7 => block::<7, NV>(a),
             6 => block::<6, NV>(a),
             5 => block::<5, NV>(a),
             4 => block::<4, NV>(a),
@@ -415,9 +507,49 @@ mod avx2 {
                 }
             }
         }
+        if a.activate {
+            activate::<NP, NV>(&mut acc, &conv.activation, a.co);
+        }
         for p in 0..NP {
             for v in 0..NV {
                 _mm256_storeu_ps(a.out.add(p * cp + 8 * v), acc[p][v]);
+            }
+        }
+    }
+
+    /// The ReLU family on the accumulators of output channels `co..`, as
+    /// `ConvActivation::apply` defines it: `v` where `v >= 0`, else the slope times `v` (0 for
+    /// ReLU). NaN compares false, as in the scalar code.
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn activate<const NP: usize, const NV: usize>(
+        acc: &mut [[__m256; NV]; NP],
+        act: &ConvActivation,
+        co: usize,
+    ) {
+        let zero = _mm256_setzero_ps();
+        let mut slope = [zero; NV];
+        match act {
+            ConvActivation::None => return,
+            ConvActivation::Relu => {}
+            ConvActivation::Leaky(s) => slope = [_mm256_set1_ps(*s); NV],
+            ConvActivation::Prelu(s) => {
+                for v in 0..NV {
+                    slope[v] = _mm256_loadu_ps(s.as_ptr().add(co + 8 * v));
+                }
+            }
+            ConvActivation::Silu => unreachable!("SiLU is applied by the caller"),
+        }
+        let relu = matches!(act, ConvActivation::Relu);
+        for p in 0..NP {
+            for v in 0..NV {
+                let x = acc[p][v];
+                let keep = _mm256_cmp_ps::<_CMP_GE_OQ>(x, zero);
+                let neg = if relu {
+                    zero
+                } else {
+                    _mm256_mul_ps(slope[v], x)
+                };
+                acc[p][v] = _mm256_blendv_ps(neg, x, keep);
             }
         }
     }
@@ -470,7 +602,7 @@ mod avx512 {
         }
         if co < cp {
             // The last 8 channels: the AVX2 kernel, same operation order.
-            super::avx2::conv_row(conv, src, cs, bases, count, out, co);
+            super::avx2::conv_row(conv, src, cs, bases, count, out, co, false);
         }
     }
 
