@@ -120,7 +120,10 @@ def main():
               if args.get("init_deeper") else "") if args.get("init") else "")
         + (f"; {args['clean_share']:.0%} of every batch drawn from the clean pairs "
            "(downscale only), the rest from the damaged ones"
-           if args.get("clean_share") is not None else ""),
+           if args.get("clean_share") is not None else "")
+        + (f"; plus {args['shift_consistency']} × a temporal-stability term (clean HR patches "
+           "one HR pixel apart, area-downscaled, must have the same error where they overlap)"
+           if args.get("shift_consistency") else ""),
         f"- Training wall time {ck['elapsed'] / 60:.0f} min on 2 CPU cores (torch 2.9.1, "
         "2 threads, nice 5, sharing the machine with cargo builds)"
         + (f"; whole reproduce run {a.total_seconds / 60:.0f} min" if a.total_seconds else ""),

@@ -18,7 +18,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from model import PlainConv, export_safetensors, load_safetensors, write_vector  # noqa: E402
-from train import PSNR_EPS, Pairs, init_state, loss_fn  # noqa: E402
+from train import PSNR_EPS, Pairs, ShiftPairs, init_state, loss_fn, shift_consistency  # noqa: E402
 
 
 def procedural(size, seed):
@@ -87,6 +87,37 @@ def check_clean_share():
     print("smoke: --clean-share draws 60 % clean pairs; without it the cache's 20 %")
 
 
+def check_shift_pairs():
+    """train.py's temporal-stability pairs: the second HR patch is the first moved by one HR
+    pixel, each LR patch is its HR patch's area downscale rounded to 8 bits, --align keeps
+    patch offsets on its grid, and on a flat frame, where a zero-tail Lanczos net is exact,
+    the term is its floor (the margins keep the zero padding out)."""
+    rng = np.random.default_rng(5)
+    hr = rng.integers(0, 256, (6, 40, 40, 3), dtype=np.uint8)
+    x0, x1, h0, h1 = ShiftPairs(hr, 2, 8, rng).batch(5)
+    assert x0.shape == (5, 3, 8, 8) and h0.shape == (5, 3, 16, 16)
+    assert torch.equal(h1[..., :, :-1], h0[..., :, 1:]), "not a one-pixel shift"
+    down = torch.nn.functional.avg_pool2d
+    assert torch.allclose(x0, (down(h0, 2) * 255).round() / 255), "LR is not the area downscale"
+    assert torch.allclose(x1, (down(h1, 2) * 255).round() / 255)
+    # Pixels that hold their own row and column: whatever the flips and transposes, a patch's
+    # smallest row and column are where it was cut.
+    yy, xx = np.mgrid[0:48, 0:48]
+    pos = np.broadcast_to(np.stack([yy, xx, yy], -1).astype(np.uint8), (6, 48, 48, 3))
+    x, _ = Pairs(pos, pos, 1, 16, rng, align=8).batch(200)
+    corner = np.rint(x[:, :2].flatten(2).min(2).values.numpy() * 255).astype(int)
+    assert (corner % 8 == 0).all() and len(np.unique(corner)) > 3, "--align 8: off the grid"
+    flat = np.full((4, 40, 40, 3), 77, np.uint8)
+    net = PlainConv(scale=2, channels=4, body_convs=1, activation="prelu", skip="lanczos3")
+    with torch.no_grad():
+        net.tail.weight.zero_()
+        net.tail.bias.zero_()
+        got = shift_consistency(net, ShiftPairs(flat, 2, 8, rng), 3, "psnr").item()
+    floor = 10 * np.log10(PSNR_EPS)
+    assert abs(got - floor) < 1e-3, f"flat frame: {got} dB, floor {floor} dB"
+    print("smoke: shift pairs are one HR pixel apart and area-downscaled; an exact net scores the floor")
+
+
 def check_psnr_loss():
     """train.py's `--loss psnr`: the batch mean of each patch's 10 log10(MSE + eps). Two
     patches off by constants a and b give (10 log10(a² + eps) + 10 log10(b² + eps)) / 2,
@@ -153,6 +184,7 @@ def main():
     a = ap.parse_args()
     t0 = time.time()
     check_clean_share()
+    check_shift_pairs()
     check_psnr_loss()
     check_lanczos3()
     check_deeper_init()

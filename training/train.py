@@ -96,6 +96,11 @@ def args_parser():
     ap.add_argument("--align", type=int, default=1,
                     help="patch offsets on this grid (8: codec blocks stay where they are in a "
                          "frame, so an 8x8-unshuffled stage sees each block as one pixel)")
+    ap.add_argument("--shift-consistency", type=float, default=0.0,
+                    help="weight of a temporal-stability term (upscalers): clean HR patches "
+                         "one HR pixel apart, area-downscaled, must have the same error where "
+                         "they overlap (what a slow pan shows as flicker); in the loss's dB "
+                         "units with --loss psnr")
     ap.add_argument("--clean-share", type=float, default=None,
                     help="draw this share of each batch from the cache's clean pairs (downscale "
                          "only); default: pairs drawn uniformly (the cache's own mix)")
@@ -191,6 +196,52 @@ def init_state(init, model):
     return state, extra
 
 
+class ShiftPairs:
+    """Clean HR patches and the same patch one HR pixel to the right, each area-downscaled by
+    the scale (a camera's pixels: a pan by 1/scale of an LR pixel). Random flips and
+    transposes make the shift any of the four directions."""
+
+    def __init__(self, hr, scale, patch, rng):
+        self.hr, self.s, self.p, self.rng = hr, scale, patch, rng
+
+    def batch(self, n):
+        s, P = self.s, self.p * self.s
+        H = self.hr.shape[1]
+        idx = self.rng.integers(0, len(self.hr), n)
+        ys = self.rng.integers(0, H - P - 1 + 1, n)
+        xs = self.rng.integers(0, H - P - 1 + 1, n)
+        aug = self.rng.integers(0, 8, n)
+        hs = []
+        for i, y, x, a in zip(idx, ys, xs, aug):
+            h = self.hr[i, y:y + P + 1, x:x + P + 1]
+            if a & 1:
+                h = h[:, ::-1]
+            if a & 2:
+                h = h[::-1]
+            if a & 4:
+                h = h.transpose(1, 0, 2)
+            hs.append(h[:P])
+        h = torch.from_numpy(np.ascontiguousarray(np.stack(hs))).permute(0, 3, 1, 2).float().div_(255)
+        h0, h1 = h[..., :P], h[..., 1:]
+        down = lambda t: torch.nn.functional.avg_pool2d(t, s)
+        # 8-bit plates: the downscales are rounded to code values, as the cache's are.
+        q = lambda t: t.mul(255).round_().div_(255)
+        return q(down(h0)), q(down(h1)), h0, h1
+
+
+def shift_consistency(model, pairs, n, kind):
+    """The part of the error that does not move with the picture: out(x1) − h1 against
+    out(x0) − h0 one HR pixel over, away from the patch borders (zero padding)."""
+    x0, x1, h0, h1 = pairs.batch(n)
+    out = model(torch.cat([x0, x1]))
+    e0, e1 = out[:n] - h0, out[n:] - h1
+    m = model.receptive_field() // 2 * pairs.s   # clear of the zero padding
+    d = e1[..., m:-m, m:-m - 1] - e0[..., m:-m, m + 1:-m]
+    if kind == "psnr":
+        return (10 * torch.log10((d ** 2).flatten(1).mean(1) + PSNR_EPS)).mean()
+    return (d ** 2).mean()
+
+
 def base_outputs(base, cache, lr):
     """The first stage's output for every cached degraded crop, code values 0..255 in float16
     (spacing 1/8 code at most: far below the damage a second stage learns). Computed once per
@@ -261,8 +312,9 @@ def main():
         step, elapsed = ck["step"], ck["elapsed"]
         a_saved = ck["args"]
         for k in ("steps", "batch", "patch", "lr", "lr_min", "channels", "body_convs", "scale",
-                  "unshuffle", "clean_share", "loss", "skip", "base", "align"):
-            saved = a_saved.get(k, {"unshuffle": 1, "align": 1}.get(k))
+                  "unshuffle", "clean_share", "loss", "skip", "base", "align",
+                  "shift_consistency"):
+            saved = a_saved.get(k, {"unshuffle": 1, "align": 1, "shift_consistency": 0.0}.get(k))
             assert saved == getattr(a, k), f"--{k} differs from the checkpoint's {saved}"
         for k in ("init_skip", "init_deeper"):
             if k in a_saved:
@@ -287,6 +339,10 @@ def main():
         clean = np.array([bool(d.get("clean")) for d in meta["samples"]])
         assert len(clean) == len(lr), "meta.json does not describe lr.npy"
     data = Pairs(hr, lr, a.scale, a.patch, data_rng, clean, a.clean_share, a.align)
+    shift_rng = np.random.default_rng([a.seed, 11])
+    if a.resume and ckpt_path.exists() and "shift_rng" in ck:
+        shift_rng.bit_generator.state = ck["shift_rng"]
+    shifts = ShiftPairs(hr, a.scale, a.patch, shift_rng) if a.shift_consistency else None
     log = open(out / "train.log", "a")
 
     def say(msg):
@@ -298,7 +354,8 @@ def main():
         ck = dict(model=model.state_dict(), optimizer=opt.state_dict(),
                   scheduler=sched.state_dict(), data_rng=data_rng.bit_generator.state,
                   torch_rng=torch.get_rng_state(), numpy_rng=np.random.get_state(),
-                  python_rng=random.getstate(), step=step, elapsed=elapsed, args=vars(a),
+                  python_rng=random.getstate(), shift_rng=shift_rng.bit_generator.state,
+                  step=step, elapsed=elapsed, args=vars(a),
                   cfg=model.cfg)
         torch.save(ck, str(ckpt_path) + ".tmp")
         os.replace(str(ckpt_path) + ".tmp", ckpt_path)
@@ -316,6 +373,9 @@ def main():
         x, y = data.batch(a.batch)
         pred = model(x)
         loss = loss_fn(a.loss, pred, y)
+        if shifts is not None:
+            loss = loss + a.shift_consistency * shift_consistency(model, shifts, a.batch // 2,
+                                                                  a.loss)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
