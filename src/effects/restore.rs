@@ -305,7 +305,7 @@ fn define_params(ps: &ParamSet) -> Result<()> {
         .default(d.detail as f64)
         .range(0.0, 1.0)
         .display_range(0.0, 1.0)
-        .hint("Fine texture to keep: 0 = what the restoration gives, 1 = the finest part of what it removed (pixel-scale grain and texture) put back. Blocks and ringing are coarser and stay removed.")
+        .hint("Fine texture to keep: 0 = what the restoration gives, 1 = the finest part of what it removed (pixel-scale grain and texture) put back. Blocks and ringing are coarser and stay removed. For plates that may already be clean: 0.25–0.5 changes a clean frame less (worst validation frame 43–45 dB against itself instead of 42) for a little of the gain on compressed ones (JPEG quality 30: +0.85 / +0.73 dB instead of +0.89).")
         .define()?;
     ps.int(param::TEMPORAL_RADIUS, "Temporal radius")
         .default(d.temporal_radius as i32)
