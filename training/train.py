@@ -302,6 +302,13 @@ def main():
     step, elapsed = 0, 0.0
     if a.resume and ckpt_path.exists():
         ck = torch.load(ckpt_path, weights_only=False)
+        a_saved = ck["args"]
+        for k in ("steps", "batch", "patch", "lr", "lr_min", "channels", "body_convs", "scale",
+                  "unshuffle", "clean_share", "loss", "skip", "base", "align",
+                  "shift_consistency", "with_plate"):
+            saved = a_saved.get(k, {"unshuffle": 1, "align": 1, "shift_consistency": 0.0,
+                                    "with_plate": False}.get(k))
+            assert saved == getattr(a, k), f"--{k} differs from the checkpoint's {saved}"
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
         sched.load_state_dict(ck["scheduler"])
@@ -310,12 +317,6 @@ def main():
         np.random.set_state(ck["numpy_rng"])
         random.setstate(ck["python_rng"])
         step, elapsed = ck["step"], ck["elapsed"]
-        a_saved = ck["args"]
-        for k in ("steps", "batch", "patch", "lr", "lr_min", "channels", "body_convs", "scale",
-                  "unshuffle", "clean_share", "loss", "skip", "base", "align",
-                  "shift_consistency"):
-            saved = a_saved.get(k, {"unshuffle": 1, "align": 1, "shift_consistency": 0.0}.get(k))
-            assert saved == getattr(a, k), f"--{k} differs from the checkpoint's {saved}"
         for k in ("init_skip", "init_deeper"):
             if k in a_saved:
                 setattr(a, k, a_saved[k])
