@@ -90,8 +90,9 @@ def check_clean_share():
 def check_shift_pairs():
     """train.py's temporal-stability pairs: the second HR patch is the first moved by one HR
     pixel, each LR patch is its HR patch's area downscale rounded to 8 bits, --align keeps
-    patch offsets on its grid, and on a flat frame, where a zero-tail Lanczos net is exact,
-    the term is its floor (the margins keep the zero padding out)."""
+    patch offsets on its grid, on a flat frame (where a zero-tail Lanczos net is exact) the
+    term is its floor (the margins keep the zero padding out), and it compares the two errors
+    where they see the same scene point."""
     rng = np.random.default_rng(5)
     hr = rng.integers(0, 256, (6, 40, 40, 3), dtype=np.uint8)
     x0, x1, h0, h1 = ShiftPairs(hr, 2, 8, rng).batch(5)
@@ -115,7 +116,38 @@ def check_shift_pairs():
         got = shift_consistency(net, ShiftPairs(flat, 2, 8, rng), 3, "psnr").item()
     floor = 10 * np.log10(PSNR_EPS)
     assert abs(got - floor) < 1e-3, f"flat frame: {got} dB, floor {floor} dB"
-    print("smoke: shift pairs are one HR pixel apart and area-downscaled; an exact net scores the floor")
+    # The term's alignment: a stand-in network whose error is a fixed field of the scene (it
+    # moves with the picture) scores the floor; the same field not moved scores far above it.
+    gen = torch.Generator().manual_seed(3)
+
+    class Fixed:
+        """Pairs whose HR patches are windows of one field; a 'network' returning them plus an
+        error field that moves with the picture (moves=True) or stays put (moves=False)."""
+        s = 2
+
+        def __init__(self, moves):
+            self.field = torch.rand(2, 3, 20, 21, generator=gen)
+            self.err = 0.1 * torch.rand(2, 3, 20, 21, generator=gen)
+            self.moves = moves
+
+        def batch(self, n):
+            h0, h1 = self.field[..., :-1], self.field[..., 1:]
+            return torch.zeros(n, 3, 10, 10), torch.zeros(n, 3, 10, 10), h0, h1
+
+        def receptive_field(self):
+            return 3
+
+        def __call__(self, x):
+            e0 = self.err[..., :-1]
+            e1 = self.err[..., 1:] if self.moves else e0
+            return torch.cat([self.field[..., :-1] + e0, self.field[..., 1:] + e1])
+
+    moving, still = Fixed(True), Fixed(False)
+    got = shift_consistency(moving, moving, 2, "mse").item()
+    assert got == 0.0, f"an error that moves with the picture scores {got}"
+    assert shift_consistency(still, still, 2, "mse").item() > 1e-4, "a fixed error scores 0"
+    print("smoke: shift pairs are one HR pixel apart and area-downscaled; an error that moves "
+          "with the picture scores nothing, one that stays put does")
 
 
 def check_psnr_loss():
