@@ -2,11 +2,11 @@
 used by the effect yet; BENCHMARKS.md, Upscale, gives its figures).
 
 An upscaler that invents texture where a plate is defocused (FreshFlower) cannot tell from
-the plate alone. But the plate is its own ground truth one octave down: the net's ×2 of the
-plate bicubic-downscaled by 2 should give back the plate. Per B×B block of that lower
+the plate alone. But the plate is its own ground truth one step down: the net's upscale of the
+plate bicubic-downscaled by its factor should give back the plate. Per B×B block of that lower
 octave, the least-squares scale of the net's residual (residual · error / residual²,
 clamped to [floor, 1]) says how much of its detail is right there; the map, bilinearly
-interpolated, scales the residual of the real ×2.
+interpolated, scales the residual of the real upscale (×2 or ×4).
 
     python3 training/octave_scale.py [--model M] [--block 16] [--floor 0.3] \\
         [--conditions clean,jpeg40,x264crf28]
@@ -38,16 +38,17 @@ def to8(y):
 
 
 def skip_and_residual(net, x):
-    """The Lanczos-3 ×2 of x and what the network adds to it."""
+    """The Lanczos-3 upscale of x and what the network adds to it."""
     with torch.no_grad():
-        skip = lanczos3_up(x, 2)
+        skip = lanczos3_up(x, net.cfg["scale"])
         return skip, net(x) - skip
 
 
 def octave_map(net, lr, block, floor):
-    """Per-block residual scale measured one octave down, at the LR plate's size."""
+    """Per-block residual scale measured one network factor down, at the LR plate's size."""
     h, w = lr.shape[:2]
-    half = np.asarray(Image.fromarray(lr).resize((w // 2, h // 2), Image.BICUBIC))
+    s = net.cfg["scale"]
+    half = np.asarray(Image.fromarray(lr).resize((w // s, h // s), Image.BICUBIC))
     skip, r = skip_and_residual(net, tensor(half))
     err = tensor(lr)[..., :skip.shape[-2], :skip.shape[-1]] - skip
     num = F.avg_pool2d((r * err).sum(1, keepdim=True), block, ceil_mode=True)
@@ -67,20 +68,21 @@ def main():
     torch.set_num_threads(a.threads)
     net, md = load_safetensors(a.model)
     net.eval()
-    assert md["scale"] == 2 and md["skip"] == "lanczos3", "a x2 network with a Lanczos-3 skip"
+    assert md["skip"] == "lanczos3", "a network with a Lanczos-3 skip"
+    scale = md["scale"]
     conditions = a.conditions.split(",")
     _, val = common.split()
     res = {}
     for _, name, path in val:
-        hr = hr_crop(common.hr_levels(common.load_rgb(path))[-1], 2)
+        hr = hr_crop(common.hr_levels(common.load_rgb(path))[-1], scale)
         line = f"{name:12s}"
         for cond in conditions:
-            lr = make_lr(hr, 2, cond)
+            lr = make_lr(hr, scale, cond)
             skip, r = skip_and_residual(net, tensor(lr))
-            scale = F.interpolate(octave_map(net, lr, a.block, a.floor), size=r.shape[-2:],
-                                  mode="bilinear", align_corners=False)
+            amap = F.interpolate(octave_map(net, lr, a.block, a.floor), size=r.shape[-2:],
+                                 mode="bilinear", align_corners=False)
             lanczos = psnr(to8(skip), hr)
-            for kind, y in (("net", skip + r), ("scaled", skip + scale * r)):
+            for kind, y in (("net", skip + r), ("scaled", skip + amap * r)):
                 d = psnr(to8(y), hr) - lanczos
                 res.setdefault((cond, kind), []).append(d)
                 line += f"  {cond} {kind} {d:+.2f}"
