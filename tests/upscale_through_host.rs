@@ -74,42 +74,47 @@ fn resize_renders_what_the_op_renders_for_any_tiling_threads_and_layout() {
     let bounds = Rect::new(-6, 4, 41, 33);
     let (mut img, buf) = common::pattern_pair(bounds, PixelDepth::F32, Components::Rgba);
     img.set_premult(ofx_harness::Premult::PreMultiplied);
-    let params = UpscaleParams {
-        premultiplied: true,
-        ..UpscaleParams::default()
-    };
-    let (of, want) = direct(&buf, bounds, &params);
-    let mut fx = instance_as_is(img);
-    let full = fx.render_frame(1.0, &RenderOptions::default()).unwrap();
-    assert_eq!(common::harness_rect(of), full.rod, "RoD is the input's × 2");
-    assert_eq!(full.image.depth(), BitDepth::Float, "output is float");
-    same(&full.image.to_rgba_f32(), &want, "plugin vs op");
-    for (tile, threads, rows) in [
-        (Some((37, 23)), Some(2), RowLayout::default()),
-        (
-            Some((8, 64)),
-            Some(3),
-            RowLayout {
-                padding_bytes: 12,
-                bottom_up: true,
-            },
-        ),
-    ] {
-        let opts = RenderOptions {
-            tile,
-            threads,
-            input_rows: Some(rows),
-            output_rows: rows,
-            canary: true,
-            ..Default::default()
+    // Adaptive detail reads the plate furthest around a window (its blocks one octave down).
+    for adaptive in [false, true] {
+        let params = UpscaleParams {
+            premultiplied: true,
+            adaptive,
+            ..UpscaleParams::default()
         };
-        let out = fx.render_frame(1.0, &opts).unwrap();
-        assert!(out.findings.is_empty(), "{:?}", out.findings);
-        same(
-            &out.image.to_rgba_f32(),
-            &want,
-            &format!("tile {tile:?} threads {threads:?}"),
-        );
+        let (of, want) = direct(&buf, bounds, &params);
+        let mut fx = instance_as_is(img.clone());
+        fx.set_param("adaptiveDetail", adaptive).unwrap();
+        let full = fx.render_frame(1.0, &RenderOptions::default()).unwrap();
+        assert_eq!(common::harness_rect(of), full.rod, "RoD is the input's × 2");
+        assert_eq!(full.image.depth(), BitDepth::Float, "output is float");
+        same(&full.image.to_rgba_f32(), &want, "plugin vs op");
+        for (tile, threads, rows) in [
+            (Some((37, 23)), Some(2), RowLayout::default()),
+            (
+                Some((8, 64)),
+                Some(3),
+                RowLayout {
+                    padding_bytes: 12,
+                    bottom_up: true,
+                },
+            ),
+        ] {
+            let opts = RenderOptions {
+                tile,
+                threads,
+                input_rows: Some(rows),
+                output_rows: rows,
+                canary: true,
+                ..Default::default()
+            };
+            let out = fx.render_frame(1.0, &opts).unwrap();
+            assert!(out.findings.is_empty(), "{:?}", out.findings);
+            same(
+                &out.image.to_rgba_f32(),
+                &want,
+                &format!("adaptive {adaptive} tile {tile:?} threads {threads:?}"),
+            );
+        }
     }
 }
 

@@ -9,7 +9,7 @@ clamped to [floor, 1]) says how much of its detail is right there; the map, bili
 interpolated, scales the residual of the real upscale (×2 or ×4).
 
     python3 training/octave_scale.py [--model M] [--block 16] [--floor 0.3] \\
-        [--conditions clean,jpeg40,x264crf28]
+        [--conditions clean,jpeg40,x264crf28] [--down box]
 
 Prints, per held-out image and condition, the bare network and the scaled one against
 Lanczos (PSNR dB, as training/validate.py measures them), then the means.
@@ -44,11 +44,12 @@ def skip_and_residual(net, x):
         return skip, net(x) - skip
 
 
-def octave_map(net, lr, block, floor):
+def octave_map(net, lr, block, floor, down="bicubic"):
     """Per-block residual scale measured one network factor down, at the LR plate's size."""
     h, w = lr.shape[:2]
     s = net.cfg["scale"]
-    half = np.asarray(Image.fromarray(lr).resize((w // s, h // s), Image.BICUBIC))
+    kernel = {"bicubic": Image.BICUBIC, "box": Image.BOX}[down]
+    half = np.asarray(Image.fromarray(lr).resize((w // s, h // s), kernel))
     skip, r = skip_and_residual(net, tensor(half))
     err = tensor(lr)[..., :skip.shape[-2], :skip.shape[-1]] - skip
     num = F.avg_pool2d((r * err).sum(1, keepdim=True), block, ceil_mode=True)
@@ -63,6 +64,8 @@ def main():
     ap.add_argument("--block", type=int, default=16, help="block side, LR pixels")
     ap.add_argument("--floor", type=float, default=0.0, help="smallest scale a block gets")
     ap.add_argument("--conditions", default="clean,jpeg40,x264crf28")
+    ap.add_argument("--down", choices=("bicubic", "box"), default="bicubic",
+                    help="the octave-down resize (the effect uses box: s x s means)")
     ap.add_argument("--threads", type=int, default=2)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
@@ -79,7 +82,7 @@ def main():
         for cond in conditions:
             lr = make_lr(hr, scale, cond)
             skip, r = skip_and_residual(net, tensor(lr))
-            amap = F.interpolate(octave_map(net, lr, a.block, a.floor), size=r.shape[-2:],
+            amap = F.interpolate(octave_map(net, lr, a.block, a.floor, a.down), size=r.shape[-2:],
                                  mode="bilinear", align_corners=False)
             lanczos = psnr(to8(skip), hr)
             for kind, y in (("net", skip + r), ("scaled", skip + amap * r)):

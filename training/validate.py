@@ -13,8 +13,9 @@ Each method upsamples the SAME 8-bit LR: the network (PyTorch, output rounded to
 `ffmpeg -vf scale=iw*S:ih*S:flags=lanczos` and `flags=bicubic` run on the LR PNG, and for the
 compressed conditions ffmpeg hqdn3d and nlmeans (defaults) followed by the same Lanczos scale.
 With --ofxrun, also the Upscale effect rendered through ofxrun on the same 8-bit LR PNG (default
-parameters, the model given by --model; "effect-nolock" with Colour lock off; at ×4 with --twice,
-"effect-x2-twice": Neural ×4 from a ×2 model applied twice), written 8-bit.
+parameters, the model given by --model; "effect-nolock" with Colour lock off; at ×2
+"effect-adaptive" with Adaptive detail on; at ×4 with --twice, "effect-x2-twice": Neural ×4
+from a ×2 model applied twice), written 8-bit.
 PSNR (RGB, 8-bit, whole image, no border shave) and SSIM (skimage, channel_axis, data_range 255)
 against the clean HR. Writes target/training/<name>/validation.{json,md}.
 """
@@ -108,13 +109,14 @@ def load_model(a):
 
 
 # The methods whose gain over Lanczos is summarised per condition.
-GAIN_METHODS = ("net", "effect", "effect-nolock", "effect-x2-twice")
+GAIN_METHODS = ("net", "effect", "effect-nolock", "effect-adaptive", "effect-x2-twice")
 
 
-def evaluate(model, scale, out_dir, say=print, effect=None, twice=None):
+def evaluate(model, scale, out_dir, say=print, effect=None, twice=None, only=None):
     """`effect`: (ofxrun path, model file) to also measure the Upscale effect as shipped
-    (Colour lock and flat-area gate on) and with Colour lock off. `twice`: at ×4, a ×2 model
-    file the effect also applies twice ("effect-x2-twice": Neural ×4 without a ×4 model)."""
+    (Colour lock and flat-area gate on), with Colour lock off, and at ×2 with Adaptive detail
+    on. `twice`: at ×4, a ×2 model file the effect also applies twice ("effect-x2-twice":
+    Neural ×4 without a ×4 model). `only`: the methods to run (default: all)."""
     _, val = common.split()
     S = scale
     methods = {
@@ -129,8 +131,15 @@ def evaluate(model, scale, out_dir, say=print, effect=None, twice=None):
         base = [f"modelFile={model_file}", "device=CPU", f"method={'1' if S == 4 else '0'}"]
         methods["effect"] = ("effect", base)
         methods["effect-nolock"] = ("effect", base + ["colourLock=false"])
+        if S == 2:
+            methods["effect-adaptive"] = ("effect", base + ["adaptiveDetail=true"])
         if twice and S == 4:
             methods["effect-x2-twice"] = ("effect", [f"modelFile={twice}", "device=CPU", "method=1"])
+    if only:
+        unknown = set(only) - set(methods)
+        if unknown:
+            raise SystemExit(f"--methods: unknown {sorted(unknown)}; these run: {list(methods)}")
+        methods = {m: v for m, v in methods.items() if m in only}
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for src, name, path in val:
@@ -218,13 +227,16 @@ def main():
                     "(OFX_PLUGIN_PATH must find the bundle; needs --model)")
     ap.add_argument("--twice", help="with --ofxrun at x4: a x2 model file the effect also "
                     "applies twice, for comparison")
+    ap.add_argument("--methods", help="comma-separated methods to run (default: all; Lanczos "
+                    "is needed for the gains), e.g. lanczos,effect,effect-adaptive")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     model = load_model(a)
     t0 = time.time()
     effect = (a.ofxrun, os.path.abspath(a.model)) if a.ofxrun and a.model else None
     twice = os.path.abspath(a.twice) if a.twice else None
-    rows = evaluate(model, model.cfg["scale"], None, effect=effect, twice=twice)
+    only = a.methods.split(",") if a.methods else None
+    rows = evaluate(model, model.cfg["scale"], None, effect=effect, twice=twice, only=only)
     out = common.WORK / a.name
     out.mkdir(parents=True, exist_ok=True)
     conds, meths, images, mean, checks = summarise(rows)

@@ -6,6 +6,7 @@
 //! - 1.0: first release (Resize and Enhance-in-place modes, shipped ×2 network, Colour lock).
 //! - 1.1: Neural ×4 runs its own shipped ×4 network in one pass (it applied the ×2 network
 //!   twice): saved Neural ×4 renders change, before any project depended on them.
+//! - 1.2: Adaptive detail (off by default, so saved projects render as before).
 
 use super::common::{self, Describe, OUTPUT, SOURCE};
 use crate::color::Encoding;
@@ -39,6 +40,7 @@ pub mod param {
     pub const MODEL_FILE: &CStr = c"modelFile";
     pub const MODEL_INFO: &CStr = c"modelInfo";
     pub const DEVICE: &CStr = c"device";
+    pub const ADAPTIVE: &CStr = c"adaptiveDetail";
     pub const GROUP_MODEL: &CStr = c"modelGroup";
 }
 
@@ -49,7 +51,7 @@ impl Plugin for Upscale {
         IDENTIFIER
     }
     fn version(&self) -> (u32, u32) {
-        (1, 1)
+        (1, 2)
     }
 
     fn describe(&self, effect: &ImageEffect) -> Result<()> {
@@ -282,6 +284,10 @@ fn define_params(ps: &ParamSet) -> Result<()> {
         .define()?;
     // Last: parameters are append-only, so saved projects keep their indices.
     common::define_device_param(ps, param::DEVICE)?;
+    ps.boolean(param::ADAPTIVE, "Adaptive detail")
+        .default(d.adaptive)
+        .hint("Neural ×2 only. Checks the network against the plate itself: the plate is halved, the network upscales it back, and in each 16 × 16 block where the detail it adds does not match the plate's own, the detail it adds at full size is reduced (to half at most). Helps soft and defocused plates, where a network otherwise invents texture; on compressed plates it keeps a little less of the clean-up. Costs about a quarter more time.")
+        .define()?;
     Ok(())
 }
 
@@ -296,6 +302,7 @@ pub fn read_params(ps: &ParamSet, time: f64) -> Result<UpscaleParams> {
         factor: ps.get_double(param::FACTOR, time)?,
         detail: ps.get_double(param::DETAIL, time)? as f32,
         colour_lock: ps.get_bool(param::COLOUR_LOCK, time)?,
+        adaptive: ps.get_bool(param::ADAPTIVE, time)?,
         encoding: enc,
         premultiplied: false,
     };

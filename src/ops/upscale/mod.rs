@@ -15,6 +15,7 @@
 //! 5. output = base + Detail × D; alpha is always the classical resize (never hallucinated),
 //!    and colour is premultiplied again when the plate was.
 
+pub mod octave;
 pub mod resample;
 
 #[cfg(test)]
@@ -123,6 +124,9 @@ pub struct UpscaleParams {
     /// 0 = the base (classical resize, or the plate in Enhance mode), 1 = the network.
     pub detail: f32,
     pub colour_lock: bool,
+    /// Scale the detail block by block by how well the network predicts the plate from a
+    /// half-size copy ([`octave`]; Neural ×2 only).
+    pub adaptive: bool,
     pub encoding: Encoding,
     pub premultiplied: bool,
 }
@@ -135,6 +139,7 @@ impl Default for UpscaleParams {
             factor: 2.0,
             detail: 1.0,
             colour_lock: true,
+            adaptive: false,
             encoding: Encoding::Srgb,
             premultiplied: false,
         }
@@ -225,6 +230,11 @@ impl UpscaleParams {
                 let small = net.input_region(downscaled_frame(frame, s), ext);
                 Rect::new(small.x1 * s, small.y1 * s, small.x2 * s, small.y2 * s).intersect(&frame)
             }
+        };
+        let region = if octave::applies(self, net) {
+            union(region, octave::region_of_interest(self, net, frame, ext))
+        } else {
+            region
         };
         union(base, region)
     }
@@ -355,6 +365,11 @@ pub fn render(
             let (mut d, r) = run_network(params, net, &plate, frame, ext, device, abort, progress)?;
             report = r;
             subtract_base(&mut d, &base, params.encoding, net.encoding());
+            if octave::applies(params, net) {
+                let (map, r) = octave::measure(params, net, &plate, frame, ext, device, abort)?;
+                report.merge(r);
+                map.apply(&mut d);
+            }
             gate(&mut d, &plate, frame, params.scale(), params.encoding);
             Some(if params.colour_lock {
                 locked(&d, out_frame, inside)
