@@ -48,11 +48,12 @@ wall_ms() { # a command: median wall-clock milliseconds of $runs runs
 }
 
 echo "# $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores; threads $threads"
-printf '| input → output | Neural ×2 (ms) | Upscale Lanczos 3 (ms) | ffmpeg lanczos (ms) | oiiotool lanczos3 (ms) | ofxrun peak RSS, Neural ×2 (MiB) |\n'
-printf '|---|---|---|---|---|---|\n'
+printf '| input → output | Neural ×2 (ms) | Neural ×2, Adaptive detail (ms) | Upscale Lanczos 3 (ms) | ffmpeg lanczos (ms) | oiiotool lanczos3 (ms) | ofxrun peak RSS, Neural ×2 (MiB) |\n'
+printf '|---|---|---|---|---|---|---|\n'
 for size in 540 1080; do
   in="$work/in$size.png"
   n=$(plugin_ms "$in" device=CPU)
+  na=$(plugin_ms "$in" device=CPU adaptiveDetail=true)
   l=$(plugin_ms "$in" method=2)
   f=$(wall_ms ffmpeg -hide_banner -y -threads "$threads" -i "$in" -vf "scale=iw*2:ih*2:flags=lanczos" -f null -)
   if [ -n "$oiiotool" ]; then
@@ -69,7 +70,7 @@ for size in 540 1080; do
     -p device=CPU -o "$work/rss.exr" --overwrite >/dev/null 2>&1
   rss=$(tail -1 "$work/rss.txt")
   case $size in 540) label="960×540 → 1920×1080";; *) label="1920×1080 → 3840×2160";; esac
-  printf '| %s | %s | %s | %s | %s | %s |\n' "$label" "$n" "$l" "$f" "$o" "$((rss / 1024))"
+  printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$label" "$n" "$na" "$l" "$f" "$o" "$((rss / 1024))"
 done
 
 # ×4 from 960×540 to 3840×2160: the ×4 network (one pass at the plate's size), the ×2 network

@@ -286,7 +286,7 @@ fn define_params(ps: &ParamSet) -> Result<()> {
     common::define_device_param(ps, param::DEVICE)?;
     ps.boolean(param::ADAPTIVE, "Adaptive detail")
         .default(d.adaptive)
-        .hint("Neural ×2 only. Checks the network against the plate itself: the plate is halved, the network upscales it back, and in each 16 × 16 block where the detail it adds does not match the plate's own, the detail it adds at full size is reduced (to half at most). Helps soft and defocused plates, where a network otherwise invents texture; on compressed plates it keeps a little less of the clean-up. Costs about a quarter more time.")
+        .hint("Neural ×2 only. Checks the network against the plate itself: the plate is halved, the network upscales it back, and in each 16 × 16 block where the detail it adds does not match the plate's own, the detail it adds at full size is reduced (to half at most). Helps soft and defocused plates, where a network otherwise invents texture; on compressed plates it keeps a little less of the clean-up. Costs a quarter to a third more time.")
         .define()?;
     Ok(())
 }
