@@ -312,8 +312,8 @@ fn conv_region(conv: &Conv, src: &Planar, dst: &mut Planar, frame: Rect, kernels
 
 /// `count` output pixels of one row. `bases[ky]` indexes channel 0 of the input pixel up-left
 /// of the first output pixel's tap, in row `y - 1 + ky`. Returns whether the activation was
-/// applied too (the AVX2 kernel fuses the ReLU family into its stores); otherwise the caller
-/// applies it.
+/// applied too (the AVX2 and AVX-512 kernels fuse the ReLU family into their stores);
+/// otherwise the caller applies it.
 fn conv_row(
     conv: &Conv,
     src: &[f32],
@@ -338,8 +338,9 @@ fn conv_row(
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as above; `Avx512` is only chosen when AVX-512F, AVX2 and FMA were detected.
         Kernels::Avx512 => {
-            unsafe { avx512::conv_row(conv, src, cs, bases, count, out) };
-            false
+            let fuse = avx2::fuses(&conv.activation);
+            unsafe { avx512::conv_row(conv, src, cs, bases, count, out, fuse) };
+            fuse
         }
         Kernels::Portable => {
             portable_row(conv, src, cs, bases, count, out);
@@ -375,6 +376,29 @@ fn portable_row(
             }
         }
     }
+}
+
+/// `block::<NP, NV>(a)` of the invoking kernel module for a row's `np` remaining pixels
+/// (1 to 12, the register blocks' widths): one monomorphised block per width, so a row's tail
+/// runs the same code shape as a full block.
+#[cfg(target_arch = "x86_64")]
+macro_rules! block_for_pixels {
+    ($np:expr, $nv:ident, $a:expr) => {
+        match $np {
+            12 => block::<12, $nv>($a),
+            11 => block::<11, $nv>($a),
+            10 => block::<10, $nv>($a),
+            9 => block::<9, $nv>($a),
+            8 => block::<8, $nv>($a),
+            7 => block::<7, $nv>($a),
+            6 => block::<6, $nv>($a),
+            5 => block::<5, $nv>($a),
+            4 => block::<4, $nv>($a),
+            3 => block::<3, $nv>($a),
+            2 => block::<2, $nv>($a),
+            _ => block::<1, $nv>($a),
+        }
+    };
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -458,20 +482,7 @@ mod avx2 {
 
     #[target_feature(enable = "avx2,fma")]
     unsafe fn block_n<const NV: usize>(np: usize, a: &Args<'_>) {
-        match np {
-            12 => block::<12, NV>(a),
-            11 => block::<11, NV>(a),
-            10 => block::<10, NV>(a),
-            9 => block::<9, NV>(a),
-            8 => block::<8, NV>(a),
-            7 => block::<7, NV>(a),
-            6 => block::<6, NV>(a),
-            5 => block::<5, NV>(a),
-            4 => block::<4, NV>(a),
-            3 => block::<3, NV>(a),
-            2 => block::<2, NV>(a),
-            _ => block::<1, NV>(a),
-        }
+        block_for_pixels!(np, NV, a)
     }
 
     /// NP pixels × NV·8 output channels; the same operation order for every pixel whatever
@@ -559,13 +570,18 @@ mod avx2 {
 #[allow(clippy::needless_range_loop)]
 mod avx512 {
     use super::Conv;
+    use crate::nn::ConvActivation;
     use std::arch::x86_64::*;
 
     /// 12 pixels × 2 vectors = 24 accumulators, 2 weight vectors and a broadcast of 32 registers.
     const PIXELS: usize = 12;
 
+    /// Every output channel of a row, with the activation applied when `activate` (which needs
+    /// `avx2::fuses`).
+    ///
     /// # Safety
     /// The CPU has AVX-512F, AVX2 and FMA; `src` holds every tap of `count` pixels.
+    #[allow(clippy::too_many_arguments)]
     #[target_feature(enable = "avx512f,avx2,fma")]
     pub unsafe fn conv_row(
         conv: &Conv,
@@ -574,7 +590,9 @@ mod avx512 {
         bases: [usize; 3],
         count: usize,
         out: &mut [f32],
+        activate: bool,
     ) {
+        debug_assert!(!activate || super::avx2::fuses(&conv.activation));
         let cp = conv.cout_padded;
         let mut co = 0;
         while cp - co >= 16 {
@@ -590,6 +608,7 @@ mod avx512 {
                     i,
                     co,
                     out: out.as_mut_ptr().add(i * cp + co),
+                    activate,
                 };
                 if two {
                     block_n::<2>(np, &a);
@@ -602,7 +621,7 @@ mod avx512 {
         }
         if co < cp {
             // The last 8 channels: the AVX2 kernel, same operation order.
-            super::avx2::conv_row(conv, src, cs, bases, count, out, co, false);
+            super::avx2::conv_row(conv, src, cs, bases, count, out, co, activate);
         }
     }
 
@@ -614,24 +633,12 @@ mod avx512 {
         i: usize,
         co: usize,
         out: *mut f32,
+        activate: bool,
     }
 
     #[target_feature(enable = "avx512f,avx2,fma")]
     unsafe fn block_n<const NV: usize>(np: usize, a: &Args<'_>) {
-        match np {
-            12 => block::<12, NV>(a),
-            11 => block::<11, NV>(a),
-            10 => block::<10, NV>(a),
-            9 => block::<9, NV>(a),
-            8 => block::<8, NV>(a),
-            7 => block::<7, NV>(a),
-            6 => block::<6, NV>(a),
-            5 => block::<5, NV>(a),
-            4 => block::<4, NV>(a),
-            3 => block::<3, NV>(a),
-            2 => block::<2, NV>(a),
-            _ => block::<1, NV>(a),
-        }
+        block_for_pixels!(np, NV, a)
     }
 
     #[target_feature(enable = "avx512f,avx2,fma")]
@@ -665,9 +672,49 @@ mod avx512 {
                 }
             }
         }
+        if a.activate {
+            activate::<NP, NV>(&mut acc, &conv.activation, a.co);
+        }
         for p in 0..NP {
             for v in 0..NV {
                 _mm512_storeu_ps(a.out.add(p * cp + 16 * v), acc[p][v]);
+            }
+        }
+    }
+
+    /// The ReLU family on the accumulators of output channels `co..`, as the AVX2 kernel's
+    /// `activate` (and `ConvActivation::apply`): `v` where `v >= 0` (ordered: NaN is not),
+    /// else the slope times `v` (0 for ReLU), here with a mask and a masked blend.
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    unsafe fn activate<const NP: usize, const NV: usize>(
+        acc: &mut [[__m512; NV]; NP],
+        act: &ConvActivation,
+        co: usize,
+    ) {
+        let zero = _mm512_setzero_ps();
+        let mut slope = [zero; NV];
+        match act {
+            ConvActivation::None => return,
+            ConvActivation::Relu => {}
+            ConvActivation::Leaky(s) => slope = [_mm512_set1_ps(*s); NV],
+            ConvActivation::Prelu(s) => {
+                for v in 0..NV {
+                    slope[v] = _mm512_loadu_ps(s.as_ptr().add(co + 16 * v));
+                }
+            }
+            ConvActivation::Silu => unreachable!("SiLU is applied by the caller"),
+        }
+        let relu = matches!(act, ConvActivation::Relu);
+        for p in 0..NP {
+            for v in 0..NV {
+                let x = acc[p][v];
+                let keep = _mm512_cmp_ps_mask::<_CMP_GE_OQ>(x, zero);
+                let neg = if relu {
+                    zero
+                } else {
+                    _mm512_mul_ps(slope[v], x)
+                };
+                acc[p][v] = _mm512_mask_blend_ps(keep, neg, x);
             }
         }
     }
