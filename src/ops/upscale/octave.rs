@@ -18,7 +18,7 @@
 use super::resample::{self, Filter};
 use super::{downscaled_frame, NetInput, Network, UpscaleParams};
 use crate::image::Rect;
-use crate::nn::{self, NetDevice, Planar, Report, TileSource};
+use crate::nn::{self, cpu, NetDevice, Planar, Report};
 use crate::ops::{Abort, OpError};
 use rayon::prelude::*;
 
@@ -122,20 +122,6 @@ pub fn region_of_interest(params: &UpscaleParams, net: &Network, frame: Rect, ex
     super::union(up(octave, 2 * p.block_in), up(p.measured, p.block_in)).intersect(&frame)
 }
 
-/// `source` over `rect` as a planar image of `channels`.
-fn materialise(source: &dyn TileSource, rect: Rect, channels: usize) -> Planar {
-    let mut p = Planar::zeros(rect, channels);
-    let w = rect.width().max(0) as usize;
-    if w == 0 {
-        return p;
-    }
-    p.data
-        .par_chunks_mut(w * channels)
-        .enumerate()
-        .for_each(|(r, row)| source.read_row(rect.y1 + r as i32, rect.x1, w, row));
-    p
-}
-
 /// Measures the map for the detail region `ext` (output pixels) from `plate` (in `encoding`,
 /// covering [`region_of_interest`]).
 #[allow(clippy::too_many_arguments)]
@@ -178,11 +164,11 @@ pub fn measure(
     let lanczos = resample::resample(
         Filter::Lanczos3,
         2.0,
-        &materialise(&octave, fp, 3),
+        &cpu::tile_input(&net.model, &octave, p.octave_frame, fp),
         p.octave_frame,
         p.measured,
     );
-    let truth = materialise(&input, p.measured, 3);
+    let truth = cpu::tile_input(&net.model, &input, p.input_frame, p.measured);
     let bw = p.blocks.width() as usize;
     map.scale.par_iter_mut().enumerate().for_each(|(i, k)| {
         let (bx, by) = (p.blocks.x1 + (i % bw) as i32, p.blocks.y1 + (i / bw) as i32);
