@@ -144,14 +144,20 @@ pub fn resample(filter: Filter, factor: f64, src: &Planar, frame: Rect, window: 
             let y = fp.y1 + r as i32;
             let base = src.index(src.rect.x1, y);
             let line = &src.data[base..base + src.rect.width() as usize * c];
-            for ((t, (rf, offs)), out) in xt.iter().zip(&xs).zip(row.chunks_mut(c)) {
-                for (ch, o) in out.iter_mut().enumerate() {
-                    let r0 = line[rf + ch];
-                    let mut acc = 0.0f32;
-                    for (&off, &wt) in offs.iter().zip(&t.weight) {
-                        acc += wt * (line[off + ch] - r0);
+            match c {
+                4 => horizontal::<4>(line, &xt, &xs, row),
+                3 => horizontal::<3>(line, &xt, &xs, row),
+                _ => {
+                    for ((t, (rf, offs)), out) in xt.iter().zip(&xs).zip(row.chunks_mut(c)) {
+                        for (ch, o) in out.iter_mut().enumerate() {
+                            let r0 = line[rf + ch];
+                            let mut acc = 0.0f32;
+                            for (&off, &wt) in offs.iter().zip(&t.weight) {
+                                acc += wt * (line[off + ch] - r0);
+                            }
+                            *o = r0 + acc;
+                        }
                     }
-                    *o = r0 + acc;
                 }
             }
         });
@@ -165,16 +171,43 @@ pub fn resample(filter: Filter, factor: f64, src: &Planar, frame: Rect, window: 
                 let b = h.index(window.x1, y);
                 &h.data[b..b + w * c]
             };
+            // Tap by tap over the whole row (so the loop over pixels vectorises), each pixel
+            // summing its taps in the same order as a per-pixel loop would: the same bits.
             let rf = line(t.reference);
-            let lines: Vec<&[f32]> = t.index.iter().map(|&y| line(y)).collect();
-            for (i, o) in row.iter_mut().enumerate() {
-                let base = rf[i];
-                let mut acc = 0.0f32;
-                for (l, &wt) in lines.iter().zip(&t.weight) {
-                    acc += wt * (l[i] - base);
+            let mut acc = vec![0.0f32; row.len()];
+            for (&y, &wt) in t.index.iter().zip(&t.weight) {
+                for ((a, &l), &base) in acc.iter_mut().zip(line(y)).zip(rf) {
+                    *a += wt * (l - base);
                 }
-                *o = base + acc;
+            }
+            for ((o, &a), &base) in row.iter_mut().zip(&acc).zip(rf) {
+                *o = base + a;
             }
         });
     out
+}
+
+/// One row of the horizontal pass for `C` channels: the channels of a pixel as one array, so
+/// they are computed side by side; each channel sums its taps in the order of the general
+/// loop in [`resample`], so the bits are the same.
+fn horizontal<const C: usize>(
+    line: &[f32],
+    xt: &[Taps],
+    xs: &[(usize, Vec<usize>)],
+    row: &mut [f32],
+) {
+    let px = |o: usize| -> [f32; C] { line[o..o + C].try_into().unwrap() };
+    for ((t, (rf, offs)), out) in xt.iter().zip(xs).zip(row.chunks_exact_mut(C)) {
+        let r0 = px(*rf);
+        let mut acc = [0.0f32; C];
+        for (&off, &wt) in offs.iter().zip(&t.weight) {
+            let v = px(off);
+            for ch in 0..C {
+                acc[ch] += wt * (v[ch] - r0[ch]);
+            }
+        }
+        for ch in 0..C {
+            out[ch] = r0[ch] + acc[ch];
+        }
+    }
 }
