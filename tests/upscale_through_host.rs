@@ -301,6 +301,35 @@ fn abort_stops_the_render_and_progress_is_reported() {
         "progress between 0 and 1 is reported: {reports:?}"
     );
     assert!(ok.findings.is_empty(), "{:?}", ok.findings);
+    // With Adaptive detail, the measurement's network reports the first fifth of the bar and
+    // the render's own network the rest; a tall plate gives both several rows of tiles.
+    let (tall, _) =
+        common::pattern_pair(Rect::new(0, 0, 64, 700), PixelDepth::F32, Components::Rgba);
+    let mut adaptive = instance(tall);
+    adaptive.set_param("adaptiveDetail", true).unwrap();
+    adaptive
+        .render_frame(1.0, &RenderOptions::default())
+        .unwrap();
+    let fractions: Vec<f64> = adaptive
+        .progress_reports()
+        .iter()
+        .map(|(_, f)| *f)
+        .collect();
+    assert!(
+        fractions.windows(2).all(|w| w[0] <= w[1]),
+        "progress never goes back: {fractions:?}"
+    );
+    let (measurement, own) = (
+        fractions
+            .iter()
+            .filter(|&&f| f > 0.0 && f <= 0.2 + 1e-9)
+            .count(),
+        fractions
+            .iter()
+            .filter(|&&f| f > 0.2 + 1e-9 && f < 1.0)
+            .count(),
+    );
+    assert!(measurement >= 2 && own >= 2, "{fractions:?}");
     let abort = fx.abort_handle();
     abort.raise();
     let r = fx.render_frame(2.0, &RenderOptions::default());

@@ -32,6 +32,10 @@ pub const BLOCK: i32 = 16;
 /// compressed ones (BENCHMARKS.md, Upscale).
 pub const FLOOR: f32 = 0.5;
 
+/// The part of a render's progress the measurement reports: its network runs on a quarter of
+/// the pixels the render's own network runs on, so about 1 / (1 + 4) of the work.
+pub const PROGRESS_SHARE: f64 = 0.2;
+
 /// The per-block scales over a range of blocks.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OctaveMap {
@@ -123,7 +127,8 @@ pub fn region_of_interest(params: &UpscaleParams, net: &Network, frame: Rect, ex
 }
 
 /// Measures the map for the detail region `ext` (output pixels) from `plate` (in `encoding`,
-/// covering [`region_of_interest`]).
+/// covering [`region_of_interest`]). `progress` gets the fraction of the network's tiles done
+/// after each row of them.
 #[allow(clippy::too_many_arguments)]
 pub fn measure(
     params: &UpscaleParams,
@@ -133,6 +138,7 @@ pub fn measure(
     ext: Rect,
     device: NetDevice<'_>,
     abort: &dyn Abort,
+    progress: &dyn Fn(f64),
 ) -> Result<(OctaveMap, Report), OpError> {
     let p = plan(params, net, frame, ext);
     let mut map = OctaveMap {
@@ -151,6 +157,8 @@ pub fn measure(
         block,
     };
     let (input, octave) = (source(p.block_in), source(2 * p.block_in));
+    let total = nn::region::tile_count(&net.model, p.octave_frame, p.measured, device.tile());
+    let mut done = 0usize;
     let (out, report) = nn::run_region(
         &net.model,
         &octave,
@@ -158,7 +166,10 @@ pub fn measure(
         p.measured,
         device,
         abort,
-        &mut |_| {},
+        &mut |tiles| {
+            done += tiles;
+            progress(done as f64 / total.max(1) as f64);
+        },
     )?;
     let fp = resample::footprint(Filter::Lanczos3, 2.0, p.octave_frame, p.measured);
     let lanczos = resample::resample(

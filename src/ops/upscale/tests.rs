@@ -819,7 +819,8 @@ fn adaptive_detail_trusts_a_defocused_area_less_than_a_sharp_one() {
         tile: 256,
         kernels: Kernels::detect(),
     });
-    let (map, _) = octave::measure(&params, &net, &p, frame, ext, device, &NeverAbort).unwrap();
+    let (map, _) =
+        octave::measure(&params, &net, &p, frame, ext, device, &NeverAbort, &|_| {}).unwrap();
     assert_eq!(map.blocks, Rect::new(0, 0, 8, 4));
     // Blocks whose pixels lie wholly on one side (columns 0-2: blurred; 5-7: sharp).
     let mean = |cols: std::ops::Range<usize>| {
