@@ -381,34 +381,63 @@ pub fn render(
                 map.apply(&mut d);
             }
             gate(&mut d, &plate, frame, params.scale(), params.encoding);
-            Some(if params.colour_lock {
-                locked(&d, out_frame, inside)
-            } else {
-                d
-            })
+            Some(d)
         }
         None => None,
     };
-    // Output = base + Detail × detail, written straight to the host's image.
+    // Output = base + Detail × detail, written straight to the host's image; with Colour lock
+    // the locked detail goes to the output band by band, never held for the whole window.
+    let write = |y: i32, detail: Option<&[f32]>| {
+        dst.write_row(y, inside.x1, &output_row(params, &base, inside, y, detail));
+    };
+    match &detail {
+        Some(d) if params.colour_lock => {
+            let w = inside.width() as usize;
+            let bands = (inside.height() as usize).div_ceil(LOCK_BAND);
+            (0..bands).into_par_iter().for_each(|b| {
+                let y0 = inside.y1 + (b * LOCK_BAND) as i32;
+                let rows = (inside.y2 - y0).min(LOCK_BAND as i32) as usize;
+                let mut band = vec![0.0f32; rows * w * 3];
+                lock_band(d, out_frame, inside, y0, &mut band);
+                for (r, row) in band.chunks_exact(w * 3).enumerate() {
+                    write(y0 + r as i32, Some(row));
+                }
+            });
+        }
+        Some(d) => (inside.y1..inside.y2).into_par_iter().for_each(|y| {
+            let i = d.index(inside.x1, y);
+            write(y, Some(&d.data[i..i + inside.width() as usize * 3]));
+        }),
+        None => (inside.y1..inside.y2)
+            .into_par_iter()
+            .for_each(|y| write(y, None)),
+    }
+    Ok(report)
+}
+
+/// Output row `y` of `window`: the base plus Detail × `detail` (the row's RGB detail values),
+/// alpha clamped in Resize mode, premultiplied again when the plate was.
+fn output_row(
+    params: &UpscaleParams,
+    base: &Planar,
+    window: Rect,
+    y: i32,
+    detail: Option<&[f32]>,
+) -> Vec<[f32; 4]> {
     let (k, clamp_alpha) = (params.detail, params.mode == Mode::Resize);
-    let w = inside.width() as usize;
-    (inside.y1..inside.y2).into_par_iter().for_each(|y| {
-        let mut row = vec![[0.0f32; 4]; w];
-        for (i, px) in row.iter_mut().enumerate() {
-            let x = inside.x1 + i as i32;
-            let b = base.pixel(x, y);
+    let b = &base.data[base.index(window.x1, y)..][..window.width() as usize * 4];
+    b.chunks_exact(4)
+        .enumerate()
+        .map(|(i, b)| {
             let mut v = [b[0], b[1], b[2], b[3]];
-            if let Some(d) = &detail {
-                let d = d.pixel(x, y);
+            if let Some(d) = detail {
                 for c in 0..3 {
-                    v[c] += k * d[c];
+                    v[c] += k * d[i * 3 + c];
                 }
             }
-            *px = output_pixel(v, params.premultiplied, clamp_alpha);
-        }
-        dst.write_row(y, inside.x1, &row);
-    });
-    Ok(report)
+            output_pixel(v, params.premultiplied, clamp_alpha)
+        })
+        .collect()
 }
 
 /// The plate over `rect` as RGBA f32, colour un-premultiplied.
@@ -721,17 +750,36 @@ fn fixed(v: f32) -> i64 {
     (x + 0.5f64.copysign(x)) as i64
 }
 
+/// Rows of the lock's bands: each band slides its own sums down its rows.
+const LOCK_BAND: usize = 64;
+
 /// The detail over `window` with its local mean removed: a box of ±LOCK_RADIUS pixels clipped
-/// to the frame. The sums are exact (fixed point), so they are kept as running sums, slid row
-/// by row and pixel by pixel, yet never depend on where a window or a thread started; a
-/// constant detail gives exactly zero.
+/// to the frame (what [`render`] writes band by band, here as one image).
+#[cfg(test)]
 fn locked(d: &Planar, frame: Rect, window: Rect) -> Planar {
-    const BAND: usize = 64;
-    let r = LOCK_RADIUS;
     let mut out = Planar::zeros(window, 3);
     let w = window.width() as usize;
     if w == 0 {
         return out;
+    }
+    out.data
+        .par_chunks_mut(w * 3 * LOCK_BAND)
+        .enumerate()
+        .for_each(|(b, band)| {
+            lock_band(d, frame, window, window.y1 + (b * LOCK_BAND) as i32, band)
+        });
+    out
+}
+
+/// Rows `y0..` of the locked detail over `window` into `band` (whole rows of the window, RGB).
+/// The sums are exact (fixed point), so they are kept as running sums, slid row by row and
+/// pixel by pixel, yet never depend on where a window, band or thread started; a constant
+/// detail gives exactly zero.
+fn lock_band(d: &Planar, frame: Rect, window: Rect, y0: i32, band: &mut [f32]) {
+    let r = LOCK_RADIUS;
+    let w = window.width() as usize;
+    if w == 0 {
+        return;
     }
     let cols = d.rect;
     let cw = cols.width() as usize;
@@ -743,63 +791,56 @@ fn locked(d: &Planar, frame: Rect, window: Rect) -> Planar {
         }
     };
     let span = |c: i32, lo: i32, hi: i32| ((c - r).max(lo), (c + r + 1).min(hi));
-    out.data
-        .par_chunks_mut(w * 3 * BAND)
-        .enumerate()
-        .for_each(|(b, band)| {
-            let y0 = window.y1 + (b * BAND) as i32;
-            // Column sums over the rows [top, bottom) of the current output row's box.
-            let mut v = vec![0i64; cw * 3];
-            let (mut top, mut bottom) = span(y0, frame.y1, frame.y2);
-            for y in top..bottom {
-                add_row(&mut v, y, 1);
+    // Column sums over the rows [top, bottom) of the current output row's box.
+    let mut v = vec![0i64; cw * 3];
+    let (mut top, mut bottom) = span(y0, frame.y1, frame.y2);
+    for y in top..bottom {
+        add_row(&mut v, y, 1);
+    }
+    for (k, row) in band.chunks_exact_mut(w * 3).enumerate() {
+        let y = y0 + k as i32;
+        let (t, bo) = span(y, frame.y1, frame.y2);
+        while top < t {
+            add_row(&mut v, top, -1);
+            top += 1;
+        }
+        while bottom < bo {
+            add_row(&mut v, bottom, 1);
+            bottom += 1;
+        }
+        let rows = (bottom - top) as i64;
+        // Box sums over the columns [left, right).
+        let col = |x: i32| (x - cols.x1) as usize * 3;
+        let (mut left, mut right) = span(window.x1, frame.x1, frame.x2);
+        let mut h = [0i64; 3];
+        for x in left..right {
+            for c in 0..3 {
+                h[c] += v[col(x) + c];
             }
-            for (k, row) in band.chunks_exact_mut(w * 3).enumerate() {
-                let y = y0 + k as i32;
-                let (t, bo) = span(y, frame.y1, frame.y2);
-                while top < t {
-                    add_row(&mut v, top, -1);
-                    top += 1;
+        }
+        let own = &d.data[d.index(window.x1, y)..][..w * 3];
+        for (i, (o, own)) in row.chunks_exact_mut(3).zip(own.chunks_exact(3)).enumerate() {
+            let x = window.x1 + i as i32;
+            let (l, ri) = span(x, frame.x1, frame.x2);
+            while left < l {
+                for c in 0..3 {
+                    h[c] -= v[col(left) + c];
                 }
-                while bottom < bo {
-                    add_row(&mut v, bottom, 1);
-                    bottom += 1;
-                }
-                let rows = (bottom - top) as i64;
-                // Box sums over the columns [left, right).
-                let col = |x: i32| (x - cols.x1) as usize * 3;
-                let (mut left, mut right) = span(window.x1, frame.x1, frame.x2);
-                let mut h = [0i64; 3];
-                for x in left..right {
-                    for c in 0..3 {
-                        h[c] += v[col(x) + c];
-                    }
-                }
-                let own = &d.data[d.index(window.x1, y)..][..w * 3];
-                for (i, (o, own)) in row.chunks_exact_mut(3).zip(own.chunks_exact(3)).enumerate() {
-                    let x = window.x1 + i as i32;
-                    let (l, ri) = span(x, frame.x1, frame.x2);
-                    while left < l {
-                        for c in 0..3 {
-                            h[c] -= v[col(left) + c];
-                        }
-                        left += 1;
-                    }
-                    while right < ri {
-                        for c in 0..3 {
-                            h[c] += v[col(right) + c];
-                        }
-                        right += 1;
-                    }
-                    let n = rows * (right - left) as i64;
-                    for c in 0..3 {
-                        // own − mean = (n · own − Σ) / n, exactly 0 for a constant detail.
-                        o[c] = ((n * fixed(own[c]) - h[c]) as f64 / (n as f64 * LOCK_ONE)) as f32;
-                    }
-                }
+                left += 1;
             }
-        });
-    out
+            while right < ri {
+                for c in 0..3 {
+                    h[c] += v[col(right) + c];
+                }
+                right += 1;
+            }
+            let n = rows * (right - left) as i64;
+            for c in 0..3 {
+                // own − mean = (n · own − Σ) / n, exactly 0 for a constant detail.
+                o[c] = ((n * fixed(own[c]) - h[c]) as f64 / (n as f64 * LOCK_ONE)) as f32;
+            }
+        }
+    }
 }
 
 /// One output pixel from an un-premultiplied RGBA result: alpha clamped to 0..1 when
