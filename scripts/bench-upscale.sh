@@ -77,6 +77,7 @@ done
 # applied twice (what Neural ×4 does with a ×2 model file), Lanczos 3 ×4 and ffmpeg's.
 in="$work/in540.png"
 x4=$(plugin_ms "$in" device=CPU method=1)
+x4a=$(plugin_ms "$in" device=CPU method=1 adaptiveDetail=true)
 x2twice=$(plugin_ms "$in" device=CPU method=1 "modelFile=$PWD/$(scripts/shipped-model.sh x2)")
 l4=$(plugin_ms "$in" method=2 factor=4)
 f4=$(wall_ms ffmpeg -hide_banner -y -threads "$threads" -i "$in" -vf "scale=iw*4:ih*4:flags=lanczos" -f null -)
@@ -84,6 +85,6 @@ f4=$(wall_ms ffmpeg -hide_banner -y -threads "$threads" -i "$in" -vf "scale=iw*4
   -p device=CPU -p method=1 -o "$work/rss.exr" --overwrite >/dev/null 2>&1
 rss=$(tail -1 "$work/rss.txt")
 echo
-printf '| input → output | Neural ×4 (ms) | ×2 network twice (ms) | Upscale Lanczos 3 ×4 (ms) | ffmpeg lanczos ×4 (ms) | ofxrun peak RSS, Neural ×4 (MiB) |\n'
-printf '|---|---|---|---|---|---|\n'
-printf '| 960×540 → 3840×2160 | %s | %s | %s | %s | %s |\n' "$x4" "$x2twice" "$l4" "$f4" "$((rss / 1024))"
+printf '| input → output | Neural ×4 (ms) | Neural ×4, Adaptive detail (ms) | ×2 network twice (ms) | Upscale Lanczos 3 ×4 (ms) | ffmpeg lanczos ×4 (ms) | ofxrun peak RSS, Neural ×4 (MiB) |\n'
+printf '|---|---|---|---|---|---|---|\n'
+printf '| 960×540 → 3840×2160 | %s | %s | %s | %s | %s | %s |\n' "$x4" "$x4a" "$x2twice" "$l4" "$f4" "$((rss / 1024))"

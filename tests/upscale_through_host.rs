@@ -301,7 +301,7 @@ fn abort_stops_the_render_and_progress_is_reported() {
         "progress between 0 and 1 is reported: {reports:?}"
     );
     assert!(ok.findings.is_empty(), "{:?}", ok.findings);
-    // With Adaptive detail, the measurement's network reports the first fifth of the bar and
+    // With Adaptive detail at ×2, the measurement's network reports the first fifth of the bar and
     // the render's own network the rest; a tall plate gives both several rows of tiles.
     let (tall, _) =
         common::pattern_pair(Rect::new(0, 0, 64, 700), PixelDepth::F32, Components::Rgba);

@@ -13,7 +13,7 @@ Each method upsamples the SAME 8-bit LR: the network (PyTorch, output rounded to
 `ffmpeg -vf scale=iw*S:ih*S:flags=lanczos` and `flags=bicubic` run on the LR PNG, and for the
 compressed conditions ffmpeg hqdn3d and nlmeans (defaults) followed by the same Lanczos scale.
 With --ofxrun, also the Upscale effect rendered through ofxrun on the same 8-bit LR PNG (default
-parameters, the model given by --model; "effect-nolock" with Colour lock off; at ×2
+parameters, the model given by --model; "effect-nolock" with Colour lock off;
 "effect-adaptive" with Adaptive detail on; at ×4 with --twice, "effect-x2-twice": Neural ×4
 from a ×2 model applied twice), written 8-bit.
 PSNR (RGB, 8-bit, whole image, no border shave) and SSIM (skimage, channel_axis, data_range 255)
@@ -114,8 +114,7 @@ GAIN_METHODS = ("net", "effect", "effect-nolock", "effect-adaptive", "effect-x2-
 
 def evaluate(model, scale, out_dir, say=print, effect=None, twice=None, only=None):
     """`effect`: (ofxrun path, model file) to also measure the Upscale effect as shipped
-    (Colour lock and flat-area gate on), with Colour lock off, and at ×2 with Adaptive detail
-    on. `twice`: at ×4, a ×2 model file the effect also applies twice ("effect-x2-twice":
+    (Colour lock and flat-area gate on), with Colour lock off, and with Adaptive detail on. `twice`: at ×4, a ×2 model file the effect also applies twice ("effect-x2-twice":
     Neural ×4 without a ×4 model). `only`: the methods to run (default: all)."""
     _, val = common.split()
     S = scale
@@ -131,8 +130,7 @@ def evaluate(model, scale, out_dir, say=print, effect=None, twice=None, only=Non
         base = [f"modelFile={model_file}", "device=CPU", f"method={'1' if S == 4 else '0'}"]
         methods["effect"] = ("effect", base)
         methods["effect-nolock"] = ("effect", base + ["colourLock=false"])
-        if S == 2:
-            methods["effect-adaptive"] = ("effect", base + ["adaptiveDetail=true"])
+        methods["effect-adaptive"] = ("effect", base + ["adaptiveDetail=true"])
         if twice and S == 4:
             methods["effect-x2-twice"] = ("effect", [f"modelFile={twice}", "device=CPU", "method=1"])
     if only:

@@ -6,7 +6,8 @@
 //! - 1.0: first release (Resize and Enhance-in-place modes, shipped ×2 network, Colour lock).
 //! - 1.1: Neural ×4 runs its own shipped ×4 network in one pass (it applied the ×2 network
 //!   twice): saved Neural ×4 renders change, before any project depended on them.
-//! - 1.2: Adaptive detail (off by default, so saved projects render as before).
+//! - 1.2: Adaptive detail for Neural ×2 and ×4 (off by default, so saved projects render as
+//!   before).
 
 use super::common::{self, Describe, OUTPUT, SOURCE};
 use crate::color::Encoding;
@@ -286,7 +287,7 @@ fn define_params(ps: &ParamSet) -> Result<()> {
     common::define_device_param(ps, param::DEVICE)?;
     ps.boolean(param::ADAPTIVE, "Adaptive detail")
         .default(d.adaptive)
-        .hint("Neural ×2 only. Checks the network against the plate itself: the plate is halved, the network upscales it back, and in each 16 × 16 block where the detail it adds does not match the plate's own, the detail it adds at full size is reduced (to half at most). Helps soft and defocused plates, where a network otherwise invents texture; on compressed plates it keeps a little less of the clean-up. Costs a quarter to a third more time.")
+        .hint("Neural ×2 and ×4. Checks the network against the plate itself: the plate is made smaller by the network's factor, the network upscales it back, and in each 16 × 16 block where the detail it adds does not match the plate's own, the detail it adds at full size is reduced (to half at most). Helps soft and defocused plates, where a network otherwise invents texture, and steadies detail on moving plates; on sharp or compressed plates it keeps a little less detail. Costs a quarter to a third more time at ×2, less at ×4.")
         .define()?;
     Ok(())
 }

@@ -362,14 +362,15 @@ pub fn render(
     // The detail over `inside` (over `ext` without Colour lock), in the plate's encoding.
     let detail = match net {
         Some(net) => {
-            // Adaptive detail's measurement first: the network on a quarter of the pixels, so
-            // about a fifth of the progress bar.
+            // Adaptive detail's measurement first (its share of the progress bar), then the
+            // render's own network.
             let (map, share) = if octave::applies(params, net) {
-                let part = |f: f64| progress(octave::PROGRESS_SHARE * f);
+                let share = octave::progress_share(net);
+                let part = |f: f64| progress(share * f);
                 let (map, r) =
                     octave::measure(params, net, &plate, frame, ext, device, abort, &part)?;
                 report.merge(r);
-                (Some(map), octave::PROGRESS_SHARE)
+                (Some(map), share)
             } else {
                 (None, 0.0)
             };

@@ -1,19 +1,20 @@
 //! Adaptive detail: how much of the network's detail to trust, block by block, measured on the
-//! plate itself one octave down.
+//! plate itself one octave (one network factor) down.
 //!
-//! A ×2 network cannot tell from a plate alone whether a soft area is a defocused background
-//! (add nothing) or fine texture lost to the camera (add detail), so it invents texture in
-//! both. But the plate is its own ground truth one step down: box-downscaled by 2 and upscaled
-//! by the network, it should give the plate back. Per [`BLOCK`]×[`BLOCK`] block of the network's
-//! input, the least-squares scale of the network's residual r (its output minus the Lanczos-3
-//! upscale of that half-size plate) against the true residual e (the plate minus the same
-//! Lanczos upscale), Σ r·e / Σ r², clamped to [[`FLOOR`], 1], says how much of its detail is
-//! right there. The map, bilinear between block centres, scales the detail of the real render.
+//! An upscaling network cannot tell from a plate alone whether a soft area is a defocused
+//! background (add nothing) or fine texture lost to the camera (add detail), so it invents
+//! texture in both. But the plate is its own ground truth one step down: box-downscaled by the
+//! network's factor and upscaled by the network, it should give the plate back. Per
+//! [`BLOCK`]×[`BLOCK`] block of the network's input, the least-squares scale of the network's
+//! residual r (its output minus the Lanczos-3 upscale of that smaller plate) against the true
+//! residual e (the plate minus the same Lanczos upscale), Σ r·e / Σ r², clamped to
+//! [[`FLOOR`], 1], says how much of its detail is right there. The map, bilinear between block
+//! centres, scales the detail of the real render.
 //!
 //! Everything is a function of absolute pixel coordinates (the blocks lie on a grid anchored
 //! at the origin, and each block's scale reads the whole block), so tiles and windows give the
 //! same pixels as a full-frame render. Study and figures: `training/octave_scale.py`,
-//! BENCHMARKS.md (Upscale).
+//! BENCHMARKS.md (Upscale, Adaptive detail).
 
 use super::resample::{self, Filter};
 use super::{downscaled_frame, NetInput, Network, UpscaleParams};
@@ -22,8 +23,9 @@ use crate::nn::{self, cpu, NetDevice, Planar, Report};
 use crate::ops::{Abort, OpError};
 use rayon::prelude::*;
 
-/// Block side, in pixels of the network's input (the plate in Resize mode): 16 is where the
-/// held-out images gained most (8 is noisy, 32 mixes focused and defocused areas).
+/// Block side, in pixels of the network's input (the plate in Resize mode). Blocks of 8, 16 and
+/// 32 gave the same figures to 0.01 dB on the held-out images; 16 is a map local enough to
+/// follow a focus edge and still sums 768 values per scale.
 pub const BLOCK: i32 = 16;
 
 /// The smallest scale a block gets. The octave-down check also distrusts detail where a codec
@@ -32,9 +34,12 @@ pub const BLOCK: i32 = 16;
 /// compressed ones (BENCHMARKS.md, Upscale).
 pub const FLOOR: f32 = 0.5;
 
-/// The part of a render's progress the measurement reports: its network runs on a quarter of
-/// the pixels the render's own network runs on, so about 1 / (1 + 4) of the work.
-pub const PROGRESS_SHARE: f64 = 0.2;
+/// The part of a render's progress the measurement reports: its network runs on 1 / s² of the
+/// pixels the render's own network runs on (s: the factor), so 1 / (1 + s²) of the work.
+pub fn progress_share(net: &Network) -> f64 {
+    let s = net.scale() as f64;
+    1.0 / (1.0 + s * s)
+}
 
 /// The per-block scales over a range of blocks.
 #[derive(Debug, Clone, PartialEq)]
@@ -58,10 +63,10 @@ struct Plan {
     measured: Rect,
 }
 
-/// Whether Adaptive detail applies to these parameters and this network: a one-pass ×2
-/// network (at ×4 the octave-down scale was measured to cost detail, not save it).
+/// Whether Adaptive detail applies to these parameters and this network: a network that makes
+/// the whole factor in one pass (a ×2 model applied twice for ×4 is left as it is).
 pub fn applies(params: &UpscaleParams, net: &Network) -> bool {
-    params.adaptive && params.uses_network() && net.passes == 1 && net.model.scale() == 2
+    params.adaptive && params.uses_network() && net.passes == 1
 }
 
 /// Block index of a network-input coordinate's lower bilinear neighbour.
@@ -76,7 +81,7 @@ fn plan(params: &UpscaleParams, net: &Network, frame: Rect, ext: Rect) -> Plan {
         super::Mode::Enhance => s,
     };
     let input_frame = downscaled_frame(frame, block_in);
-    let octave_frame = downscaled_frame(frame, block_in * 2);
+    let octave_frame = downscaled_frame(frame, block_in * s);
     let f = s as f64;
     let u = |o: i32| (o as f64 + 0.5) / f;
     // Blocks that hold input pixels, and the bilinear neighbours of the region's outputs.
@@ -121,9 +126,11 @@ pub fn region_of_interest(params: &UpscaleParams, net: &Network, frame: Rect, ex
     }
     let up = |r: Rect, k: i32| Rect::new(r.x1 * k, r.y1 * k, r.x2 * k, r.y2 * k);
     let net_reads = net.input_region(p.octave_frame, p.measured);
-    let lanczos_reads = resample::footprint(Filter::Lanczos3, 2.0, p.octave_frame, p.measured);
+    let f = net.scale() as f64;
+    let lanczos_reads = resample::footprint(Filter::Lanczos3, f, p.octave_frame, p.measured);
     let octave = super::union(net_reads, lanczos_reads);
-    super::union(up(octave, 2 * p.block_in), up(p.measured, p.block_in)).intersect(&frame)
+    let s = net.scale() as i32;
+    super::union(up(octave, s * p.block_in), up(p.measured, p.block_in)).intersect(&frame)
 }
 
 /// Measures the map for the detail region `ext` (output pixels) from `plate` (in `encoding`,
@@ -156,7 +163,8 @@ pub fn measure(
         to: net.encoding(),
         block,
     };
-    let (input, octave) = (source(p.block_in), source(2 * p.block_in));
+    let s = net.scale() as i32;
+    let (input, octave) = (source(p.block_in), source(s * p.block_in));
     let total = nn::region::tile_count(&net.model, p.octave_frame, p.measured, device.tile());
     let mut done = 0usize;
     let (out, report) = nn::run_region(
@@ -171,10 +179,10 @@ pub fn measure(
             progress(done as f64 / total.max(1) as f64);
         },
     )?;
-    let fp = resample::footprint(Filter::Lanczos3, 2.0, p.octave_frame, p.measured);
+    let fp = resample::footprint(Filter::Lanczos3, s as f64, p.octave_frame, p.measured);
     let lanczos = resample::resample(
         Filter::Lanczos3,
-        2.0,
+        s as f64,
         &cpu::tile_input(&net.model, &octave, p.octave_frame, fp),
         p.octave_frame,
         p.measured,

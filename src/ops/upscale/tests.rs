@@ -21,6 +21,12 @@ fn shipped_net(scale: usize) -> Network {
     Network::for_scale(model, scale).unwrap()
 }
 
+/// The shipped ×4 network (one pass).
+fn shipped_x4() -> Network {
+    let model = crate::nn::shipped_model(crate::effects::upscale::SHIPPED_X4, None).unwrap();
+    Network::for_scale(model, 4).unwrap()
+}
+
 /// A textured test plate: smooth gradients, edges and fine detail, with a varying alpha.
 fn plate(frame: Rect, seed: u64) -> ImageBuf {
     let mut rng = Rng::new(seed);
@@ -204,6 +210,8 @@ fn tiles_windows_and_cropped_sources_give_the_full_frame_bit_for_bit() {
         // Adaptive detail with the shipped network: a random one gives every block the floor.
         (Method::NeuralX2, Mode::Resize, true, Some(shipped_net(2))),
         (Method::NeuralX2, Mode::Enhance, true, Some(shipped_net(2))),
+        (Method::NeuralX4, Mode::Resize, true, Some(shipped_x4())),
+        (Method::NeuralX4, Mode::Enhance, true, Some(shipped_x4())),
         (Method::Mitchell, Mode::Resize, false, None),
     ] {
         for lock in [true, false] {
@@ -417,16 +425,16 @@ fn shipped_network_keeps_colour_and_level() {
 }
 
 /// A slowly panning plate must not flicker more than Lanczos: the frame-to-frame change of the
-/// neural result, against the same figure for Lanczos, with each shipped network (×2 without
-/// and with Adaptive detail, and the ×4 network at ×4). Measured: ×2 1.035 (0.987 with
-/// Adaptive detail, the only setting under Lanczos), ×4 1.068.
+/// neural result, against the same figure for Lanczos, with each shipped network (×2, and the
+/// ×4 network at ×4), without and with Adaptive detail. Measured ratios: ×2 1.035 (0.987 with
+/// Adaptive detail: under Lanczos), ×4 1.068 (1.011).
 #[test]
 fn shipped_network_does_not_flicker_more_than_lanczos_on_a_pan() {
-    let x4 = crate::nn::shipped_model(crate::effects::upscale::SHIPPED_X4, None).unwrap();
     let cases = [
         (Method::NeuralX2, false, shipped_net(2)),
         (Method::NeuralX2, true, shipped_net(2)),
-        (Method::NeuralX4, false, Network::for_scale(x4, 4).unwrap()),
+        (Method::NeuralX4, false, shipped_x4()),
+        (Method::NeuralX4, true, shipped_x4()),
     ];
     for (method, adaptive, net) in cases {
         let (neural, lanczos) = pan_flicker(method, adaptive, &net);
@@ -833,4 +841,132 @@ fn adaptive_detail_trusts_a_defocused_area_less_than_a_sharp_one() {
     let (soft, crisp) = (mean(0..3), mean(5..8));
     eprintln!("adaptive detail: mean scale defocused {soft:.3}, sharp {crisp:.3}");
     assert!(soft + 0.1 < crisp, "defocused {soft} vs sharp {crisp}");
+}
+
+/// Adaptive detail's map against a direct evaluation of its definition over a whole small
+/// frame (odd origin and sizes that are not multiples of the factor): the plate box-averaged
+/// by the factor (partial boxes at the far edges average the pixels they hold), the network
+/// on that, untiled, and a Lanczos-3 upscale of it, then per 16×16 block of the plate on the
+/// grid anchored at the origin Σ r·e / Σ r² in f64, clamped to [floor, 1].
+#[test]
+fn adaptive_detail_map_matches_its_definition_at_x2_and_x4() {
+    for (net, frame) in [
+        (shipped_net(2), Rect::new(-21, 5, 46, 58)),
+        (shipped_x4(), Rect::new(-13, -30, 70, 39)),
+    ] {
+        let s = net.scale() as i32;
+        let src = dead_leaves(frame, 41);
+        let params = UpscaleParams {
+            method: if s == 2 {
+                Method::NeuralX2
+            } else {
+                Method::NeuralX4
+            },
+            adaptive: true,
+            ..UpscaleParams::default()
+        };
+        let device = || {
+            NetDevice::Cpu(RunOptions {
+                tile: 512,
+                kernels: Kernels::detect(),
+            })
+        };
+        let of = params.output_frame(frame);
+        let roi = octave::region_of_interest(&params, &net, frame, of);
+        assert_eq!(roi, frame, "the whole frame's map reads the whole plate");
+        let plate = read_plate(&src.view(), frame, false);
+        let (map, _) = octave::measure(
+            &params,
+            &net,
+            &plate,
+            frame,
+            of,
+            device(),
+            &NeverAbort,
+            &|_| {},
+        )
+        .unwrap();
+        // The definition, step by step.
+        let div_floor = |v: i32, d: i32| v.div_euclid(d);
+        let div_ceil = |v: i32, d: i32| -(-v).div_euclid(d);
+        let small = Rect::new(
+            div_floor(frame.x1, s),
+            div_floor(frame.y1, s),
+            div_ceil(frame.x2, s),
+            div_ceil(frame.y2, s),
+        );
+        let mut boxed = Planar::zeros(small, 3);
+        for y in small.y1..small.y2 {
+            for x in small.x1..small.x2 {
+                let (mut acc, mut n) = ([0.0f64; 3], 0.0f64);
+                for yy in (y * s).max(frame.y1)..((y + 1) * s).min(frame.y2) {
+                    for xx in (x * s).max(frame.x1)..((x + 1) * s).min(frame.x2) {
+                        let p = src.pixel(xx, yy);
+                        for c in 0..3 {
+                            acc[c] += p[c] as f64;
+                        }
+                        n += 1.0;
+                    }
+                }
+                let i = boxed.index(x, y);
+                for (o, a) in boxed.data[i..i + 3].iter_mut().zip(acc) {
+                    *o = (a / n) as f32;
+                }
+            }
+        }
+        let (up, _) = crate::nn::run_region(
+            &net.model,
+            &boxed,
+            small,
+            frame,
+            device(),
+            &NeverAbort,
+            &mut |_| {},
+        )
+        .unwrap();
+        let lanczos = resample::resample(Filter::Lanczos3, s as f64, &boxed, small, frame);
+        let b = octave::BLOCK;
+        let blocks = Rect::new(
+            div_floor(frame.x1, b),
+            div_floor(frame.y1, b),
+            div_ceil(frame.x2, b),
+            div_ceil(frame.y2, b),
+        );
+        assert_eq!(map.blocks, blocks);
+        for by in blocks.y1..blocks.y2 {
+            for bx in blocks.x1..blocks.x2 {
+                let cell = Rect::new(bx * b, by * b, (bx + 1) * b, (by + 1) * b).intersect(&frame);
+                let (mut re, mut rr) = (0.0f64, 0.0f64);
+                for y in cell.y1..cell.y2 {
+                    for x in cell.x1..cell.x2 {
+                        let (t, u, l) = (src.pixel(x, y), up.pixel(x, y), lanczos.pixel(x, y));
+                        for ((&t, &u), &l) in t.iter().zip(u).zip(l).take(3) {
+                            let (t, u, l) = (t as f64, u as f64, l as f64);
+                            re += (u - l) * (t - l);
+                            rr += (u - l) * (u - l);
+                        }
+                    }
+                }
+                let n = (cell.pixel_count() * 3) as f64;
+                let want = ((re / n) / (rr / n + 1e-12)).clamp(octave::FLOOR as f64, 1.0);
+                let i = ((by - blocks.y1) * blocks.width() + (bx - blocks.x1)) as usize;
+                assert!(
+                    (map.scale[i] as f64 - want).abs() < 1e-4,
+                    "×{s} block ({bx}, {by}): {} vs {want}",
+                    map.scale[i]
+                );
+            }
+        }
+        let spread = map
+            .scale
+            .iter()
+            .fold((1.0f32, 0.0f32), |(lo, hi), &k| (lo.min(k), hi.max(k)));
+        eprintln!(
+            "×{s}: {} blocks, scales {:.3} to {:.3}",
+            map.scale.len(),
+            spread.0,
+            spread.1
+        );
+        assert!(spread.1 - spread.0 > 0.05, "×{s}: one scale everywhere");
+    }
 }
