@@ -287,7 +287,7 @@ fn define_params(ps: &ParamSet) -> Result<()> {
     common::define_device_param(ps, param::DEVICE)?;
     ps.boolean(param::ADAPTIVE, "Adaptive detail")
         .default(d.adaptive)
-        .hint("Neural ×2 and ×4. Checks the network against the plate itself: the plate is made smaller by the network's factor, the network upscales it back, and in each 16 × 16 block where the detail it adds does not match the plate's own, the detail it adds at full size is reduced (to half at most). Helps soft and defocused plates, where a network otherwise invents texture, and steadies detail on moving plates; on sharp or compressed plates it keeps a little less detail. Costs a quarter to a third more time at ×2, less at ×4.")
+        .hint("Neural ×2 and ×4. Checks the network against the plate itself: the plate is made smaller by the network's factor, the network upscales it back, and in each 16 × 16 block where the detail it adds does not match the plate's own, the detail it adds at full size is reduced (to half at most). Helps soft and defocused plates, where a network otherwise invents texture, and steadies detail on moving plates; on sharp or compressed plates it keeps a little less detail. Costs about a quarter more time at ×2, little at ×4.")
         .define()?;
     Ok(())
 }
