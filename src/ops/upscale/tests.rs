@@ -252,7 +252,7 @@ fn tiles_windows_and_cropped_sources_give_the_full_frame_bit_for_bit() {
 
 #[test]
 fn odd_sizes_render_finite_pixels() {
-    let net = small_net(2, 9);
+    let (net, x4) = (small_net(2, 9), shipped_x4());
     for frame in [
         Rect::new(0, 0, 1, 9),
         Rect::new(0, 0, 9, 1),
@@ -260,20 +260,29 @@ fn odd_sizes_render_finite_pixels() {
         Rect::new(0, 0, 4097, 3),
     ] {
         let src = plate(frame, 4);
-        for (method, mode) in [
-            (Method::NeuralX2, Mode::Resize),
-            (Method::NeuralX4, Mode::Resize),
-            (Method::NeuralX2, Mode::Enhance),
-            (Method::Lanczos3, Mode::Resize),
+        for (method, mode, adaptive, net) in [
+            (Method::NeuralX2, Mode::Resize, false, &net),
+            (Method::NeuralX4, Mode::Resize, false, &net),
+            (Method::NeuralX2, Mode::Enhance, false, &net),
+            (Method::Lanczos3, Mode::Resize, false, &net),
+            // Adaptive detail: its smaller plate is a pixel or two across here.
+            (Method::NeuralX2, Mode::Resize, true, &net),
+            (Method::NeuralX2, Mode::Enhance, true, &net),
+            (Method::NeuralX4, Mode::Resize, true, &x4),
+            (Method::NeuralX4, Mode::Enhance, true, &x4),
         ] {
             let params = UpscaleParams {
                 method,
                 mode,
+                adaptive,
                 ..UpscaleParams::default()
             };
             let of = params.output_frame(frame);
-            let out = render_to(&params, Some(&net), &src, frame, of, 256);
-            assert!(out.to_rgba_f32().iter().flatten().all(|v| v.is_finite()));
+            let out = render_to(&params, Some(net), &src, frame, of, 256);
+            assert!(
+                out.to_rgba_f32().iter().flatten().all(|v| v.is_finite()),
+                "{frame:?} {method:?} {mode:?} adaptive {adaptive}"
+            );
         }
     }
 }
