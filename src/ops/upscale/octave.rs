@@ -205,9 +205,16 @@ pub fn measure(
             }
         }
         // Mean-square terms as the study has them: a block where the network adds nothing
-        // measurable gets the floor, and the flat-area gate decides there anyway.
+        // measurable gets the floor, and the flat-area gate decides there anyway. A block
+        // holding a NaN or an infinity measures nothing: it keeps the detail as it is, so a
+        // bad pixel does not spread over its block.
         let n = (cell.pixel_count() * 3) as f64;
-        *k = ((re / n) / (rr / n + 1e-12)).clamp(FLOOR as f64, 1.0) as f32;
+        let scale = (re / n) / (rr / n + 1e-12);
+        *k = if scale.is_finite() {
+            scale.clamp(FLOOR as f64, 1.0) as f32
+        } else {
+            1.0
+        };
     });
     Ok((map, report))
 }

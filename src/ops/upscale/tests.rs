@@ -979,3 +979,40 @@ fn adaptive_detail_map_matches_its_definition_at_x2_and_x4() {
         assert!(spread.1 - spread.0 > 0.05, "×{s}: one scale everywhere");
     }
 }
+
+/// A NaN or infinite plate pixel spoils no more of the output with Adaptive detail than
+/// without: its block measures nothing and keeps the detail as it is.
+#[test]
+fn a_bad_pixel_does_not_spread_over_its_block_with_adaptive_detail() {
+    let net = shipped_net(2);
+    let frame = Rect::new(0, 0, 48, 40);
+    let good = dead_leaves(frame, 5);
+    for bad in [f32::NAN, f32::INFINITY] {
+        let src = ImageBuf::from_fn(frame, |x, y| {
+            let mut p = good.pixel(x, y);
+            if (x, y) == (20, 17) {
+                p[1] = bad;
+            }
+            p
+        });
+        let count = |adaptive: bool| {
+            let params = UpscaleParams {
+                adaptive,
+                colour_lock: false,
+                ..UpscaleParams::default()
+            };
+            let of = params.output_frame(frame);
+            render_to(&params, Some(&net), &src, frame, of, 256)
+                .to_rgba_f32()
+                .iter()
+                .filter(|p| p.iter().any(|v| !v.is_finite()))
+                .count()
+        };
+        let (plain, adaptive) = (count(false), count(true));
+        assert!(
+            plain > 0,
+            "{bad}: the bad pixel shows without Adaptive detail"
+        );
+        assert_eq!(adaptive, plain, "{bad}: non-finite output pixels");
+    }
+}
