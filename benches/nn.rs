@@ -4,7 +4,7 @@
 //! model, sizes and threads, so the three are compared in one run on one machine.
 //!
 //! `cargo bench --bench nn -- [MODEL.safetensors] [--runs N] [--sizes 960x540,1920x1080]
-//! [--cuda]`. Without a model file (none given and no shipped one), a network of the shipped
+//! [--tile N] [--kernels portable|avx2|avx512] [--cuda]`. Without a model file (none given and no shipped one), a network of the shipped
 //! ×2 architecture with random weights is timed: speed does not depend on weight values.
 
 use platerestore::image::Rect;
@@ -69,7 +69,25 @@ fn main() {
     let sizes = arg("--sizes").unwrap_or_else(|| "960x540,1920x1080".into());
     let threads = rayon::current_num_threads();
     let (ghz, peak) = fma_peak_gflops(threads);
-    let kernels = Kernels::detect();
+    // `--kernels portable|avx2|avx512`: a slower set than this CPU's best (e.g. to time the
+    // AVX2 kernels on an AVX-512 machine).
+    let kernels = match arg("--kernels").as_deref() {
+        None => Kernels::detect(),
+        Some(name) => {
+            let found = Kernels::available().into_iter().find(|k| {
+                format!("{k:?}")
+                    .to_lowercase()
+                    .starts_with(&name.to_lowercase())
+            });
+            found.unwrap_or_else(|| {
+                eprintln!(
+                    "nn bench: --kernels {name}: this CPU has {:?}",
+                    Kernels::available()
+                );
+                std::process::exit(2);
+            })
+        }
+    };
     // `--cuda`: also time the GPU engine (frames in host memory: upload, layers, download).
     let cuda = std::env::args().any(|a| a == "--cuda");
     let tile: usize = arg("--tile")

@@ -1,8 +1,10 @@
 //! The CPU runner: evaluates a network over any output region in tiles on a fixed grid, each
-//! tile computed from its own input region (the tile plus the receptive-field halo), layer by
-//! layer with the halo shrinking by one pixel per convolution. Zero padding is applied at the
-//! frame's edges only, exactly as PyTorch pads the whole image, so every output pixel is the
-//! same number whatever the tile size, window or thread count (tests assert bit identity).
+//! tile computed from its own input region (the tile plus the receptive-field halo), each layer
+//! over a region one pixel smaller than the one below it. Within a tile the layers advance row
+//! by row, each hidden layer keeping only the three rows the next one reads, so activations
+//! stay in the cache. Zero padding is applied at the frame's edges only, exactly as PyTorch
+//! pads the whole image, so every output pixel is the same number whatever the tile size,
+//! window or thread count (tests assert bit identity).
 //!
 //! Convolutions are direct 3×3 on channel-interleaved rows: AVX2+FMA kernels (runtime
 //! detection) that keep a 6-pixel × 16-channel block of accumulators in registers, and a
@@ -153,12 +155,11 @@ pub fn run(
         options.tile,
         sink,
         |source, frame, list, sink| {
-            let scratch = Scratch::default();
             list.par_iter().try_for_each(|&t| {
                 if abort.aborted() {
                     return Err(OpError::Aborted);
                 }
-                sink(run_tile(model, source, frame, t, options.kernels, &scratch));
+                sink(run_tile(model, source, frame, t, options.kernels));
                 Ok(())
             })
         },
@@ -184,58 +185,6 @@ pub fn forward(model: &Model, input: &Planar, options: RunOptions) -> Planar {
     out.into_inner().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Activation buffers handed from finished layers and tiles to the next ones during one run
-/// (a fresh zeroed buffer per layer cost 5 % of a 1080p restore in memset and page faults).
-/// Dropped with the run, so nothing stays allocated between renders.
-#[derive(Default)]
-struct Scratch(std::sync::Mutex<Vec<Vec<f32>>>);
-
-impl Scratch {
-    /// A planar over `rect` whose pixels outside `frame` are zero (the next layer's padding)
-    /// and whose pixels inside hold stale values: the caller writes every one of them.
-    fn planar(&self, rect: Rect, channels: usize, frame: Rect) -> Planar {
-        let n = rect.pixel_count() * channels;
-        let mut data = self
-            .0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .pop()
-            .unwrap_or_default();
-        // Shrinking keeps the old values and growing zero-fills only the new part: no pass
-        // over the whole buffer either way.
-        if data.len() >= n {
-            data.truncate(n);
-        } else {
-            data.resize(n, 0.0);
-        }
-        let mut p = Planar {
-            rect,
-            channels,
-            data,
-        };
-        let inside = rect.intersect(&frame);
-        let row = rect.width() as usize * channels;
-        for y in rect.y1..rect.y2 {
-            let o = p.index(rect.x1, y);
-            let line = &mut p.data[o..o + row];
-            if inside.is_empty() || y < inside.y1 || y >= inside.y2 {
-                line.fill(0.0);
-            } else {
-                line[..(inside.x1 - rect.x1) as usize * channels].fill(0.0);
-                line[(inside.x2 - rect.x1) as usize * channels..].fill(0.0);
-            }
-        }
-        p
-    }
-
-    fn give(&self, p: Planar) {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(p.data);
-    }
-}
-
 /// One output tile of the stack (its geometry: `nn::unshuffle`): input region with halo →
 /// convolutions → pixel shuffle + skip.
 fn run_tile(
@@ -244,7 +193,6 @@ fn run_tile(
     frame: Rect,
     out_rect: Rect,
     kernels: Kernels,
-    scratch: &Scratch,
 ) -> Planar {
     let spec = &model.spec;
     let s = spec.net_scale();
@@ -254,20 +202,177 @@ fn run_tile(
 
     let input = tile_input(model, source, frame, grow(core, halo));
 
-    let mut current: Option<Planar> = None;
-    for (l, conv) in model.convs.iter().enumerate() {
-        let rect = grow(core, halo - l as i32 - 1);
-        let src = current.as_ref().unwrap_or(&input);
-        let mut next = scratch.planar(rect, conv.cout_padded, frame);
-        conv_region(conv, src, &mut next, frame, kernels);
-        if let Some(done) = current.replace(next) {
-            scratch.give(done);
+    let tail = if model.convs.is_empty() {
+        Planar::zeros(core, 3 * s * s)
+    } else {
+        layers_by_rows(model, &input, core, frame, kernels)
+    };
+    assemble(model, &input, &tail, frame, out_rect)
+}
+
+/// Rows a layer computes at a time before the layer above it takes its turn: its weights stay
+/// in the first-level cache for that many rows, while the rings stay small enough for the
+/// second-level one. Timed on a 2-core Zen 4 (BENCHMARKS.md, neural engine): 8 and 16 rows
+/// equal, 1 and 32 slower on the restorer.
+const STEP_ROWS: i32 = 8;
+
+/// The last rows of one hidden layer's output over its region, as a ring (row `y` in slot
+/// `y mod (STEP_ROWS + 2)`): what the next convolution reads to make its next `STEP_ROWS`
+/// rows. Pixels outside the frame are zero, the next layer's padding.
+struct LayerRows {
+    rect: Rect,
+    channels: usize,
+    data: Vec<f32>,
+    /// The next row to compute.
+    next: i32,
+}
+
+impl LayerRows {
+    const SLOTS: i32 = STEP_ROWS + 2;
+
+    fn index(&self, x: i32, y: i32) -> usize {
+        let w = self.rect.width() as usize;
+        (y.rem_euclid(Self::SLOTS) as usize * w + (x - self.rect.x1) as usize) * self.channels
+    }
+}
+
+/// Where convolution `l` reads its input rows: the tile's input or the previous layer's ring.
+fn source_rows<'a>(
+    input: &'a Planar,
+    hidden: &'a [LayerRows],
+    l: usize,
+    x: i32,
+    y: i32,
+) -> (&'a [f32], usize, [usize; 3]) {
+    if l == 0 {
+        let b = [
+            input.index(x, y - 1),
+            input.index(x, y),
+            input.index(x, y + 1),
+        ];
+        (&input.data, input.channels, b)
+    } else {
+        let r = &hidden[l - 1];
+        (
+            &r.data,
+            r.channels,
+            [r.index(x, y - 1), r.index(x, y), r.index(x, y + 1)],
+        )
+    }
+}
+
+/// Row `y` of convolution `conv` over the columns `x1..x1 + out.len() / cout_padded`, from its
+/// source rows, with the activation (applied here when the kernel did not fuse it).
+fn conv_line(
+    conv: &Conv,
+    (src, cs, bases): (&[f32], usize, [usize; 3]),
+    out: &mut [f32],
+    kernels: Kernels,
+) {
+    let n = out.len() / conv.cout_padded;
+    if !conv_row(conv, src, cs, bases, n, out, kernels) {
+        for px in out.chunks_exact_mut(conv.cout_padded) {
+            for (co, v) in px[..conv.cout].iter_mut().enumerate() {
+                *v = conv.activation.apply(co, *v);
+            }
         }
     }
-    let tail = current.unwrap_or_else(|| Planar::zeros(core, 3 * s * s));
-    let out = assemble(model, &input, &tail, frame, out_rect);
-    scratch.give(tail);
-    out
+}
+
+/// Computes hidden layer `l`'s rows up to `y` (those not yet computed), `STEP_ROWS` at a time,
+/// each step after the layer below has computed the rows the step reads. A step of layer `l`
+/// reads rows `next − 1 ..= end + 1` of the layer below, at most `STEP_ROWS + 2`: all still in
+/// its ring, since the layer below only ever runs `STEP_ROWS` rows ahead.
+fn advance(
+    model: &Model,
+    input: &Planar,
+    hidden: &mut [LayerRows],
+    l: usize,
+    y: i32,
+    frame: Rect,
+    kernels: Kernels,
+) {
+    let target = y.min(hidden[l].rect.y2 - 1);
+    while hidden[l].next <= target {
+        let first = hidden[l].next;
+        let end = target.min(first + STEP_ROWS - 1);
+        if l > 0 {
+            advance(model, input, hidden, l - 1, end + 1, frame, kernels);
+        }
+        let (below, this) = hidden.split_at_mut(l);
+        let this = &mut this[0];
+        let w = this.rect.width() as usize * this.channels;
+        let r = this.rect.intersect(&frame);
+        for row in first..=end {
+            if r.is_empty() || row < r.y1 || row >= r.y2 {
+                let start = this.index(this.rect.x1, row);
+                this.data[start..start + w].fill(0.0);
+            } else {
+                let (a, b) = (
+                    this.index(r.x1, row),
+                    this.index(r.x2 - 1, row) + this.channels,
+                );
+                let src = source_rows(input, below, l, r.x1 - 1, row);
+                conv_line(&model.convs[l], src, &mut this.data[a..b], kernels);
+            }
+        }
+        this.next = end + 1;
+    }
+}
+
+/// The last convolution's output over `core` (its pixels outside the frame zero), computed
+/// row by row: each hidden layer keeps only the three rows the next one reads, so a tile's
+/// activations stay in the cache instead of a whole buffer per layer. Every value is the
+/// same number the layer-at-a-time order gives (same kernels, same inputs).
+fn layers_by_rows(
+    model: &Model,
+    input: &Planar,
+    core: Rect,
+    frame: Rect,
+    kernels: Kernels,
+) -> Planar {
+    let halo = model.convs.len() as i32;
+    let grow = |r: Rect, d: i32| Rect::new(r.x1 - d, r.y1 - d, r.x2 + d, r.y2 + d);
+    let (last, hidden_convs) = model.convs.split_last().expect("a model has convolutions");
+    let mut hidden: Vec<LayerRows> = hidden_convs
+        .iter()
+        .enumerate()
+        .map(|(l, conv)| {
+            let rect = grow(core, halo - l as i32 - 1);
+            LayerRows {
+                rect,
+                channels: conv.cout_padded,
+                data: vec![
+                    0.0;
+                    LayerRows::SLOTS as usize * rect.width() as usize * conv.cout_padded
+                ],
+                next: rect.y1,
+            }
+        })
+        .collect();
+    let mut tail = Planar::zeros(core, last.cout_padded);
+    let r = core.intersect(&frame);
+    if r.is_empty() {
+        return tail;
+    }
+    let l = hidden.len();
+    let mut y = r.y1;
+    while y < r.y2 {
+        let end = (y + STEP_ROWS).min(r.y2);
+        if l > 0 {
+            advance(model, input, &mut hidden, l - 1, end, frame, kernels);
+        }
+        for row in y..end {
+            let (a, b) = (
+                tail.index(r.x1, row),
+                tail.index(r.x2 - 1, row) + last.cout_padded,
+            );
+            let src = source_rows(input, &hidden, l, r.x1 - 1, row);
+            conv_line(last, src, &mut tail.data[a..b], kernels);
+        }
+        y = end;
+    }
+    tail
 }
 
 /// The network input over `rect`: `source`'s pixels inside the frame, zero outside it
@@ -282,32 +387,6 @@ pub fn tile_input(model: &Model, source: &dyn TileSource, frame: Rect, rect: Rec
         source.read_row(y, inside.x1, n, &mut input.data[i..i + n * c]);
     }
     input
-}
-
-/// One convolution from `src` into every pixel of `dst.rect` inside the frame (the rest stays
-/// zero: the next layer's padding). `src.rect` is `dst.rect` grown by one pixel.
-fn conv_region(conv: &Conv, src: &Planar, dst: &mut Planar, frame: Rect, kernels: Kernels) {
-    let r = dst.rect.intersect(&frame);
-    if r.is_empty() {
-        return;
-    }
-    let n = r.width() as usize;
-    for y in r.y1..r.y2 {
-        let bases = [
-            src.index(r.x1 - 1, y - 1),
-            src.index(r.x1 - 1, y),
-            src.index(r.x1 - 1, y + 1),
-        ];
-        let o = dst.index(r.x1, y);
-        let out = &mut dst.data[o..o + n * conv.cout_padded];
-        if !conv_row(conv, &src.data, src.channels, bases, n, out, kernels) {
-            for px in out.chunks_exact_mut(conv.cout_padded) {
-                for (co, v) in px[..conv.cout].iter_mut().enumerate() {
-                    *v = conv.activation.apply(co, *v);
-                }
-            }
-        }
-    }
 }
 
 /// `count` output pixels of one row. `bases[ky]` indexes channel 0 of the input pixel up-left
