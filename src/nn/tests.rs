@@ -11,7 +11,7 @@ use safetensors::{Dtype, View};
 use std::borrow::Cow;
 use std::collections::HashMap;
 
-/// A deterministic stream of numbers in [-1, 1) (xorshift64*), for weights and pixels.
+/// A deterministic stream of numbers (xorshift64*), for weights and pixels.
 pub(crate) struct Rng(u64);
 impl Rng {
     pub(crate) fn new(seed: u64) -> Rng {
@@ -23,8 +23,13 @@ impl Rng {
         self.0 ^= self.0 >> 27;
         self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
     }
-    pub(crate) fn uniform(&mut self) -> f32 {
+    /// Uniform in [-1, 1).
+    pub(crate) fn symmetric(&mut self) -> f32 {
         (self.next_u64() >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+    }
+    /// Uniform in [0, 1).
+    pub(crate) fn unit(&mut self) -> f32 {
+        (self.next_u64() >> 40) as f32 / (1u64 << 24) as f32
     }
 }
 
@@ -131,7 +136,7 @@ pub(crate) fn model_bytes_with_metadata(arch: Arch, seed: u64, metadata: &str) -
                 (1.0 / fan_in as f32).sqrt()
             };
             let bytes = (0..n)
-                .flat_map(|_| (rng.uniform() * k).to_le_bytes())
+                .flat_map(|_| (rng.symmetric() * k).to_le_bytes())
                 .collect();
             (name, F32Tensor { shape, bytes })
         })
@@ -145,7 +150,7 @@ pub(crate) fn random_image(rect: Rect, channels: usize, seed: u64) -> Planar {
     let mut rng = Rng::new(seed);
     let mut p = Planar::zeros(rect, channels);
     for v in &mut p.data {
-        *v = 0.5 + 0.5 * rng.uniform();
+        *v = 0.5 + 0.5 * rng.symmetric();
     }
     p
 }

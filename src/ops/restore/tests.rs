@@ -66,7 +66,7 @@ fn pixels(img: &ImageBuf, r: Rect) -> Vec<[f32; 4]> {
 fn textured(frame: Rect, seed: u64) -> ImageBuf {
     let mut rng = Rng::new(seed);
     let noise: Vec<f32> = (0..frame.pixel_count() * 3)
-        .map(|_| rng.uniform())
+        .map(|_| rng.symmetric())
         .collect();
     let w = frame.width();
     ImageBuf::from_fn(frame, move |x, y| {
@@ -344,10 +344,10 @@ fn classical_mode_removes_blocking_and_noise() {
     });
     let mut rng = Rng::new(5);
     let offsets: Vec<f32> = (0..12 * 8)
-        .map(|_| (rng.uniform() - 0.5) * 6.0 / 255.0)
+        .map(|_| (rng.unit() - 0.5) * 6.0 / 255.0)
         .collect();
     let noise: Vec<f32> = (0..frame.pixel_count() * 3)
-        .map(|_| (rng.uniform() + rng.uniform() - 1.0) * 3.6 / 255.0)
+        .map(|_| (rng.unit() + rng.unit() - 1.0) * 3.6 / 255.0)
         .collect();
     let damaged = ImageBuf::from_fn(frame, |x, y| {
         let c = clean.pixel(x, y);
@@ -446,7 +446,7 @@ fn render_frames_to(
 fn panned(frame: Rect, sx: i32, sy: i32, seed: u64, amp: f32) -> ImageBuf {
     let mut rng = Rng::new(seed);
     let noise: Vec<f32> = (0..frame.pixel_count() * 3)
-        .map(|_| (rng.uniform() - 0.5) * 2.0 * amp)
+        .map(|_| (rng.unit() - 0.5) * 2.0 * amp)
         .collect();
     let w = frame.width();
     ImageBuf::from_fn(frame, move |x, y| {

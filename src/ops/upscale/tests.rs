@@ -31,7 +31,7 @@ fn shipped_x4() -> Network {
 fn plate(frame: Rect, seed: u64) -> ImageBuf {
     let mut rng = Rng::new(seed);
     let noise: Vec<f32> = (0..frame.pixel_count() * 3)
-        .map(|_| rng.uniform())
+        .map(|_| rng.symmetric())
         .collect();
     let w = frame.width();
     ImageBuf::from_fn(frame, move |x, y| {
@@ -544,7 +544,7 @@ fn noise_planar(rect: Rect, seed: u64, amp: f32) -> Planar {
     let mut p = Planar::zeros(rect, 3);
     p.data
         .iter_mut()
-        .for_each(|v| *v = amp * (2.0 * rng.uniform() - 1.0));
+        .for_each(|v| *v = amp * (2.0 * rng.unit() - 1.0));
     p
 }
 
@@ -605,7 +605,7 @@ fn flat_area_gate_follows_its_definition() {
             let v = match (x / 12 + y / 10) % 3 {
                 0 => 0.5,
                 1 => 0.5 + (x % 3) as f32 * 0.3 / 255.0,
-                _ => 0.5 + 0.02 * rng.uniform(),
+                _ => 0.5 + 0.02 * rng.symmetric(),
             };
             plate.data[i..i + 4].copy_from_slice(&[v, 0.4, 0.3, 1.0]);
         }
@@ -753,7 +753,7 @@ fn octave_map_interpolates_between_block_centres() {
 /// photograph, unlike per-pixel noise.
 fn dead_leaves(frame: Rect, seed: u64) -> ImageBuf {
     let mut rng = Rng::new(seed);
-    let mut u01 = move || 0.5 * (rng.uniform() + 1.0);
+    let mut u01 = move || rng.unit();
     let (rmin, rmax) = (1.5f32, 24.0f32);
     // Inverse CDF of p(r) ∝ r⁻³ on [rmin, rmax]; the last disc drawn lies on top.
     let discs: Vec<([f32; 3], f32, f32, f32)> = (0..600)
