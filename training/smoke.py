@@ -206,7 +206,22 @@ def check_deeper_init():
         with torch.no_grad():
             err = (deep(x) - small(x)).abs().max().item()
         assert extra == 2 and err < 1e-6, f"deeper {act} init changes the output by {err:.2e}"
-    print("smoke: a deeper --init starts as the network it came from (PReLU, ReLU)")
+    # A LeakyReLU restorer grown into a deeper PReLU one (restore-v7's start).
+    x = torch.rand(1, 3, 19, 14)
+    small = PlainConv(scale=1, channels=8, body_convs=2, activation="leaky_relu", skip="identity")
+    with torch.no_grad():
+        for p in small.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    deep = PlainConv(scale=1, channels=8, body_convs=5, activation="prelu", skip="identity")
+    state, extra = init_state(small, deep)
+    deep.load_state_dict(state)
+    with torch.no_grad():
+        err = (deep(x) - small(x)).abs().max().item()
+        moved = (small(x) - x).abs().max().item()
+    assert extra == 3 and err < 1e-6 < moved, \
+        f"LeakyReLU -> deeper PReLU init changes the output by {err:.2e} (residual {moved:.2e})"
+    print("smoke: a deeper --init starts as the network it came from (PReLU, ReLU, "
+          "LeakyReLU grown as PReLU)")
 
 
 def main():

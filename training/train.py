@@ -176,17 +176,27 @@ def init_state(init, model):
     Extra ones follow Net2DeeperNet (Chen, Goodfellow & Shlens, ICLR 2016): appended after the
     trained ones as identities (centre tap 1 on the same channel, bias 0, PReLU slope 1; a
     ReLU passes the previous ReLU's output unchanged), so the deeper network computes exactly
-    what `init` does. Returns (state, number of convolutions appended)."""
-    free = ("skip", "body_convs")
+    what `init` does. A LeakyReLU `init` may start a PReLU model: every slope becomes a
+    per-channel PReLU slope of the same value, the same function, and only then can identity
+    convolutions be appended (a LeakyReLU after an identity convolution would scale the
+    negative features by its slope again). Returns (state, number of convolutions appended)."""
+    free = ("skip", "body_convs", "activation", "leaky_slope")
     same = {k: v for k, v in init.cfg.items() if k not in free}
     assert same == {k: v for k, v in model.cfg.items() if k not in free}, \
         f"--init: {init.cfg} is not {model.cfg}"
+    to_prelu = init.cfg["activation"] == "leaky_relu" and model.cfg["activation"] == "prelu"
+    assert to_prelu or (init.cfg["activation"] == model.cfg["activation"] and
+                        init.cfg["leaky_slope"] == model.cfg["leaky_slope"]), \
+        f"--init: activation {init.cfg['activation']} cannot become {model.cfg['activation']}"
     extra = model.cfg["body_convs"] - init.cfg["body_convs"]
     assert extra >= 0, "--init has more body convolutions than --body-convs"
     assert extra == 0 or model.cfg["activation"] in ("prelu", "relu"), \
         "a deeper --init needs PReLU or ReLU"
     state = init.state_dict()
     c = model.cfg["channels"]
+    if to_prelu:
+        for name in ["head"] + [f"body.{i}" for i in range(init.cfg["body_convs"])]:
+            state[f"{name}.alpha"] = torch.full((c,), float(init.cfg["leaky_slope"]))
     for i in range(init.cfg["body_convs"], model.cfg["body_convs"]):
         w = torch.zeros(c, c, 3, 3)
         w[range(c), range(c), 1, 1] = 1.0
