@@ -159,7 +159,7 @@ case "$NAME" in
     # draw of crops and damage (seed 3).
     # bundle/models/restore-v5.safetensors is reproduced by `training/reproduce.sh restore-v5`.
     TASK=restore; SCALE=1; CROPS=6000; SEED=3
-    TRAIN_ARGS=(--channels 32 --body-convs 10 --activation prelu --steps 10000
+    TRAIN_ARGS=(--channels 32 --body-convs 10 --activation prelu --steps 16000
                 --batch 16 --patch 64 --lr 3e-4 --lr-min 1e-5 --warmup 200 --loss mse
                 --threads 2 --init bundle/models/restore-v5.safetensors) ;;
   *) echo "unknown model $NAME" >&2; exit 2 ;;

@@ -48,6 +48,10 @@ def main():
     ap.add_argument("--images", type=int, default=8)
     ap.add_argument("--crf", type=int, default=30)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--noise", type=float, default=0.0,
+                    help="sigma in code values of independent Gaussian noise added to each clean "
+                         "frame before encoding (sensor or generator noise; the reference stays "
+                         "noise-free)")
     a = ap.parse_args()
     train, _ = common.split()
     rng = np.random.default_rng(a.seed)
@@ -57,7 +61,11 @@ def main():
     print("image | middle frame | " + " | ".join(f"mean r{r}" for r in RADII))
     for src, name, path in pick:
         clean = hr_crop(common.hr_levels(common.load_rgb(path))[-1], 1)
-        decoded = ffmpeg_video(pan_clean(clean), "h264", a.crf, None)
+        frames = pan_clean(clean)
+        if a.noise > 0:
+            frames = [np.clip(np.round(f + rng.normal(0, a.noise, f.shape)), 0, 255).astype(np.uint8)
+                      for f in frames]
+        decoded = ffmpeg_video(frames, "h264", a.crf, None)
         row = [psnr(decoded[4][inner], clean[inner])]
         for r in RADII:
             stack = np.stack([aligned(decoded[t].astype(np.float64), t)
