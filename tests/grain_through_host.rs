@@ -4,7 +4,7 @@
 
 mod common;
 
-use ofx_harness::{ParamValue, RenderOptions, RowLayout};
+use ofx_harness::{ParamValue, RenderOptions};
 use platerestore::image::{Components, ImageBuf, PixelDepth, Rect};
 use platerestore::ops::grain::{self, GrainParams, GrainPreset};
 use platerestore::ops::NeverAbort;
@@ -65,37 +65,17 @@ fn renders_what_the_op_renders_for_any_layout_tiling_and_threads() {
         d <= CROSS_BINARY_TOLERANCE,
         "plugin vs op: max difference {d}"
     );
-    for rows in [
-        RowLayout {
-            padding_bytes: 0,
-            bottom_up: false,
-        },
-        RowLayout {
-            padding_bytes: 20,
-            bottom_up: true,
-        },
-    ] {
-        for (tile, threads) in [
+    let layouts = common::layouts(
+        &[common::rows(0, false), common::rows(20, true)],
+        &[
             (None, Some(1)),
             (Some((13, 7)), Some(4)),
             (Some((64, 3)), Some(2)),
-        ] {
-            let opts = RenderOptions {
-                input_rows: Some(rows),
-                output_rows: rows,
-                tile,
-                threads,
-                ..Default::default()
-            };
-            let out = fx.render_frame(3.0, &opts).unwrap();
-            assert!(out.findings.is_empty(), "{:?}", out.findings);
-            assert_eq!(
-                out.image.to_rgba_f32(),
-                reference,
-                "{rows:?} tile {tile:?} threads {threads:?}"
-            );
-        }
-    }
+        ],
+    );
+    common::render_layouts(&mut fx, 3.0, &layouts, |image, label| {
+        assert_eq!(image.to_rgba_f32(), reference, "{label}");
+    });
 }
 
 #[test]

@@ -90,46 +90,21 @@ fn odd_origins_padded_and_bottom_up_rows_tiles_and_threads_change_nothing() {
     fx.set_input_image("Source", host_img).unwrap();
     fx.set_param("method", 0).unwrap();
     fx.set_param("outputTransfer", 1).unwrap();
-    let layouts = [
-        RowLayout {
-            padding_bytes: 0,
-            bottom_up: false,
-        },
-        RowLayout {
-            padding_bytes: 36,
-            bottom_up: false,
-        },
-        RowLayout {
-            padding_bytes: 12,
-            bottom_up: true,
-        },
-    ];
-    for input_rows in layouts {
-        for (tile, threads) in [
+    let layouts = common::layouts(
+        &[
+            common::rows(0, false),
+            common::rows(36, false),
+            common::rows(12, true),
+        ],
+        &[
             (None, Some(1)),
             (Some((16, 9)), Some(1)),
             (Some((7, 5)), Some(4)),
-        ] {
-            let opts = RenderOptions {
-                input_rows: Some(input_rows),
-                output_rows: input_rows,
-                tile,
-                threads,
-                ..Default::default()
-            };
-            let out = fx.render_frame(1.0, &opts).unwrap();
-            assert!(
-                out.findings.is_empty(),
-                "{input_rows:?} {tile:?}: {:?}",
-                out.findings
-            );
-            let got = out.image.to_rgba_f32();
-            assert_eq!(
-                got, want,
-                "{input_rows:?} tile {tile:?} threads {threads:?}"
-            );
-        }
-    }
+        ],
+    );
+    common::render_layouts(&mut fx, 1.0, &layouts, |image, label| {
+        assert_eq!(image.to_rgba_f32(), want, "{label}");
+    });
 }
 
 /// SMPTE ST 2084 inverse EOTF from its published constants: cd/m² → PQ signal.

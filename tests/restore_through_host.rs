@@ -57,39 +57,15 @@ fn renders_what_the_op_renders_for_any_tiling_threads_and_layout() {
     let params = RestoreParams::default();
     let want = direct(&buf, bounds, &params);
     let mut fx = instance(img);
-    for (tile, threads, rows) in [
+    let layouts = [
         (None, Some(1), RowLayout::default()),
         (Some((29, 17)), Some(2), RowLayout::default()),
-        (
-            Some((64, 5)),
-            Some(3),
-            RowLayout {
-                padding_bytes: 8,
-                bottom_up: true,
-            },
-        ),
-    ] {
-        let out = fx
-            .render_frame(
-                1.0,
-                &RenderOptions {
-                    tile,
-                    threads,
-                    input_rows: Some(rows),
-                    output_rows: rows,
-                    canary: true,
-                    ..Default::default()
-                },
-            )
-            .unwrap();
-        assert!(out.findings.is_empty(), "{:?}", out.findings);
-        assert_eq!(out.image.depth(), BitDepth::Float, "output is float");
-        same(
-            &out.image.to_rgba_f32(),
-            &want,
-            &format!("tile {tile:?} threads {threads:?}"),
-        );
-    }
+        (Some((64, 5)), Some(3), common::rows(8, true)),
+    ];
+    common::render_layouts(&mut fx, 1.0, &layouts, |image, label| {
+        assert_eq!(image.depth(), BitDepth::Float, "output is float");
+        same(&image.to_rgba_f32(), &want, label);
+    });
 }
 
 #[test]

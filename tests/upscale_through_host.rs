@@ -88,33 +88,17 @@ fn resize_renders_what_the_op_renders_for_any_tiling_threads_and_layout() {
         assert_eq!(common::harness_rect(of), full.rod, "RoD is the input's × 2");
         assert_eq!(full.image.depth(), BitDepth::Float, "output is float");
         same(&full.image.to_rgba_f32(), &want, "plugin vs op");
-        for (tile, threads, rows) in [
+        let layouts = [
             (Some((37, 23)), Some(2), RowLayout::default()),
-            (
-                Some((8, 64)),
-                Some(3),
-                RowLayout {
-                    padding_bytes: 12,
-                    bottom_up: true,
-                },
-            ),
-        ] {
-            let opts = RenderOptions {
-                tile,
-                threads,
-                input_rows: Some(rows),
-                output_rows: rows,
-                canary: true,
-                ..Default::default()
-            };
-            let out = fx.render_frame(1.0, &opts).unwrap();
-            assert!(out.findings.is_empty(), "{:?}", out.findings);
+            (Some((8, 64)), Some(3), common::rows(12, true)),
+        ];
+        common::render_layouts(&mut fx, 1.0, &layouts, |image, label| {
             same(
-                &out.image.to_rgba_f32(),
+                &image.to_rgba_f32(),
                 &want,
-                &format!("adaptive {adaptive} tile {tile:?} threads {threads:?}"),
+                &format!("adaptive {adaptive} {label}"),
             );
-        }
+        });
     }
 }
 

@@ -3,7 +3,7 @@
 
 #![allow(dead_code)]
 
-use ofx_harness::{Host, HostConfig, HostImage};
+use ofx_harness::{Host, HostConfig, HostImage, Instance, RenderOptions, RowLayout};
 use platerestore::image::{Components, ImageBuf, PixelDepth, Rect};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -93,4 +93,58 @@ pub fn pattern_pair(bounds: Rect, depth: PixelDepth, comps: Components) -> (Host
     )
     .expect("pattern image");
     (host, buf)
+}
+
+/// A row layout a host may hand the plugin: `padding_bytes` past each row's pixels, rows
+/// stored top-down or bottom-up.
+pub fn rows(padding_bytes: usize, bottom_up: bool) -> RowLayout {
+    RowLayout {
+        padding_bytes,
+        bottom_up,
+    }
+}
+
+/// How a host may split a render: tile size (`None`: the whole window in one call) and worker
+/// threads.
+pub type Split = (Option<(i32, i32)>, Option<usize>);
+
+/// A split and the row layout of both the input and the output image.
+pub type Layout = (Option<(i32, i32)>, Option<usize>, RowLayout);
+
+/// Every split (tile size, threads) under every row layout.
+pub fn layouts(rows: &[RowLayout], splits: &[Split]) -> Vec<Layout> {
+    rows.iter()
+        .flat_map(|&r| {
+            splits
+                .iter()
+                .map(move |&(tile, threads)| (tile, threads, r))
+        })
+        .collect()
+}
+
+/// Renders frame `time` of `fx` under every layout, with canaries around the rows of every
+/// image, and hands each output image and a label naming its layout to `check`. A layout that
+/// leaves any host finding (a canary overwritten, a write outside the window) fails the test.
+pub fn render_layouts(
+    fx: &mut Instance,
+    time: f64,
+    layouts: &[Layout],
+    mut check: impl FnMut(&HostImage, &str),
+) {
+    for &(tile, threads, rows) in layouts {
+        let label = format!("tile {tile:?} threads {threads:?} {rows:?}");
+        let opts = RenderOptions {
+            tile,
+            threads,
+            input_rows: Some(rows),
+            output_rows: rows,
+            canary: true,
+            ..Default::default()
+        };
+        let out = fx
+            .render_frame(time, &opts)
+            .unwrap_or_else(|e| panic!("{label}: {e}"));
+        assert!(out.findings.is_empty(), "{label}: {:?}", out.findings);
+        check(&out.image, &label);
+    }
 }
