@@ -222,3 +222,27 @@ fn a_temporal_radius_reads_the_neighbours_the_host_supplies() {
         "temporal radius 2",
     );
 }
+
+/// A source frame the host cannot read fails the render with the reader's own message, even
+/// though Restore first meets the missing image in its regions-of-interest action (it asks for
+/// the clip's region of definition there) and fails that action for want of it.
+#[test]
+fn an_unreadable_source_frame_is_reported_as_itself() {
+    let mut fx = common::plugin(ID).instance("filter").unwrap();
+    fx.set_param_text("device", "CPU", None).unwrap();
+    fx.set_input(
+        "Source",
+        ofx_harness::ClipInput::Loader(std::sync::Arc::new(|f| {
+            Err(format!("plate.{f:04}.png: not a readable PNG file"))
+        })),
+    )
+    .unwrap();
+    let err = fx
+        .render_frame(3.0, &RenderOptions::default())
+        .expect_err("nothing to render from")
+        .to_string();
+    assert!(
+        err.contains("could not be read") && err.contains("plate.0003.png: not a readable PNG"),
+        "{err}"
+    );
+}

@@ -1122,7 +1122,22 @@ impl Instance {
     }
 
     /// Renders one frame.
+    ///
+    /// When an input file could not be read, that is the error, whichever action then
+    /// failed for want of the image (a plugin asking for a clip's region of definition fails
+    /// its own action without knowing why).
     pub fn render_frame(
+        &mut self,
+        frame: f64,
+        opts: &RenderOptions,
+    ) -> Result<RenderOutput, HostError> {
+        self.render_frame_inner(frame, opts).map_err(|e| match e {
+            HostError::Aborted { .. } => e,
+            e => self.check_sources(frame).err().unwrap_or(e),
+        })
+    }
+
+    fn render_frame_inner(
         &mut self,
         frame: f64,
         opts: &RenderOptions,
