@@ -38,6 +38,20 @@ def loss_words(kind):
     return f"{kind.upper()} loss"
 
 
+def init_activation_words(args):
+    """How the activation changed from the --init file's, if it did (a LeakyReLU network
+    grown into a PReLU one keeps its slope as every channel's PReLU slope)."""
+    from model import load_safetensors
+    path = common.REPO / args["init"]
+    if not path.exists():
+        return ""
+    init = load_safetensors(str(path))[0]
+    if init.cfg["activation"] == args["activation"]:
+        return ""
+    return (f", its {init.cfg['activation']} (slope {init.cfg['leaky_slope']}) carried over as "
+            f"{args['activation']} with that slope on every channel")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--name", default="upscale-x2")
@@ -115,6 +129,7 @@ def main():
            "training), optimiser and schedule afresh"
            + (f", its `{args['init_skip']}` skip replaced by `{args['skip']}`"
               if args.get("init_skip") else "")
+           + init_activation_words(args)
            + (f", {args['init_deeper']} identity body convolutions appended after its own "
               "(Net2DeeperNet: training starts from the same function)"
               if args.get("init_deeper") else "") if args.get("init") else "")
