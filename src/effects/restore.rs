@@ -366,7 +366,7 @@ fn define_params(ps: &ParamSet) -> Result<()> {
     ps.string(param::MODEL_FILE, "Model file")
         .mode(ofx::param::StringMode::FilePath)
         .parent(param::GROUP_MODEL)
-        .hint("Optional: a PlateRestore .safetensors restoration model (×1, see docs/model-format.md) used instead of the shipped network. A file that cannot be used is reported once and the shipped network renders instead.")
+        .hint("Optional: a PlateRestore .safetensors restoration model (×1, see docs/model-format.md) used instead of the shipped network. The bundle's Contents/Resources/models folder also holds restore-v7: +0.1 dB more on JPEG-damaged plates, a little less on H.264, 1.65× the time. A file that cannot be used is reported once and the shipped network renders instead.")
         .define()?;
     ps.string(param::MODEL_INFO, "Network in use")
         .mode(ofx::param::StringMode::Label)
