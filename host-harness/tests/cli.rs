@@ -309,6 +309,12 @@ fn unreadable_or_lying_inputs_fail_the_frame_and_write_nothing() {
         );
         assert!(!o.status.success(), "{file}: must fail: {}", text(&o));
         assert!(text(&o).contains(says), "{file}: {}", text(&o));
+        // The frame is named once, by the CLI, not again by the host's error.
+        assert!(
+            !text(&o).contains("render of frame"),
+            "{file}: {}",
+            text(&o)
+        );
         assert!(!dir.join(&out).exists(), "{file}: no output may be written");
     }
     // The size limit names its variable, and is configurable.

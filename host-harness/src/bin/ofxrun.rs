@@ -261,6 +261,9 @@ enum CliError {
     Io(#[from] io::IoError),
     #[error("{0}")]
     Usage(String),
+    /// What failed, where the context (e.g. the frame) is said around it.
+    #[error("{0}")]
+    Failed(String),
     #[error("frame {frame}: {source}")]
     Frame { frame: i64, source: Box<CliError> },
     #[error(transparent)]
@@ -716,9 +719,14 @@ fn render(a: RenderArgs, verbose: u8) -> Result<ExitCode, CliError> {
                 let _ = inst.end_sequence(first, last, 1.0, opts.render_scale);
                 progress.finish();
                 print_messages(&inst, verbose);
+                // The host's render errors name the frame themselves; say it once.
+                let source = match e {
+                    CliError::Host(HostError::Render { reason, .. }) => CliError::Failed(reason),
+                    e => e,
+                };
                 return Err(CliError::Frame {
                     frame,
-                    source: Box::new(e),
+                    source: Box::new(source),
                 });
             }
         }
