@@ -13,6 +13,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
 from degrade import DEGRADE_VERSION  # noqa: E402
 from export import DEGRADATIONS, load_ckpt  # noqa: E402
+from model import load_safetensors  # noqa: E402
 from train import PSNR_EPS  # noqa: E402
 
 SOURCES = """| source | images | licence as the package states it |
@@ -41,7 +42,6 @@ def loss_words(kind):
 def init_activation_words(args):
     """How the activation changed from the --init file's, if it did (a LeakyReLU network
     grown into a PReLU one keeps its slope as every channel's PReLU slope)."""
-    from model import load_safetensors
     path = common.REPO / args["init"]
     if not path.exists():
         return ""
