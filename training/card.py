@@ -132,7 +132,12 @@ def main():
            + init_activation_words(args)
            + (f", {args['init_deeper']} identity body convolutions appended after its own "
               "(Net2DeeperNet: training starts from the same function)"
-              if args.get("init_deeper") else "") if args.get("init") else "")
+              if args.get("init_deeper") else "")
+           + (f", widened from {args['init_wider']} to {args['channels']} features per layer "
+              "(the new features read the layer below through fresh random weights and start "
+              "with zero weight wherever a trained feature or the output reads them: the same "
+              "function again)"
+              if args.get("init_wider") else "") if args.get("init") else "")
         + (f"; {args['clean_share']:.0%} of every batch drawn from the clean pairs "
            "(downscale only), the rest from the damaged ones"
            if args.get("clean_share") is not None else "")

@@ -220,8 +220,22 @@ def check_deeper_init():
         moved = (small(x) - x).abs().max().item()
     assert extra == 3 and err < 1e-6 < moved, \
         f"LeakyReLU -> deeper PReLU init changes the output by {err:.2e} (residual {moved:.2e})"
-    print("smoke: a deeper --init starts as the network it came from (PReLU, ReLU, "
-          "LeakyReLU grown as PReLU)")
+    # Wider and deeper at once (a PReLU restorer from 8 to 12 features): still the same
+    # function, and the new features do get a gradient (else they would stay unused).
+    small = deep
+    wide = PlainConv(scale=1, channels=12, body_convs=6, activation="prelu", skip="identity")
+    state, extra = init_state(small, wide)
+    wide.load_state_dict(state)
+    out = wide(x)
+    err = (out - small(x)).abs().max().item()
+    assert extra == 1 and err < 1e-6, f"a wider init changes the output by {err:.2e}"
+    ((out - x.flip(3)) ** 2).mean().backward()
+    new_in = wide.body[0].weight.grad[:8, 8:].abs().max().item()
+    new_out = wide.tail.weight.grad[:, 8:].abs().max().item()
+    assert new_in > 0 and new_out > 0, \
+        f"the new features get no gradient ({new_in:.2e} into old features, {new_out:.2e} into the tail)"
+    print("smoke: a deeper or wider --init starts as the network it came from (PReLU, ReLU, "
+          "LeakyReLU grown as PReLU; 8 -> 12 features)")
 
 
 def main():

@@ -179,8 +179,14 @@ def init_state(init, model):
     what `init` does. A LeakyReLU `init` may start a PReLU model: every slope becomes a
     per-channel PReLU slope of the same value, the same function, and only then can identity
     convolutions be appended (a LeakyReLU after an identity convolution would scale the
-    negative features by its slope again). Returns (state, number of convolutions appended)."""
-    free = ("skip", "body_convs", "activation", "leaky_slope")
+    negative features by its slope again). A wider model (more channels) follows Net2WiderNet's
+    function-preserving idea in its simplest form: every new feature reads the layer below
+    through fresh random weights (the model's own initialisation) and is read by nothing
+    trained: its weights into the old features and the tail are 0, so the wider network also
+    computes exactly what `init` does, and the gradient into those zero weights is not 0 (the
+    new features are), so training puts them to use. Returns (state, number of convolutions
+    appended)."""
+    free = ("skip", "body_convs", "activation", "leaky_slope", "channels")
     same = {k: v for k, v in init.cfg.items() if k not in free}
     assert same == {k: v for k, v in model.cfg.items() if k not in free}, \
         f"--init: {init.cfg} is not {model.cfg}"
@@ -193,7 +199,8 @@ def init_state(init, model):
     assert extra == 0 or model.cfg["activation"] in ("prelu", "relu"), \
         "a deeper --init needs PReLU or ReLU"
     state = init.state_dict()
-    c = model.cfg["channels"]
+    c = init.cfg["channels"]
+    assert model.cfg["channels"] >= c, "--init has more channels than --channels"
     if to_prelu:
         for name in ["head"] + [f"body.{i}" for i in range(init.cfg["body_convs"])]:
             state[f"{name}.alpha"] = torch.full((c,), float(init.cfg["leaky_slope"]))
@@ -203,7 +210,34 @@ def init_state(init, model):
         state[f"body.{i}.weight"], state[f"body.{i}.bias"] = w, torch.zeros(c)
         if model.cfg["activation"] == "prelu":
             state[f"body.{i}.alpha"] = torch.ones(c)
+    if model.cfg["channels"] > c:
+        state = widen(state, model.state_dict(), c)
     return state, extra
+
+
+def widen(state, fresh, c):
+    """`state` (c features per layer) inside the wider `fresh` state dict: the old block of
+    every tensor is the trained one, new features keep `fresh`'s random weights into them
+    (rows past c), and the weights from new features into old ones (columns past c of the
+    first c rows, and all of the tail's) are 0."""
+    out = {}
+    for k, v in fresh.items():
+        w = v.clone()
+        old = state[k]
+        if k.startswith("tail."):
+            if k.endswith("weight"):
+                w.zero_()
+                w[:, :c] = old
+            else:
+                w = old.clone()
+        elif k.endswith("weight"):
+            cin = old.shape[1]          # the head reads the plate: cin does not grow
+            w[:c, :cin] = old
+            w[:c, cin:] = 0
+        else:                           # bias, alpha
+            w[:c] = old
+        out[k] = w
+    return out
 
 
 class ShiftPairs:
@@ -327,7 +361,7 @@ def main():
         np.random.set_state(ck["numpy_rng"])
         random.setstate(ck["python_rng"])
         step, elapsed = ck["step"], ck["elapsed"]
-        for k in ("init_skip", "init_deeper"):
+        for k in ("init_skip", "init_deeper", "init_wider"):
             if k in a_saved:
                 setattr(a, k, a_saved[k])
     elif a.init:
@@ -336,6 +370,10 @@ def main():
         if extra:
             a.init_deeper = extra
             print(f"--init {a.init}: {extra} identity body convolution(s) appended", flush=True)
+        if model.cfg["channels"] > init.cfg["channels"]:
+            a.init_wider = init.cfg["channels"]
+            print(f"--init {a.init}: {init.cfg['channels']} -> {a.channels} features per layer, "
+                  "the new ones read by nothing yet", flush=True)
         model.load_state_dict(state)
         if init.cfg["skip"] != model.cfg["skip"]:
             # The residual was learnt around another skip: the first steps relearn the gap.
