@@ -5,7 +5,7 @@
 mod common;
 
 use ofx_harness::{BitDepth, RenderOptions, RowLayout};
-use platerestore::effects::restore::SHIPPED;
+use platerestore::effects::restore::{Network, SHIPPED};
 use platerestore::image::{Components, ImageBuf, PixelDepth, Rect};
 use platerestore::nn::cpu::RunOptions;
 use platerestore::nn::NetDevice;
@@ -15,8 +15,17 @@ use platerestore::ops::NeverAbort;
 const ID: &str = "org.platerestore.Restore";
 
 fn direct(src: &ImageBuf, frame: Rect, params: &RestoreParams) -> Vec<[f32; 4]> {
+    direct_with(SHIPPED, src, frame, params)
+}
+
+fn direct_with(
+    network: &str,
+    src: &ImageBuf,
+    frame: Rect,
+    params: &RestoreParams,
+) -> Vec<[f32; 4]> {
     let mut dst = ImageBuf::new(frame, PixelDepth::F32, Components::Rgba, 0, false);
-    let model = platerestore::nn::shipped_model(SHIPPED, None).unwrap();
+    let model = platerestore::nn::shipped_model(network, None).unwrap();
     restore::render(
         params,
         Some(&model),
@@ -90,6 +99,48 @@ fn deband_auto_follows_the_source_depth_and_every_method_renders_the_op() {
             );
         }
     }
+}
+
+#[test]
+fn the_network_choice_runs_that_shipped_network_and_a_model_file_overrides_it() {
+    let bounds = Rect::new(-2, 5, 37, 30);
+    let (img, buf) = common::pattern_pair(bounds, PixelDepth::F32, Components::Rgba);
+    let params = RestoreParams::default();
+    assert_eq!(
+        SHIPPED,
+        Network::Standard.file(),
+        "the default choice is the default network"
+    );
+    let standard = direct(&buf, bounds, &params);
+    let deeper = direct_with(Network::Deeper.file(), &buf, bounds, &params);
+    assert_ne!(standard, deeper, "the two networks differ on this plate");
+    let mut fx = instance(img);
+    fx.set_param_text("network", Network::Deeper.label(), None)
+        .unwrap();
+    let info = format!("{:?}", fx.param_value("modelInfo", 1.0));
+    assert!(
+        info.contains(Network::Deeper.file()),
+        "the info names it: {info}"
+    );
+    let layouts = [
+        (None, Some(1), RowLayout::default()),
+        (Some((16, 9)), Some(2), RowLayout::default()),
+    ];
+    common::render_layouts(&mut fx, 1.0, &layouts, |image, label| {
+        same(&image.to_rgba_f32(), &deeper, label);
+    });
+    // A model file wins over the choice: the standard network's own file renders as the default.
+    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("bundle/models")
+        .join(format!("{}.safetensors", Network::Standard.file()));
+    fx.set_param("modelFile", file.display().to_string())
+        .unwrap();
+    let out = fx.render_frame(1.0, &RenderOptions::default()).unwrap();
+    same(
+        &out.image.to_rgba_f32(),
+        &standard,
+        "model file over the Network choice",
+    );
 }
 
 #[test]
