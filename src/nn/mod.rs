@@ -8,6 +8,7 @@
 
 pub mod cache;
 pub mod cpu;
+pub mod ensemble;
 pub mod file;
 pub mod model;
 pub mod region;
@@ -15,6 +16,7 @@ pub mod spec;
 pub mod unshuffle;
 
 pub use cache::{load_model, shipped_model, shipped_models_dir};
+pub use ensemble::{run_ensemble, Orientation};
 pub use model::{Conv, ConvActivation, Model};
 pub use region::{run_region, NetDevice, Report};
 pub use spec::{Activation, ModelSpec, Skip, Task, TrainedEncoding};

@@ -33,7 +33,7 @@ impl Rng {
     }
 }
 
-#[derive(Clone, Copy)]
+#[derive(Debug, Clone, Copy)]
 pub(crate) struct Arch {
     pub scale: usize,
     pub channels: usize,
@@ -1087,6 +1087,138 @@ fn freshly_trained_smoke_model_loads_and_agrees_with_pytorch() {
         assert!(
             err < PYTORCH_TOLERANCE,
             "{stem} model: max |engine − PyTorch| = {err}"
+        );
+    }
+}
+
+/// `p` with every pixel moved by `to` (written out per case, independently of `Orientation`).
+fn moved(p: &Planar, rect: Rect, to: impl Fn(i32, i32) -> (i32, i32)) -> Planar {
+    let mut out = Planar::zeros(rect, p.channels);
+    for y in p.rect.y1..p.rect.y2 {
+        for x in p.rect.x1..p.rect.x2 {
+            let (u, v) = to(x, y);
+            let i = out.index(u, v);
+            out.data[i..i + p.channels].copy_from_slice(p.pixel(x, y));
+        }
+    }
+    out
+}
+
+fn ensemble(model: &Model, input: &Planar, region: Rect, n: usize, tile: usize) -> Planar {
+    let options = RunOptions {
+        tile,
+        ..RunOptions::default()
+    };
+    run_ensemble(
+        model,
+        input,
+        input.rect,
+        region,
+        n,
+        NetDevice::Cpu(options),
+        &crate::ops::NeverAbort,
+        &mut |_| {},
+    )
+    .expect("runs")
+    .0
+}
+
+#[test]
+fn an_ensemble_is_the_mean_of_runs_on_flipped_frames() {
+    for arch in [Arch::X2, Arch::RESTORE_U2] {
+        let model = Model::from_bytes(&model_bytes(arch, 7)).expect("valid");
+        let frame = Rect::new(-4, 3, 29, 24);
+        let input = random_image(frame, 3, 4);
+        let of = cpu::output_frame(frame, arch.scale);
+        let plain = ensemble(&model, &input, of, 1, 256);
+        assert_eq!(plain, cpu::forward(&model, &input, RunOptions::default()));
+        // Two orientations: the plate and its mirror image x -> -1 - x, whose output is
+        // mirrored back (output pixels mirror the same way at any scale).
+        let mirror = |x: i32, y: i32| (-1 - x, y);
+        let flipped_frame = Rect::new(-frame.x2, frame.y1, -frame.x1, frame.y2);
+        let m = cpu::forward(
+            &model,
+            &moved(&input, flipped_frame, mirror),
+            RunOptions::default(),
+        );
+        let back = moved(&m, of, mirror);
+        let two = ensemble(&model, &input, of, 2, 256);
+        for (i, v) in two.data.iter().enumerate() {
+            let want = (plain.data[i] + back.data[i]) * 0.5;
+            assert_eq!(v.to_bits(), want.to_bits(), "{arch:?}: value {i}");
+        }
+        // Windows and tiles: the same bits as the whole frame, for every count.
+        let window = Rect::new(of.x1 + 5, of.y1 + 3, of.x2 - 2, of.y1 + 17);
+        for n in [4, 8] {
+            let whole = ensemble(&model, &input, of, n, 256);
+            assert_eq!(ensemble(&model, &input, window, n, 7), whole.crop(window));
+        }
+    }
+}
+
+#[test]
+fn the_full_ensemble_turns_with_the_plate_and_one_pass_does_not() {
+    // The 8 orientations are a group: running the ensemble on a turned plate gives the turned
+    // result (up to the order of the sum), which a single pass of a network does not.
+    let model = Model::from_bytes(&model_bytes(Arch::X2, 11)).expect("valid");
+    let frame = Rect::new(2, -3, 27, 16);
+    let input = random_image(frame, 3, 6);
+    let of = cpu::output_frame(frame, 2);
+    let turns: [(&str, fn(i32, i32) -> (i32, i32)); 3] = [
+        ("transpose", |x, y| (y, x)),
+        ("quarter turn", |x, y| (-1 - y, x)),
+        ("upside down", |x, y| (x, -1 - y)),
+    ];
+    for (name, turn) in turns {
+        let bounds = |r: Rect| {
+            let (a, b) = (turn(r.x1, r.y1), turn(r.x2 - 1, r.y2 - 1));
+            Rect::new(
+                a.0.min(b.0),
+                a.1.min(b.1),
+                a.0.max(b.0) + 1,
+                a.1.max(b.1) + 1,
+            )
+        };
+        let turned = moved(&input, bounds(frame), turn);
+        for (n, equivariant) in [(1, false), (8, true)] {
+            let want = moved(&ensemble(&model, &input, of, n, 256), bounds(of), turn);
+            let got = ensemble(&model, &turned, bounds(of), n, 256);
+            let err = got
+                .data
+                .iter()
+                .zip(&want.data)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0f32, f32::max);
+            if equivariant {
+                assert!(err < 1e-5, "{name}: the ensemble moved by {err:e}");
+            } else {
+                assert!(
+                    err > 1e-3,
+                    "{name}: one pass is already symmetric ({err:e})?"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn an_ensemble_count_other_than_1_2_4_8_is_refused() {
+    let model = Model::from_bytes(&model_bytes(Arch::X2, 7)).expect("valid");
+    let input = random_image(Rect::new(0, 0, 8, 8), 3, 4);
+    for n in [0, 3, 16] {
+        let r = run_ensemble(
+            &model,
+            &input,
+            input.rect,
+            Rect::new(0, 0, 16, 16),
+            n,
+            NetDevice::Cpu(RunOptions::default()),
+            &crate::ops::NeverAbort,
+            &mut |_| {},
+        );
+        assert!(
+            matches!(r, Err(crate::ops::OpError::InvalidParam(_))),
+            "{n}"
         );
     }
 }
