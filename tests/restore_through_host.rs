@@ -144,6 +144,33 @@ fn the_network_choice_runs_that_shipped_network_and_a_model_file_overrides_it() 
 }
 
 #[test]
+fn self_ensemble_renders_the_ops_mean_over_orientations() {
+    let bounds = Rect::new(3, -4, 30, 19);
+    let (img, buf) = common::pattern_pair(bounds, PixelDepth::F32, Components::Rgba);
+    let one = direct(&buf, bounds, &RestoreParams::default());
+    let mut fx = instance(img);
+    for (label, n) in [
+        ("2 orientations (2× the time)", 2),
+        ("8 orientations (8× the time)", 8),
+    ] {
+        let params = RestoreParams {
+            orientations: n,
+            ..RestoreParams::default()
+        };
+        let want = direct(&buf, bounds, &params);
+        assert_ne!(want, one, "{n} orientations change the result");
+        fx.set_param_text("selfEnsemble", label, None).unwrap();
+        let layouts = [
+            (None, Some(1), RowLayout::default()),
+            (Some((11, 7)), Some(2), RowLayout::default()),
+        ];
+        common::render_layouts(&mut fx, 1.0, &layouts, |image, what| {
+            same(&image.to_rgba_f32(), &want, &format!("{label}, {what}"));
+        });
+    }
+}
+
+#[test]
 fn the_residual_pass_adds_back_to_the_plate_and_strength_zero_is_an_identity() {
     let bounds = Rect::new(0, 0, 32, 24);
     let (img, buf) = common::pattern_pair(bounds, PixelDepth::F32, Components::Rgba);

@@ -27,6 +27,7 @@ use super::upscale::{crop, fill_outside, grow, model_encoding, read_plate, union
 use super::{Abort, OpError};
 use crate::color::Encoding;
 use crate::image::{ImageView, ImageViewMut, Rect};
+use crate::nn::ensemble::{ensemble_tile_count, ORIENTATION_COUNTS};
 use crate::nn::{self, cpu, Model, NetDevice, Planar, Report, Task};
 pub use deband::DebandParams;
 use rayon::prelude::*;
@@ -89,6 +90,9 @@ pub struct RestoreParams {
     pub frame: f64,
     /// Neighbouring frames each side fused in before restoration (0 to [`MAX_RADIUS`]).
     pub temporal_radius: u32,
+    /// Neural method: the network's mean over this many flips and transpositions of the
+    /// frame (1, 2, 4 or 8; [`crate::nn::ensemble`]).
+    pub orientations: usize,
 }
 
 /// Largest temporal radius.
@@ -108,6 +112,7 @@ impl Default for RestoreParams {
             premultiplied: false,
             frame: 0.0,
             temporal_radius: 0,
+            orientations: 1,
         }
     }
 }
@@ -130,6 +135,12 @@ impl RestoreParams {
             return Err(OpError::InvalidParam(format!(
                 "Temporal radius {} is outside 0 to {MAX_RADIUS}",
                 self.temporal_radius
+            )));
+        }
+        if !ORIENTATION_COUNTS.contains(&self.orientations) {
+            return Err(OpError::InvalidParam(format!(
+                "{} orientations: the ensemble averages 1, 2, 4 or 8",
+                self.orientations
             )));
         }
         if let Some(d) = &self.deband {
@@ -307,13 +318,15 @@ pub fn render_frames(
             to: me,
             block: 1,
         };
-        let total = nn::region::tile_count(m, frame, ext, device.tile()).max(1);
+        let n = params.orientations;
+        let total = ensemble_tile_count(m, frame, ext, device.tile(), n).max(1);
         let mut done = 0usize;
         let mut after_row = |tiles: usize| {
             done += tiles;
             progress(done as f64 / total as f64);
         };
-        let (mut r, rep) = nn::run_region(m, &input, frame, ext, device, abort, &mut after_row)?;
+        let (mut r, rep) =
+            nn::run_ensemble(m, &input, frame, ext, n, device, abort, &mut after_row)?;
         report = rep;
         r.data
             .par_iter_mut()
