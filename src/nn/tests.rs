@@ -1164,7 +1164,8 @@ fn the_full_ensemble_turns_with_the_plate_and_one_pass_does_not() {
     let frame = Rect::new(2, -3, 27, 16);
     let input = random_image(frame, 3, 6);
     let of = cpu::output_frame(frame, 2);
-    let turns: [(&str, fn(i32, i32) -> (i32, i32)); 3] = [
+    type Turn = fn(i32, i32) -> (i32, i32);
+    let turns: [(&str, Turn); 3] = [
         ("transpose", |x, y| (y, x)),
         ("quarter turn", |x, y| (-1 - y, x)),
         ("upside down", |x, y| (x, -1 - y)),
