@@ -242,6 +242,35 @@ fn neural_x4_is_the_shipped_x4_network_in_one_pass() {
 }
 
 #[test]
+fn self_ensemble_renders_the_ops_mean_over_orientations() {
+    let bounds = Rect::new(-2, 1, 19, 14);
+    let (img, buf) = common::pattern_pair(bounds, PixelDepth::F32, Components::Rgba);
+    let (_, one) = direct(&buf, bounds, &UpscaleParams::default());
+    let mut fx = instance(img);
+    for (label, n, adaptive) in [
+        ("4 orientations (4× the time)", 4, false),
+        ("2 orientations (2× the time)", 2, true),
+    ] {
+        let params = UpscaleParams {
+            orientations: n,
+            adaptive,
+            ..UpscaleParams::default()
+        };
+        let (_, want) = direct(&buf, bounds, &params);
+        assert_ne!(want, one, "{n} orientations change the result");
+        fx.set_param_text("selfEnsemble", label, None).unwrap();
+        fx.set_param("adaptiveDetail", adaptive).unwrap();
+        let layouts = [
+            (None, Some(1), RowLayout::default()),
+            (Some((13, 22)), Some(2), RowLayout::default()),
+        ];
+        common::render_layouts(&mut fx, 1.0, &layouts, |image, what| {
+            same(&image.to_rgba_f32(), &want, &format!("{label}, {what}"));
+        });
+    }
+}
+
+#[test]
 fn a_bad_model_file_is_reported_and_the_shipped_network_renders() {
     let bounds = Rect::new(0, 0, 16, 12);
     let (img, buf) = common::pattern_pair(bounds, PixelDepth::F32, Components::Rgba);

@@ -3,6 +3,7 @@ ffmpeg's classical denoisers, each at its best setting of a small grid.
 
     python3 training/validate_restore.py --model bundle/models/restore-v3.safetensors \
         [--ofxrun target/release/ofxrun] [--name restore-v3] [--skip-filters]
+        [--param ID=VALUE ...] [--single-frames]
 
 Per held-out image: the clean frame = the image (wallpapers area-downscaled by 2 as in
 training), centre crop up to 768 x 768, even sides. Conditions, all 8-bit RGB:
@@ -16,6 +17,9 @@ output; on the x264 pan also temporal radius 0/1/2 and their flicker), and ffmpe
 hqdn3d, nlmeans, vaguedenoiser, spp and dctdnoiz, each at the best of the settings in FILTERS
 for that condition (so the classical figures are, if anything, flattered). PSNR (RGB, 8-bit,
 whole frame) and SSIM (skimage, channel_axis, data_range 255) against the clean frame.
+--param adds an effect parameter to every render (e.g. `--param "selfEnsemble=8 orientations (8×
+the time)"`); --single-frames renders the neural effect on the single frames only (no classical
+mode, no temporal sequences: what a parameter's effect on the three conditions needs).
 Writes target/training/<name>/validation-restore.{json,md}.
 """
 import argparse
@@ -115,6 +119,11 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--skip-filters", action="store_true",
                     help="leave out ffmpeg's filters (their figures do not depend on the model)")
+    ap.add_argument("--param", action="append", default=[],
+                    help="ID=VALUE: an effect parameter added to every render (repeatable)")
+    ap.add_argument("--single-frames", action="store_true",
+                    help="the neural effect on the single frames only (no classical mode, no "
+                         "temporal sequences)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     model = load_safetensors(a.model)[0]
@@ -137,16 +146,17 @@ def main():
                 add("input", x)
                 add("net", net_up(model, x))
                 if a.ofxrun:
-                    for tag, meth in (("effect-neural", "Neural"), ("effect-classical", "Classical (fast)")):
+                    methods = (("effect-neural", "Neural"), ("effect-classical", "Classical (fast)"))
+                    for tag, meth in methods[:1] if a.single_frames else methods:
                         add(tag, effect_up(x, tmp, a.ofxrun, [f"modelFile={os.path.abspath(a.model)}",
-                                                             "device=CPU", f"method={meth}"],
+                                                             "device=CPU", f"method={meth}"] + a.param,
                                            "org.platerestore.Restore"))
-                if a.ofxrun and cond == "x264crf30":
+                if a.ofxrun and cond == "x264crf30" and not a.single_frames:
                     # Temporal radius 0/1/2 on the decoded pan (frames 1..9, frame 5 the
                     # middle); frames 3..7 rendered for the flicker figure.
                     dec = pan_frames(clean, 30)
                     cleans = {i + 1: f for i, f in enumerate(pan_clean(clean))}
-                    base = [f"modelFile={os.path.abspath(a.model)}", "device=CPU"]
+                    base = [f"modelFile={os.path.abspath(a.model)}", "device=CPU"] + a.param
                     inputs = {i + 1: f for i, f in enumerate(dec)}
                     flicker[f"{src}/{name}"] = {"input": temporal_error(
                         {k: inputs[k] for k in range(3, 8)}, cleans)}

@@ -5,6 +5,7 @@ use crate::device::{
     note_cpu_fallback, CudaEngine, Device, DeviceError, DeviceImage, DevicePreference,
 };
 use crate::image::{Components, ImageLayout, ImageView, ImageViewMut, PixelDepth, Rect};
+use crate::nn::ensemble::ORIENTATION_COUNTS;
 use crate::ops::{Abort, OpError};
 use ofx::clip::ImageInfo;
 use ofx::{
@@ -221,6 +222,36 @@ pub fn define_device_param(ps: &ofx::ParamSet, id: &'static CStr) -> Result<()> 
         .hint("Where the effect computes. Auto picks what is fastest for this effect (a host's own GPU frames always stay on the GPU); CPU forces the reference path; CUDA GPU uses an NVIDIA GPU and falls back to the CPU, with a message, when none is usable. Results agree within a stated tolerance either way. The PLATERESTORE_DEVICE environment variable (auto, cpu, cuda) overrides this for render farms.")
         .evaluate_on_change(false)
         .define()
+}
+
+/// Self-ensemble's options, in the order of [`ORIENTATION_COUNTS`]. Saved by index: append only.
+const ENSEMBLE_LABELS: [&str; 4] = [
+    "Off (one pass)",
+    "2 orientations (2× the time)",
+    "4 orientations (4× the time)",
+    "8 orientations (8× the time)",
+];
+
+/// The Self-ensemble choice of a neural effect, in the network group, with the effect's own
+/// figures in `hint`.
+pub fn define_ensemble_param(
+    ps: &ofx::ParamSet,
+    id: &'static CStr,
+    parent: &'static CStr,
+    figures: &str,
+) -> Result<()> {
+    let hint = format!("Runs the network on flipped and transposed copies of the plate and averages the results, each turned back: the network's errors partly differ between orientations, so their mean is closer to the truth. One run of the network per orientation, so for final renders on a GPU or a farm. {figures}");
+    ps.choice(id, "Self-ensemble")
+        .options(&ENSEMBLE_LABELS)
+        .default(0)
+        .parent(parent)
+        .hint(&hint)
+        .define()
+}
+
+/// How many orientations the Self-ensemble choice `id` averages.
+pub fn read_ensemble(ps: &ofx::ParamSet, id: &CStr, time: f64) -> Result<usize> {
+    Ok(ORIENTATION_COUNTS[ps.get_choice(id, time, ORIENTATION_COUNTS.len())?])
 }
 
 pub fn read_device(ps: &ofx::ParamSet, id: &CStr, time: f64) -> Result<DevicePreference> {

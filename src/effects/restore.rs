@@ -12,7 +12,6 @@
 
 use super::common::{self, Describe, OUTPUT, SOURCE};
 use crate::color::Encoding;
-use crate::nn::ensemble::ORIENTATION_COUNTS;
 use crate::nn::Model;
 use crate::ops::restore::{self, DebandParams, Method, Output, RestoreParams, MAX_STRENGTH};
 use ofx::{
@@ -401,12 +400,12 @@ fn define_params(ps: &ParamSet) -> Result<()> {
         .parent(param::GROUP_MODEL)
         .hint("Which shipped network the neural method runs. Standard (restore-v5): the default, best on H.264/H.265 plates. Deeper (restore-v7): +0.1 dB more on JPEG-damaged plates (+1.00 dB on JPEG quality 30 against +0.90), a little less on H.264 (+0.23 dB against +0.27), and it changes clean frames less; 1.6× the time. Each has its model card in the bundle.")
         .define()?;
-    ps.choice(param::ENSEMBLE, "Self-ensemble")
-        .options(&ENSEMBLE_LABELS)
-        .default(0)
-        .parent(param::GROUP_MODEL)
-        .hint("Runs the network on flipped and transposed copies of the plate and averages the results (each mapped back): the network's errors partly differ between orientations, so the mean is closer to a clean plate, for one run of the network per orientation. For final renders on a GPU or a farm; see BENCHMARKS.md for what each setting gains.")
-        .define()?;
+    common::define_ensemble_param(
+        ps,
+        param::ENSEMBLE,
+        param::GROUP_MODEL,
+        "See BENCHMARKS.md for what each setting gains.",
+    )?;
     ps.string(param::MODEL_FILE, "Model file")
         .mode(ofx::param::StringMode::FilePath)
         .parent(param::GROUP_MODEL)
@@ -421,14 +420,6 @@ fn define_params(ps: &ParamSet) -> Result<()> {
     common::define_device_param(ps, param::DEVICE)?;
     Ok(())
 }
-
-/// Self-ensemble's options, in the order of [`ORIENTATION_COUNTS`]. Saved by index: append only.
-const ENSEMBLE_LABELS: [&str; 4] = [
-    "Off (one pass)",
-    "2 orientations (2× the time)",
-    "4 orientations (4× the time)",
-    "8 orientations (8× the time)",
-];
 
 /// Reads the parameters at `time` (premultiplication is set by the caller from the image).
 pub fn read_params(effect: &ImageEffect, ps: &ParamSet, time: f64) -> Result<RestoreParams> {
@@ -461,8 +452,7 @@ pub fn read_params(effect: &ImageEffect, ps: &ParamSet, time: f64) -> Result<Res
         temporal_radius: ps
             .get_int(param::TEMPORAL_RADIUS, time)?
             .clamp(0, restore::MAX_RADIUS as i32) as u32,
-        orientations: ORIENTATION_COUNTS
-            [ps.get_choice(param::ENSEMBLE, time, ORIENTATION_COUNTS.len())?],
+        orientations: common::read_ensemble(ps, param::ENSEMBLE, time)?,
     };
     p.validate().map_err(common::op_error)?;
     Ok(p)

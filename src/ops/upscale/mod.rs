@@ -25,6 +25,7 @@ use super::{Abort, OpError};
 use crate::color::Encoding;
 use crate::image::{ImageView, ImageViewMut, Rect};
 use crate::nn::cpu;
+use crate::nn::ensemble::{ensemble_tile_count, ORIENTATION_COUNTS};
 use crate::nn::{self, Model, Planar, Task, TileSource, TrainedEncoding};
 pub use crate::nn::{NetDevice, Report};
 use rayon::prelude::*;
@@ -127,6 +128,9 @@ pub struct UpscaleParams {
     /// Scale the detail block by block by how well the network predicts the plate from a
     /// half-size copy ([`octave`]; Neural ×2 only).
     pub adaptive: bool,
+    /// Neural methods: the network's mean over this many flips and transpositions of the
+    /// frame (1, 2, 4 or 8; [`crate::nn::ensemble`]), Adaptive detail's measurement included.
+    pub orientations: usize,
     pub encoding: Encoding,
     pub premultiplied: bool,
 }
@@ -140,6 +144,7 @@ impl Default for UpscaleParams {
             detail: 1.0,
             colour_lock: true,
             adaptive: false,
+            orientations: 1,
             encoding: Encoding::Srgb,
             premultiplied: false,
         }
@@ -158,6 +163,12 @@ impl UpscaleParams {
             return Err(OpError::InvalidParam(format!(
                 "Detail {} is outside 0 to 1",
                 self.detail
+            )));
+        }
+        if !ORIENTATION_COUNTS.contains(&self.orientations) {
+            return Err(OpError::InvalidParam(format!(
+                "{} orientations: the ensemble averages 1, 2, 4 or 8",
+                self.orientations
             )));
         }
         Ok(())
@@ -570,10 +581,11 @@ fn run_network(
         regions.insert(0, cpu::input_region(&net.model, frames[p], next));
     }
     let tile = device.tile();
+    let n = params.orientations;
     let total: usize = regions
         .iter()
         .zip(&frames)
-        .map(|(r, f)| nn::region::tile_count(&net.model, *f, *r, tile))
+        .map(|(r, f)| ensemble_tile_count(&net.model, *f, *r, tile, n))
         .sum();
     let mut done = 0usize;
     let mut report = Report::default();
@@ -587,11 +599,12 @@ fn run_network(
             done += tiles;
             progress(done as f64 / total.max(1) as f64);
         };
-        let (out, r) = nn::run_region(
+        let (out, r) = nn::run_ensemble(
             &net.model,
             source,
             frames[p],
             region,
+            n,
             device,
             abort,
             &mut after_row,

@@ -19,6 +19,7 @@
 use super::resample::{self, Filter};
 use super::{downscaled_frame, NetInput, Network, UpscaleParams};
 use crate::image::Rect;
+use crate::nn::ensemble::ensemble_tile_count;
 use crate::nn::{self, cpu, NetDevice, Planar, Report};
 use crate::ops::{Abort, OpError};
 use rayon::prelude::*;
@@ -165,13 +166,15 @@ pub fn measure(
     };
     let s = net.scale() as i32;
     let (input, octave) = (source(p.block_in), source(s * p.block_in));
-    let total = nn::region::tile_count(&net.model, p.octave_frame, p.measured, device.tile());
+    let n = params.orientations;
+    let total = ensemble_tile_count(&net.model, p.octave_frame, p.measured, device.tile(), n);
     let mut done = 0usize;
-    let (out, report) = nn::run_region(
+    let (out, report) = nn::run_ensemble(
         &net.model,
         &octave,
         p.octave_frame,
         p.measured,
+        n,
         device,
         abort,
         &mut |tiles| {

@@ -198,21 +198,68 @@ fn detail_zero_is_the_classical_resize_and_region_maths_hold() {
 fn tiles_windows_and_cropped_sources_give_the_full_frame_bit_for_bit() {
     let frame = Rect::new(-5, 3, 42, 36);
     let src = plate(frame, 2);
-    for (method, mode, adaptive, net) in [
-        (Method::NeuralX2, Mode::Resize, false, Some(small_net(2, 1))),
-        (Method::NeuralX4, Mode::Resize, false, Some(small_net(2, 2))),
+    for (method, mode, adaptive, orientations, net) in [
+        (
+            Method::NeuralX2,
+            Mode::Resize,
+            false,
+            1,
+            Some(small_net(2, 1)),
+        ),
+        (
+            Method::NeuralX4,
+            Mode::Resize,
+            false,
+            1,
+            Some(small_net(2, 2)),
+        ),
         (
             Method::NeuralX2,
             Mode::Enhance,
             false,
+            1,
+            Some(small_net(2, 3)),
+        ),
+        // Self-ensemble, through both passes of a ×2-twice network and in Enhance mode.
+        (
+            Method::NeuralX4,
+            Mode::Resize,
+            false,
+            4,
+            Some(small_net(2, 2)),
+        ),
+        (
+            Method::NeuralX2,
+            Mode::Enhance,
+            false,
+            8,
             Some(small_net(2, 3)),
         ),
         // Adaptive detail with the shipped network: a random one gives every block the floor.
-        (Method::NeuralX2, Mode::Resize, true, Some(shipped_net(2))),
-        (Method::NeuralX2, Mode::Enhance, true, Some(shipped_net(2))),
-        (Method::NeuralX4, Mode::Resize, true, Some(shipped_x4())),
-        (Method::NeuralX4, Mode::Enhance, true, Some(shipped_x4())),
-        (Method::Mitchell, Mode::Resize, false, None),
+        (
+            Method::NeuralX2,
+            Mode::Resize,
+            true,
+            1,
+            Some(shipped_net(2)),
+        ),
+        (
+            Method::NeuralX2,
+            Mode::Enhance,
+            true,
+            1,
+            Some(shipped_net(2)),
+        ),
+        (
+            Method::NeuralX2,
+            Mode::Resize,
+            true,
+            2,
+            Some(shipped_net(2)),
+        ),
+        (Method::NeuralX4, Mode::Resize, true, 1, Some(shipped_x4())),
+        (Method::NeuralX4, Mode::Enhance, true, 1, Some(shipped_x4())),
+        (Method::Mitchell, Mode::Resize, false, 1, None),
     ] {
         for lock in [true, false] {
             let params = UpscaleParams {
@@ -222,6 +269,7 @@ fn tiles_windows_and_cropped_sources_give_the_full_frame_bit_for_bit() {
                 detail: 0.8,
                 colour_lock: lock,
                 adaptive,
+                orientations,
                 premultiplied: true,
                 ..UpscaleParams::default()
             };
@@ -243,7 +291,7 @@ fn tiles_windows_and_cropped_sources_give_the_full_frame_bit_for_bit() {
                 assert_eq!(
                     pixels(&part, w),
                     pixels(&full, w),
-                    "{method:?} {mode:?} lock {lock} adaptive {adaptive} window {w:?}"
+                    "{method:?} {mode:?} lock {lock} adaptive {adaptive} ×{orientations} window {w:?}"
                 );
             }
         }
