@@ -14,7 +14,8 @@ Each method upsamples the SAME 8-bit LR: the network (PyTorch, output rounded to
 compressed conditions ffmpeg hqdn3d and nlmeans (defaults) followed by the same Lanczos scale.
 With --ofxrun, also the Upscale effect rendered through ofxrun on the same 8-bit LR PNG (default
 parameters, the model given by --model; "effect-nolock" with Colour lock off;
-"effect-adaptive" with Adaptive detail on; at ×4 with --twice, "effect-x2-twice": Neural ×4
+"effect-adaptive" with Adaptive detail on; "effect-ens4", "effect-ens8",
+"effect-adaptive-ens8" with Self-ensemble over 4 or 8 orientations (and Adaptive detail); at ×4 with --twice, "effect-x2-twice": Neural ×4
 from a ×2 model applied twice), written 8-bit.
 PSNR (RGB, 8-bit, whole image, no border shave) and SSIM (skimage, channel_axis, data_range 255)
 against the clean HR. Writes target/training/<name>/validation.{json,md}.
@@ -109,7 +110,8 @@ def load_model(a):
 
 
 # The methods whose gain over Lanczos is summarised per condition.
-GAIN_METHODS = ("net", "effect", "effect-nolock", "effect-adaptive", "effect-x2-twice")
+GAIN_METHODS = ("net", "effect", "effect-nolock", "effect-adaptive", "effect-x2-twice",
+                "effect-ens4", "effect-ens8", "effect-adaptive-ens8")
 
 
 def evaluate(model, scale, out_dir, say=print, effect=None, twice=None, only=None):
@@ -131,6 +133,11 @@ def evaluate(model, scale, out_dir, say=print, effect=None, twice=None, only=Non
         methods["effect"] = ("effect", base)
         methods["effect-nolock"] = ("effect", base + ["colourLock=false"])
         methods["effect-adaptive"] = ("effect", base + ["adaptiveDetail=true"])
+        # Self-ensemble: the network's mean over 4 or 8 flips and transpositions.
+        ens = {n: f"selfEnsemble={n} orientations ({n}× the time)" for n in (4, 8)}
+        methods["effect-ens4"] = ("effect", base + [ens[4]])
+        methods["effect-ens8"] = ("effect", base + [ens[8]])
+        methods["effect-adaptive-ens8"] = ("effect", base + ["adaptiveDetail=true", ens[8]])
         if twice and S == 4:
             methods["effect-x2-twice"] = ("effect", [f"modelFile={twice}", "device=CPU", "method=1"])
     if only:
