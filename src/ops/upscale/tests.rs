@@ -198,68 +198,26 @@ fn detail_zero_is_the_classical_resize_and_region_maths_hold() {
 fn tiles_windows_and_cropped_sources_give_the_full_frame_bit_for_bit() {
     let frame = Rect::new(-5, 3, 42, 36);
     let src = plate(frame, 2);
+    let (a, b, c) = (
+        Some(small_net(2, 1)),
+        Some(small_net(2, 2)),
+        Some(small_net(2, 3)),
+    );
+    let (x2, x4) = (Some(shipped_net(2)), Some(shipped_x4()));
     for (method, mode, adaptive, orientations, net) in [
-        (
-            Method::NeuralX2,
-            Mode::Resize,
-            false,
-            1,
-            Some(small_net(2, 1)),
-        ),
-        (
-            Method::NeuralX4,
-            Mode::Resize,
-            false,
-            1,
-            Some(small_net(2, 2)),
-        ),
-        (
-            Method::NeuralX2,
-            Mode::Enhance,
-            false,
-            1,
-            Some(small_net(2, 3)),
-        ),
+        (Method::NeuralX2, Mode::Resize, false, 1, &a),
+        (Method::NeuralX4, Mode::Resize, false, 1, &b),
+        (Method::NeuralX2, Mode::Enhance, false, 1, &c),
         // Self-ensemble, through both passes of a ×2-twice network and in Enhance mode.
-        (
-            Method::NeuralX4,
-            Mode::Resize,
-            false,
-            4,
-            Some(small_net(2, 2)),
-        ),
-        (
-            Method::NeuralX2,
-            Mode::Enhance,
-            false,
-            8,
-            Some(small_net(2, 3)),
-        ),
+        (Method::NeuralX4, Mode::Resize, false, 4, &b),
+        (Method::NeuralX2, Mode::Enhance, false, 8, &c),
         // Adaptive detail with the shipped network: a random one gives every block the floor.
-        (
-            Method::NeuralX2,
-            Mode::Resize,
-            true,
-            1,
-            Some(shipped_net(2)),
-        ),
-        (
-            Method::NeuralX2,
-            Mode::Enhance,
-            true,
-            1,
-            Some(shipped_net(2)),
-        ),
-        (
-            Method::NeuralX2,
-            Mode::Resize,
-            true,
-            2,
-            Some(shipped_net(2)),
-        ),
-        (Method::NeuralX4, Mode::Resize, true, 1, Some(shipped_x4())),
-        (Method::NeuralX4, Mode::Enhance, true, 1, Some(shipped_x4())),
-        (Method::Mitchell, Mode::Resize, false, 1, None),
+        (Method::NeuralX2, Mode::Resize, true, 1, &x2),
+        (Method::NeuralX2, Mode::Enhance, true, 1, &x2),
+        (Method::NeuralX2, Mode::Resize, true, 2, &x2),
+        (Method::NeuralX4, Mode::Resize, true, 1, &x4),
+        (Method::NeuralX4, Mode::Enhance, true, 1, &x4),
+        (Method::Mitchell, Mode::Resize, false, 1, &None),
     ] {
         for lock in [true, false] {
             let params = UpscaleParams {
