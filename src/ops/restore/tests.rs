@@ -98,6 +98,10 @@ fn tiles_windows_and_cropped_sources_give_the_full_frame_bit_for_bit() {
     for model in [small_model(3), small_unshuffled_model(3)] {
         tiles_and_windows_agree(&model, &src, frame);
     }
+    // Odd sides: a flipped frame puts the partial 2×2 blocks at the other edge, so the
+    // ensemble's block grids differ; the halo's spare u − 1 pixels still cover them.
+    let odd = Rect::new(-3, 5, 60, 46);
+    tiles_and_windows_agree(&small_unshuffled_model(4), &textured(odd, 2), odd);
 }
 
 fn tiles_and_windows_agree(model: &Model, src: &ImageBuf, frame: Rect) {
