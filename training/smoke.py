@@ -18,7 +18,8 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from model import PlainConv, export_safetensors, load_safetensors, write_vector  # noqa: E402
-from train import PSNR_EPS, Pairs, ShiftPairs, init_state, loss_fn, shift_consistency  # noqa: E402
+from train import (PSNR_EPS, Pairs, ShiftPairs, init_state, load_caches, loss_fn,  # noqa: E402
+                   shift_consistency)
 
 
 def procedural(size, seed):
@@ -85,6 +86,36 @@ def check_clean_share():
         # 4000 draws: the binomial standard deviation is under 0.008.
         assert abs(got - want) < 0.03, f"clean share {got:.3f}, wanted {want} (--clean-share {share})"
     print("smoke: --clean-share draws 60 % clean pairs; without it the cache's 20 %")
+
+
+def check_pooled_caches(tmp):
+    """train.py `--cache A,B --kinds ...`: the pairs of both caches whose kind is kept, each HR
+    crop still beside its own LR crop and descriptor, in cache order."""
+    import json
+    kinds = ["clean", "jpeg", "h264", "jpeg2", "none"]
+    dirs, want = [], []
+    for c in range(2):
+        d = os.path.join(tmp, f"cache{c}")
+        os.makedirs(d, exist_ok=True)
+        n = 7 + c
+        ids = np.arange(n, dtype=np.uint8) + 100 * c       # pair id = its pixel value
+        lr = np.broadcast_to(ids[:, None, None, None], (n, 4, 4, 3)).copy()
+        np.save(os.path.join(d, "lr.npy"), lr)
+        np.save(os.path.join(d, "hr.npy"), lr + 1)
+        samples = [dict(clean=True) if kinds[i % 5] == "clean" else dict(codec=kinds[i % 5], id=int(ids[i]))
+                   for i in range(n)]
+        with open(os.path.join(d, "meta.json"), "w") as f:
+            json.dump(dict(samples=samples), f)
+        want += [int(ids[i]) for i in range(n) if kinds[i % 5] in ("jpeg", "jpeg2")]
+        dirs.append(d)
+    hr, lr, descs = load_caches(dirs, {"jpeg", "jpeg2"})
+    got = [int(v) for v in lr[:, 0, 0, 0]]
+    assert got == want, f"pooled pairs {got}, wanted {want}"
+    assert (hr.astype(int) == lr.astype(int) + 1).all(), "an HR crop left its LR crop"
+    assert [d["id"] for d in descs] == want, "descriptors out of step with the pairs"
+    hr, lr, descs = load_caches(dirs[:1], None)
+    assert len(lr) == len(descs) == 7 and sum(bool(d.get("clean")) for d in descs) == 2
+    print(f"smoke: --cache A,B --kinds jpeg,jpeg2 pools {len(want)} pairs of 15 in order")
 
 
 def check_shift_pairs():
@@ -245,6 +276,7 @@ def main():
     a = ap.parse_args()
     t0 = time.time()
     check_clean_share()
+    check_pooled_caches(a.out)
     check_shift_pairs()
     check_psnr_loss()
     check_lanczos3()

@@ -72,7 +72,14 @@ def args_parser():
                          "BENCHMARKS.md, Denoise / Restore)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--crops", type=int, default=6000, help="which prepared cache to use")
-    ap.add_argument("--cache", default=None, help="cache dir (default from scale/seed/crops)")
+    ap.add_argument("--cache", default=None,
+                    help="cache dir (default from scale/seed/crops); several, comma-separated, "
+                         "are pooled (more crops of the kinds --kinds keeps)")
+    ap.add_argument("--kinds", default=None,
+                    help="train only on the pairs of these damage kinds, comma-separated, as "
+                         "meta.json counts them: clean (identity pairs), none (noise, blur or "
+                         "banding only), jpeg, jpeg2 (double JPEG with a shift), h264, h265; "
+                         "e.g. jpeg,jpeg2,clean for a network for JPEG-damaged plates")
     ap.add_argument("--threads", default="auto",
                     help="torch threads, or 'auto': probe 1 vs 2 after 100 steps, every 500 and when the "
                          "speed drops by 40 %%, keep the "
@@ -286,6 +293,30 @@ def shift_consistency(model, pairs, n, kind):
     return (d ** 2).mean()
 
 
+def sample_kind(desc):
+    """A cached pair's damage kind, as prepare.py counts them in meta.json."""
+    return "clean" if desc.get("clean") else desc["codec"]
+
+
+def load_caches(caches, kinds):
+    """The pooled pairs of one or more caches, kept to `kinds` (None: all), with each kept
+    pair's descriptor. Order: cache by cache, pairs in their cache's order (deterministic)."""
+    hrs, lrs, descs = [], [], []
+    for cache in caches:
+        hr = np.load(os.path.join(cache, "hr.npy"), mmap_mode="r")
+        lr = np.load(os.path.join(cache, "lr.npy"), mmap_mode="r")
+        samples = json.loads(open(os.path.join(cache, "meta.json")).read())["samples"]
+        assert len(samples) == len(lr) == len(hr), f"{cache}: meta.json does not describe its arrays"
+        keep = [i for i, d in enumerate(samples) if kinds is None or sample_kind(d) in kinds]
+        assert keep, f"{cache} holds no pairs of the kinds {sorted(kinds)}"
+        hrs.append(np.asarray(hr[keep]))
+        lrs.append(np.asarray(lr[keep]))
+        descs += [samples[i] for i in keep]
+    if len(caches) == 1 and kinds is None:
+        return hrs[0], lrs[0], descs
+    return np.concatenate(hrs), np.concatenate(lrs), descs
+
+
 def base_outputs(base, cache, lr):
     """The first stage's output for every cached degraded crop, code values 0..255 in float16
     (spacing 1/8 code at most: far below the damage a second stage learns). Computed once per
@@ -327,9 +358,13 @@ def main():
     out = common.WORK / a.name
     out.mkdir(parents=True, exist_ok=True)
     ckpt_path = out / "ckpt.pt"
-    cache = a.cache or str(common.cache_dir(a.scale, a.seed, a.crops, DEGRADE_VERSION))
-    hr = np.load(os.path.join(cache, "hr.npy"))
-    lr = np.load(os.path.join(cache, "lr.npy"))
+    caches = (a.cache or str(common.cache_dir(a.scale, a.seed, a.crops, DEGRADE_VERSION))).split(",")
+    cache = caches[0]
+    kinds = set(a.kinds.split(",")) if a.kinds else None
+    known = {"clean", "none", "jpeg", "jpeg2", "h264", "h265"}
+    assert kinds is None or kinds <= known, f"--kinds: unknown {sorted(kinds - known)}; known: {sorted(known)}"
+    assert len(caches) == 1 or not a.base, "--base takes one cache"
+    hr, lr, descs = load_caches(caches, kinds)
 
     common.seed_everything(a.seed)
     model = PlainConv(scale=a.scale, channels=a.channels, body_convs=a.body_convs,
@@ -349,7 +384,7 @@ def main():
         a_saved = ck["args"]
         for k in ("steps", "batch", "patch", "lr", "lr_min", "channels", "body_convs", "scale",
                   "unshuffle", "clean_share", "loss", "skip", "base", "align",
-                  "shift_consistency", "with_plate"):
+                  "shift_consistency", "with_plate", "cache", "kinds"):
             saved = a_saved.get(k, {"unshuffle": 1, "align": 1, "shift_consistency": 0.0,
                                     "with_plate": False}.get(k))
             assert saved == getattr(a, k), f"--{k} differs from the checkpoint's {saved}"
@@ -384,9 +419,7 @@ def main():
         lr = np.concatenate([lr.astype(np.float16), base], axis=3) if a.with_plate else base
     clean = None
     if a.clean_share is not None:
-        meta = json.loads(open(os.path.join(cache, "meta.json")).read())
-        clean = np.array([bool(d.get("clean")) for d in meta["samples"]])
-        assert len(clean) == len(lr), "meta.json does not describe lr.npy"
+        clean = np.array([bool(d.get("clean")) for d in descs])
     data = Pairs(hr, lr, a.scale, a.patch, data_rng, clean, a.clean_share, a.align)
     shift_rng = np.random.default_rng([a.seed, 11])
     if a.resume and ckpt_path.exists() and "shift_rng" in ck:
