@@ -8,6 +8,7 @@ import hashlib
 import json
 import os
 import sys
+from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
@@ -52,6 +53,17 @@ def init_activation_words(args):
             f"{args['activation']} with that slope on every channel")
 
 
+def init_path(init):
+    """The --init file as reproduce.sh names it (bundle/models/<name>.safetensors), also when
+    the run read a copy of that file kept elsewhere."""
+    return f"bundle/models/{Path(init).name}"
+
+
+def init_shipped(init):
+    """Whether the --init network ships (has its card in the bundle)."""
+    return (common.REPO / "bundle" / "models" / (Path(init).stem + ".md")).exists()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--name", default="upscale-x2")
@@ -64,8 +76,19 @@ def main():
     sha = hashlib.sha256(f.read_bytes()).hexdigest()
     s, u = cfg["scale"], cfg.get("unshuffle", 1)
     macs = model.macs_per_lr_pixel()
-    cache = common.cache_dir(args["scale"], args["seed"], args["crops"], DEGRADE_VERSION) / "meta.json"
-    cmeta = json.loads(cache.read_text()) if cache.exists() else {}
+    if args.get("cache"):
+        caches = [common.REPO / c / "meta.json" for c in args["cache"].split(",")]
+    else:
+        caches = [common.cache_dir(args["scale"], args["seed"], args["crops"], DEGRADE_VERSION)
+                  / "meta.json"]
+    metas = [json.loads(c.read_text()) for c in caches if c.exists()]
+    cmeta = metas[0] if len(metas) == 1 else {}
+    if len(metas) > 1:
+        # Pooled caches (train.py --cache A,B): their crops and mixes add up.
+        cmeta = dict(crops=sum(m["crops"] for m in metas), size=metas[0].get("size", 192),
+                     kinds={k: sum(m["kinds"].get(k, 0) for m in metas)
+                            for k in metas[0]["kinds"]})
+    cache_seeds = ", ".join(str(m.get("seed", "?")) for m in metas) or str(args["seed"])
     stem = "validation" if (work / "validation.md").exists() else "validation-restore"
     val_md = (work / f"{stem}.md").read_text() if (work / f"{stem}.md").exists() else "(not run)"
     val = json.loads((work / f"{stem}.json").read_text()) if (work / f"{stem}.json").exists() else {}
@@ -79,10 +102,13 @@ def main():
         f"# {a.name}", "",
         f"A {cfg['channels']}-channel, {cfg['body_convs'] + 2}-convolution `plain-conv` network "
         f"({'x' + str(s) + ' upscale' if s > 1 else 'restoration'}) for 8-bit SDR plates from "
-        "generative video models: it removes compression damage (JPEG, H.264/H.265 blocking and "
-        "ringing, banding)" + (" while it upsamples, and leaves clean input close to a sharp "
-                               "classical upscale." if s > 1 else
-                               ", and leaves clean input nearly unchanged."), "",
+        "generative video models: it removes compression damage ("
+        + ("JPEG blocking and ringing only: trained on JPEG damage alone"
+           if args.get("kinds") and set(args["kinds"].split(",")) <= {"jpeg", "jpeg2", "clean"}
+           else "JPEG, H.264/H.265 blocking and ringing, banding")
+        + ")" + (" while it upsamples, and leaves clean input close to a sharp "
+                 "classical upscale." if s > 1 else
+                 ", and leaves clean input nearly unchanged."), "",
         "## Files", "",
         f"- `{a.name}.safetensors` ({f.stat().st_size} bytes, F32, sha256 `{sha}`), format: "
         "docs/model-format.md",
@@ -115,8 +141,14 @@ def main():
         SOURCES,
         "Wallpapers larger than 2000 px are used at full size and area-downscaled by 2; "
         f"{cmeta.get('crops', '?')} HR crops of {cmeta.get('size', 192)}x{cmeta.get('size', 192)} "
-        f"were cut once (nearly flat crops mostly skipped) and degraded once, seed {args['seed']}"
-        + (f"; mix {cmeta['kinds']}" if cmeta.get("kinds") else "") + ".", "",
+        f"were cut once (nearly flat crops mostly skipped) and degraded once, "
+        + (f"seed {args['seed']}" if len(metas) <= 1 else
+           f"in {len(metas)} caches pooled (`--cache`; their seeds {cache_seeds})")
+        + (f"; mix {cmeta['kinds']}" if cmeta.get("kinds") else "")
+        + (f"; trained only on the pairs of kind {', '.join(sorted(args['kinds'].split(',')))} "
+           "(`--kinds`): " + str(sum(cmeta.get("kinds", {}).get(k, 0)
+                                     for k in args["kinds"].split(","))) + " pairs"
+           if args.get("kinds") else "") + ".", "",
         "## Degradations", "", DEGRADATIONS + ".", "",
         "## Training", "",
         f"- `training/reproduce.sh {a.name}` (one command: setup, data, training, validation, "
@@ -125,8 +157,11 @@ def main():
         f"patches with flips and 90° rotations, {loss_words(args['loss'])} on sRGB 0..1, Adam "
         f"(β 0.9/0.99) lr {args['lr']} with {args['warmup']} warm-up steps then cosine to "
         f"{args['lr_min']}, seed {args['seed']}"
-        + (f"; started from the weights of `{args['init']}` (its own card gives its "
-           "training), optimiser and schedule afresh"
+        + (f"; started from the weights of `{init_path(args['init'])}` ("
+           + ("its own card gives its training" if init_shipped(args["init"]) else
+              "not shipped: `training/reproduce.sh "
+              f"{Path(args['init']).stem}` makes it, BENCHMARKS.md gives its figures")
+           + "), optimiser and schedule afresh"
            + (f", its `{args['init_skip']}` skip replaced by `{args['skip']}`"
               if args.get("init_skip") else "")
            + init_activation_words(args)
