@@ -112,23 +112,30 @@ fn the_network_choice_runs_that_shipped_network_and_a_model_file_overrides_it() 
         "the default choice is the default network"
     );
     let standard = direct(&buf, bounds, &params);
-    let deeper = direct_with(Network::Deeper.file(), &buf, bounds, &params);
-    assert_ne!(standard, deeper, "the two networks differ on this plate");
     let mut fx = instance(img);
-    fx.set_param_text("network", Network::Deeper.label(), None)
-        .unwrap();
-    let info = format!("{:?}", fx.param_value("modelInfo", 1.0));
-    assert!(
-        info.contains(Network::Deeper.file()),
-        "the info names it: {info}"
-    );
-    let layouts = [
-        (None, Some(1), RowLayout::default()),
-        (Some((16, 9)), Some(2), RowLayout::default()),
-    ];
-    common::render_layouts(&mut fx, 1.0, &layouts, |image, label| {
-        same(&image.to_rgba_f32(), &deeper, label);
-    });
+    let mut seen = vec![standard.clone()];
+    for network in &Network::ALL[1..] {
+        let want = direct_with(network.file(), &buf, bounds, &params);
+        assert!(
+            !seen.contains(&want),
+            "{network:?} differs from the networks before it on this plate"
+        );
+        seen.push(want.clone());
+        fx.set_param_text("network", network.label(), None).unwrap();
+        let info = format!("{:?}", fx.param_value("modelInfo", 1.0));
+        assert!(info.contains(network.file()), "the info names it: {info}");
+        let layouts = [
+            (None, Some(1), RowLayout::default()),
+            (Some((16, 9)), Some(2), RowLayout::default()),
+        ];
+        common::render_layouts(&mut fx, 1.0, &layouts, |image, label| {
+            same(
+                &image.to_rgba_f32(),
+                &want,
+                &format!("{network:?}, {label}"),
+            );
+        });
+    }
     // A model file wins over the choice: the standard network's own file renders as the default.
     let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("bundle/models")
